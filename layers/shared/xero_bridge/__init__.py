@@ -1,0 +1,1 @@
+"""xero-bridge shared layer: Xero client, models, domain rules, services and AWS adapters."""
