@@ -1,0 +1,40 @@
+"""Xero adapters: OAuth 2.0 and connections (:mod:`.oauth`), the Accounting API client (:mod:`.client`),
+and the retry loop both share (:mod:`.transport`)."""
+
+from xero_bridge.adapters.xero.client import (
+    BadRecord,
+    Page,
+    Quota,
+    Resource,
+    TokenProvider,
+    XeroBadResponseError,
+    XeroClient,
+)
+from xero_bridge.adapters.xero.oauth import (
+    PRODUCT_SCOPES,
+    AccessTokenClaims,
+    Connection,
+    TokenSet,
+    XeroEndpoints,
+    XeroOAuthClient,
+    new_pkce_pair,
+)
+from xero_bridge.adapters.xero.transport import RetryPolicy
+
+__all__ = [
+    "PRODUCT_SCOPES",
+    "AccessTokenClaims",
+    "BadRecord",
+    "Connection",
+    "Page",
+    "Quota",
+    "Resource",
+    "RetryPolicy",
+    "TokenProvider",
+    "TokenSet",
+    "XeroBadResponseError",
+    "XeroClient",
+    "XeroEndpoints",
+    "XeroOAuthClient",
+    "new_pkce_pair",
+]
