@@ -1,0 +1,33 @@
+"""The integration API for the AR app (API key required): connection status with the reconnect banner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.http import register_error_handlers
+from xero_bridge.models.connection import ORG_ID_PATTERN, ConnectionView
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.wiring import connection_status_service
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+
+
+@app.get("/orgs/<org_id>/connection")
+def connection(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> ConnectionView:
+    logger.append_keys(org_id=org_id)
+    return connection_status_service().status(org_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the first invocation here, with its name
+    return app.resolve(event, context)

@@ -1,0 +1,52 @@
+"""GET /callback: Xero's redirect after the consent screen; finish the connect and start the sync (C1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.http import add_query, callback_url, redirect, register_error_handlers, wants_json
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.wiring import connect_service
+
+app = APIGatewayRestResolver(enable_validation=True)
+# The user's browser lands here: a refusal goes back to the AR app with the reason (JSON if asked for).
+register_error_handlers(app, redirect_errors_to=lambda: get_settings().app_return_url)
+
+_Param = Annotated[str | None, Query(max_length=2048)]
+
+
+@app.get("/callback")
+def callback(
+    state: _Param = None, code: _Param = None, error: _Param = None, error_description: _Param = None
+) -> Response[Any]:
+    settings = get_settings()
+    redirect_uri = callback_url(
+        settings.xero_redirect_uri, app.current_event.raw_event["requestContext"], "/callback"
+    )
+    outcome = connect_service(redirect_uri, completing=True).complete_connect(
+        state, code, error, error_description
+    )
+    metrics.add_metric(name="XeroConnected", unit=MetricUnit.Count, value=1)
+    if wants_json(app.current_event.headers):
+        return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"))
+    params = {
+        "status": "connected",
+        "org_id": outcome.org_id,
+        "tenant": outcome.tenant_name or outcome.tenant_id,
+    }
+    return redirect(add_query(settings.app_return_url, {**params, "tenant_id": outcome.tenant_id}))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the first invocation here, with its name
+    return app.resolve(event, context)

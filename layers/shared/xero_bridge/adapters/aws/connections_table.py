@@ -1,0 +1,382 @@
+"""The DynamoDB repository over ``ConnectionsTable``: connections, encrypted tokens, OAuth states, leases.
+
+Key design (single table, ``pk``/``sk`` strings; ``expires_at`` is the table's TTL attribute):
+
+================  =====================  ==========================  ==================================
+item              pk                     sk                          other attributes
+================  =====================  ==========================  ==================================
+connection        ``ORG#{org_id}``       ``CONNECTION``              tenant_id (→ GSI ``ByTenant``),
+                                                                     tenant_name, status, reason,
+                                                                     xero_connection_id, scopes,
+                                                                     connected_by_user_id, auth_event_id,
+                                                                     first_connected_at, connected_at,
+                                                                     updated_at
+token set         ``ORG#{org_id}``       ``TOKENS``                  tenant_id, ciphertext (B, KMS),
+                                                                     version (N), access_expires_at,
+                                                                     updated_at
+refresh lease     ``ORG#{org_id}``       ``LEASE#TOKEN_REFRESH``     owner, lease_until (N, epoch ms),
+                                                                     expires_at (TTL)
+OAuth state       ``STATE#{state}``      ``STATE``                   org_id, code_verifier, created_at,
+                                                                     expires_at (N, epoch s, TTL)
+sync run (next)   ``ORG#{org_id}``       ``SYNC#{run_id}``           (the sync issue)
+================  =====================  ==========================  ==================================
+
+``ByTenant`` (``tenant_id`` + ``sk``, keys only) routes a Xero tenant id to its AR org; the item itself is
+then read from the table with a strongly consistent ``GetItem`` (a GSI is only eventually consistent).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, SupportsBytes, cast
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from xero_bridge.adapters.aws import clients
+from xero_bridge.models.connection import (
+    ConnectionStatus,
+    OAuthState,
+    TokenRecord,
+    XeroConnection,
+)
+from xero_bridge.services.ports import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["BY_TENANT_INDEX", "ConnectionsTable"]
+
+BY_TENANT_INDEX = "ByTenant"
+SK_CONNECTION = "CONNECTION"
+SK_TOKENS = "TOKENS"
+SK_REFRESH_LEASE = "LEASE#TOKEN_REFRESH"
+SK_STATE = "STATE"
+# Leases and states linger this long after they stop mattering, then DynamoDB's TTL sweeps them.
+_TTL_GRACE = timedelta(days=1)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def org_pk(org_id: str) -> str:
+    return f"ORG#{org_id}"
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    # The deserializer wraps binary values in Binary; callers want the bytes.
+    return {k: (bytes(cast(SupportsBytes, v)) if isinstance(v, Binary) else v) for k, v in out.items()}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+class ConnectionsTable:
+    """Every read and write of ``ConnectionsTable`` (implements the state, connection, token and lease ports).
+
+    Parameters
+    ----------
+    table_name : str
+        The physical table name (``TABLE_NAME``).
+    client : DynamoDBClient, optional
+        A DynamoDB client; the container's shared one is created on first use when omitted.
+    """
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = clients.dynamodb()
+        return self._client
+
+    # --- OAuth states ------------------------------------------------------------------------------------
+
+    def put_state(self, state: OAuthState) -> None:
+        """Store a new state; a (vanishingly unlikely) duplicate state value is refused, never overwritten."""
+        item = {
+            "pk": f"STATE#{state.state}",
+            "sk": SK_STATE,
+            "type": "oauth_state",
+            "org_id": state.org_id,
+            "code_verifier": state.code_verifier.get_secret_value(),
+            "created_at": _iso(state.created_at),
+            "expires_at": int(state.expires_at.timestamp()),
+        }
+        self.client.put_item(
+            TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def take_state(self, state: str, *, now: datetime) -> OAuthState:
+        """Delete the state and return it; single use, refused once expired.
+
+        Raises
+        ------
+        InvalidStateError
+            ``reason="unknown"`` when it never existed or was already taken (a replayed callback),
+            ``reason="expired"`` when it outlived its TTL, even if DynamoDB has not swept it yet.
+        """
+        key = _to_item({"pk": f"STATE#{state}", "sk": SK_STATE})
+        try:
+            response = self.client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
+            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
+            if "Attributes" in old:
+                raise InvalidStateError(
+                    "expired", org_id=_from_item(old["Attributes"]).get("org_id")
+                ) from exc
+            raise InvalidStateError("unknown") from exc
+        values = _from_item(response["Attributes"])
+        return OAuthState(
+            state=state,
+            org_id=values["org_id"],
+            code_verifier=values["code_verifier"],
+            created_at=datetime.fromisoformat(values["created_at"]),
+            expires_at=datetime.fromtimestamp(int(values["expires_at"]), UTC),
+        )
+
+    # --- Connections -------------------------------------------------------------------------------------
+
+    def get_connection(self, org_id: str) -> XeroConnection | None:
+        response = self.client.get_item(
+            TableName=self._table,
+            Key=_to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return self._connection(item) if item else None
+
+    def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
+        """Every AR org whose connection names this tenant (normally one; a disconnected one may linger)."""
+        response = self.client.query(
+            TableName=self._table,
+            IndexName=BY_TENANT_INDEX,
+            KeyConditionExpression="tenant_id = :t AND sk = :sk",
+            ExpressionAttributeValues={":t": {"S": tenant_id}, ":sk": {"S": SK_CONNECTION}},
+        )
+        found = []
+        for key in response.get("Items", []):
+            org_id = _from_item(key)["pk"].removeprefix("ORG#")
+            connection = self.get_connection(org_id)
+            # The index lags the table: re-check the tenant on the consistent read.
+            if connection is not None and connection.tenant_id == tenant_id:
+                found.append(connection)
+        return found
+
+    def save_connection(
+        self, connection: XeroConnection, *, ciphertext: bytes, access_expires_at: datetime, now: datetime
+    ) -> int:
+        """Write the connection and its new token set in one transaction; return the token set's version.
+
+        The connection write is conditional: the org must have no connection, this same tenant, or a
+        disconnected one, so two racing callbacks can never leave tokens of one tenant under another.
+
+        Raises
+        ------
+        ConnectionConflictError
+            The org is connected (or waiting for a reconnect) to a different tenant.
+        """
+        item = {
+            "pk": org_pk(connection.org_id),
+            "sk": SK_CONNECTION,
+            "type": "connection",
+            **connection.model_dump(mode="json", exclude_none=True),
+        }
+        item["scopes"] = list(connection.scopes)
+        put_connection = {
+            "TableName": self._table,
+            "Item": _to_item(item),
+            "ConditionExpression": "attribute_not_exists(pk) OR tenant_id = :t OR #s = :disconnected",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":t": {"S": connection.tenant_id},
+                ":disconnected": {"S": ConnectionStatus.DISCONNECTED.value},
+            },
+        }
+        update_tokens = {
+            "TableName": self._table,
+            "Key": _to_item({"pk": org_pk(connection.org_id), "sk": SK_TOKENS}),
+            **self._token_update(connection.org_id, connection.tenant_id, ciphertext, access_expires_at, now),
+        }
+        transaction: Any = [{"Put": put_connection}, {"Update": update_tokens}]
+        try:
+            self.client.transact_write_items(TransactItems=transaction)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ConnectionConflictError(connection.org_id) from exc
+            raise
+        stored = self.get_tokens(connection.org_id)
+        return stored.version if stored else 1
+
+    def set_status(self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime) -> None:
+        """Change the status (and its reason) of an existing connection; a missing one stays missing."""
+        names = {"#s": "status", "#r": "reason", "#u": "updated_at"}
+        values: dict[str, Any] = {":s": {"S": status.value}, ":u": {"S": _iso(now)}}
+        if reason is None:
+            update = "SET #s = :s, #u = :u REMOVE #r"
+        else:
+            update = "SET #s = :s, #r = :r, #u = :u"
+            values[":r"] = {"S": reason}
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=_to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    @staticmethod
+    def _connection(item: dict[str, Any]) -> XeroConnection:
+        values = _from_item(item)
+        values["scopes"] = tuple(values.get("scopes") or ())
+        return XeroConnection.model_validate(values)
+
+    # --- Token sets --------------------------------------------------------------------------------------
+
+    def get_tokens(self, org_id: str) -> TokenRecord | None:
+        response = self.client.get_item(
+            TableName=self._table,
+            Key=_to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        values = _from_item(item)
+        return TokenRecord(
+            org_id=values["org_id"],
+            tenant_id=values["tenant_id"],
+            ciphertext=values["ciphertext"],
+            version=int(values["version"]),
+            access_expires_at=datetime.fromisoformat(values["access_expires_at"]),
+            updated_at=datetime.fromisoformat(values["updated_at"]),
+        )
+
+    def put_tokens(
+        self,
+        org_id: str,
+        tenant_id: str,
+        ciphertext: bytes,
+        *,
+        access_expires_at: datetime,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> int:
+        """Write the token set and bump its version; conditional on ``expected_version`` when given.
+
+        Raises
+        ------
+        StaleTokenVersionError
+            ``expected_version`` was given and the stored version differs (someone else rotated it).
+        """
+        update = self._token_update(org_id, tenant_id, ciphertext, access_expires_at, now)
+        if expected_version is not None:
+            update["ConditionExpression"] = "#v = :expected"
+            update["ExpressionAttributeValues"][":expected"] = {"N": str(expected_version)}
+        try:
+            response = self.client.update_item(
+                TableName=self._table,
+                Key=_to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
+                ReturnValues="UPDATED_NEW",
+                **update,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise StaleTokenVersionError(org_id) from exc
+            raise
+        return int(response["Attributes"]["version"]["N"])
+
+    @staticmethod
+    def _token_update(
+        org_id: str, tenant_id: str, ciphertext: bytes, access_expires_at: datetime, now: datetime
+    ) -> dict[str, Any]:
+        # The version only grows: it orders rotations, and a reconnect's new grant is newer than any refresh.
+        return {
+            "UpdateExpression": (
+                "SET #type = :type, org_id = :org, tenant_id = :t, ciphertext = :c, "
+                "access_expires_at = :x, updated_at = :u, #v = if_not_exists(#v, :zero) + :one"
+            ),
+            "ExpressionAttributeNames": {"#type": "type", "#v": "version"},
+            "ExpressionAttributeValues": {
+                ":org": {"S": org_id},
+                ":t": {"S": tenant_id},
+                ":c": {"B": ciphertext},
+                ":x": {"S": _iso(access_expires_at)},
+                ":u": {"S": _iso(now)},
+                ":one": {"N": "1"},
+                ":zero": {"N": "0"},
+                ":type": {"S": "tokens"},
+            },
+        }
+
+    # --- Refresh lease -----------------------------------------------------------------------------------
+
+    def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
+        """Take the org's refresh lease if nobody holds it (or the holder's lease ran out).
+
+        The conditional put is atomic in DynamoDB, so across every concurrent Lambda exactly one wins.
+        """
+        now_ms = int(now.timestamp() * 1000)
+        until = now + timedelta(seconds=seconds)
+        item = {
+            "pk": org_pk(org_id),
+            "sk": SK_REFRESH_LEASE,
+            "type": "lease",
+            "owner": owner,
+            "lease_until": int(until.timestamp() * 1000),
+            "expires_at": int((until + _TTL_GRACE).timestamp()),
+        }
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item=_to_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def release(self, org_id: str, owner: str) -> None:
+        """Give the lease back, only if it is still ours (it may have expired and been taken over)."""
+        try:
+            self.client.delete_item(
+                TableName=self._table,
+                Key=_to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise

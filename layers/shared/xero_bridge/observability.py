@@ -1,0 +1,98 @@
+"""The one Logger, Tracer and Metrics of xero-bridge, and the redaction guard on every log line.
+
+Code never logs a token or a secret on purpose (tokens are ``SecretStr`` from the moment they leave Xero's
+answer). The guard here is defence in depth: the final JSON of every log line goes through :func:`redact`,
+which blanks anything shaped like a bearer token, a JWT, an OAuth ``code=``/``client_secret=`` value or a
+token-named JSON field, whatever path it took to get there (an exception message, an ``extra=`` dict...).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+__all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact", "tracer"]
+
+REDACTED = "[REDACTED]"
+
+# JSON field names whose string value is always secret, wherever they appear in a log line.
+_SECRET_KEYS = (
+    "access_token|refresh_token|id_token|client_secret|code_verifier|code|authorization|password|secret"
+    "|x-xero-signature|webhook_key|token"
+)
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "access_token": "..." (the value may contain escaped quotes once serialised).
+    (
+        re.compile(rf'("(?:{_SECRET_KEYS})"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE),
+        rf'\1"{REDACTED}"',
+    ),
+    # Authorization: Bearer <token> / Basic <credentials>.
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # Any JWT (header.payload.signature, base64url, header always starts with eyJ).
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    # Form or query values: client_secret=..., code=..., refresh_token=... (not error_code=).
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9_])(client_secret|code|code_verifier|refresh_token|access_token|id_token)"
+            r"=(?!\[REDACTED\])[^&\s\"'\\,;}]+",
+            re.IGNORECASE,
+        ),
+        rf"\1={REDACTED}",
+    ),
+    # Prose such as "refresh_token: abc" (but not "status code: 400").
+    (
+        re.compile(
+            r"(?<![A-Za-z0-9_])(client_secret|refresh_token|access_token|id_token)"
+            r"(:\s*)(?!\[REDACTED\])[^&\s\"'\\,;}]+",
+            re.IGNORECASE,
+        ),
+        rf"\1\2{REDACTED}",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with everything that looks like a credential replaced by ``[REDACTED]``.
+
+    Parameters
+    ----------
+    text : str
+        A log line (usually the serialised JSON of a structured log record).
+
+    Returns
+    -------
+    str
+        The same text, still valid JSON if it was, with secret-looking values blanked.
+    """
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter whose final output goes through :func:`redact`."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]  # LogRecord is a dict alias
+        return redact(super().serialize(log))
+
+
+class RedactingFilter(logging.Filter):
+    """A stdlib filter for loggers outside Powertools' (httpx, botocore...) with the same guard."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+logger = Logger(logger_formatter=RedactingFormatter(utc=True))
+tracer = Tracer()
+metrics = Metrics()
+
+# httpx logs every request URL at INFO; a query string could carry a code. Guard it too.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(RedactingFilter())

@@ -1,0 +1,101 @@
+"""Runtime settings of every function, read from the environment once and validated.
+
+``template.yaml`` sets these variables (``Globals.Function.Environment`` for the common ones, the function
+itself for the few that only one function needs). A missing or malformed variable fails the first
+invocation with its *name*, never later with an empty string. Secrets are never in the environment:
+``XERO_CLIENT_SECRET_NAME`` names the Secrets Manager secret, read through Powertools Parameters.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "get_settings", "reset_settings"]
+
+_Url = Annotated[str, Field(min_length=1)]
+
+
+class SettingsError(RuntimeError):
+    """The environment does not hold what a function needs; the message names the variables."""
+
+
+class Settings(BaseSettings):
+    """Every environment variable a xero-bridge function reads (names are the upper-case field names)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # DynamoDB: connections, encrypted tokens, OAuth states, refresh leases, sync runs.
+    table_name: str = Field(min_length=1)
+    # DynamoDB: synced Xero records (filled by the sync functions).
+    records_table_name: str = Field(min_length=1)
+    # KMS key (id, ARN or alias) that encrypts the token sets.
+    token_key_id: str = Field(min_length=1)
+
+    xero_client_id: str = Field(min_length=1)
+    # Name or ARN of the Secrets Manager secret holding the client secret (never the secret itself).
+    xero_client_secret_name: str = Field(min_length=1)
+    xero_login_url: _Url = "https://login.xero.com"
+    xero_identity_url: _Url = "https://identity.xero.com"
+    xero_api_url: _Url = "https://api.xero.com"
+    # Empty means "the /callback URL of the API the request came through" (see http.callback_url()).
+    xero_redirect_uri: str = ""
+    # Where the browser goes back after a connect, with ?status=connected|error.
+    app_return_url: str = Field(min_length=1)
+
+    # Only the OAuth callback starts the initial sync; other functions leave it unset.
+    initial_sync_state_machine_arn: str | None = None
+
+    oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    # Seconds a fetched secret is reused by this container before Secrets Manager is asked again.
+    secret_max_age_seconds: int = Field(default=300, ge=0)
+
+    @field_validator("xero_login_url", "xero_identity_url", "xero_api_url", "app_return_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        AnyHttpUrl(value)  # raises a ValidationError naming the field when it is not an http(s) URL
+        return value.rstrip("/")
+
+    @field_validator("xero_redirect_uri")
+    @classmethod
+    def _optional_http_url(cls, value: str) -> str:
+        if value:
+            AnyHttpUrl(value)
+        return value
+
+    def require(self, field_name: str) -> str:
+        """Return an optional setting this function cannot do without, or fail naming its variable."""
+        value = getattr(self, field_name)
+        if not value:
+            raise SettingsError(f"missing environment variable: {field_name.upper()}")
+        return str(value)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Validate the environment once per container and return the settings.
+
+    Raises
+    ------
+    SettingsError
+        When a variable is missing or invalid; the message lists every offending variable by name.
+    """
+    try:
+        return Settings()  # values come from the environment
+    except ValidationError as exc:
+        missing = sorted({str(err["loc"][0]).upper() for err in exc.errors() if err["type"] == "missing"})
+        invalid = sorted({str(err["loc"][0]).upper() for err in exc.errors() if err["type"] != "missing"})
+        parts = []
+        if missing:
+            parts.append("missing environment variable(s): " + ", ".join(missing))
+        if invalid:
+            parts.append("invalid environment variable(s): " + ", ".join(invalid))
+        raise SettingsError("; ".join(parts)) from exc
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,100 @@
+"""Fixtures of the connect / token-vault unit tests: moto (in-process) with the template's own tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from xero_bridge.adapters.aws.clients import reset_clients
+from xero_bridge.settings import reset_settings
+from xero_bridge.wiring import reset_wiring
+
+ROOT = Path(__file__).resolve().parents[3]
+REGION = "eu-west-1"
+
+
+class _IgnoreTags(yaml.SafeLoader):
+    """Reads template.yaml, turning CloudFormation's short-form tags into plain values."""
+
+
+_IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def template_table(logical_id: str) -> dict[str, Any]:
+    """The table's key schema, attributes and indexes exactly as template.yaml declares them."""
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_IgnoreTags)
+    props = template["Resources"][logical_id]["Properties"]
+    return {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props["BillingMode"],
+        "GlobalSecondaryIndexes": props.get("GlobalSecondaryIndexes", []),
+    }
+
+
+def create_table(logical_id: str, name: str) -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **template_table(logical_id))
+    return name
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh in-process moto account; every cached client and secret is forgotten around it."""
+    with mock_aws():
+        reset_clients()
+        parameters.clear_caches()
+        parameters.base.DEFAULT_PROVIDERS.clear()
+        yield
+    reset_clients()
+    parameters.clear_caches()
+    parameters.base.DEFAULT_PROVIDERS.clear()
+
+
+@pytest.fixture
+def connections_table(aws: None) -> str:
+    return create_table("ConnectionsTable", "connections-test")
+
+
+@pytest.fixture
+def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """What template.yaml provisions for the connect functions, in moto, and their environment."""
+    table = create_table("ConnectionsTable", "connections-test")
+    records = create_table("RecordsTable", "records-test")
+    key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="xero-bridge-test/xero-client-secret", SecretString="test-client-secret"
+    )["ARN"]
+    definition = (ROOT / "statemachines" / "initial_sync.asl.json").read_text()
+    machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name="initial-sync",
+        definition=json.dumps(json.loads(definition)),
+        roleArn="arn:aws:iam::123456789012:role/initial-sync",
+    )["stateMachineArn"]
+    env = {
+        "TABLE_NAME": table,
+        "RECORDS_TABLE_NAME": records,
+        "TOKEN_KEY_ID": key_id,
+        "XERO_CLIENT_ID": "test-client-id",
+        "XERO_CLIENT_SECRET_NAME": secret_arn,
+        "XERO_LOGIN_URL": "https://login.xero.test",
+        "XERO_IDENTITY_URL": "https://identity.xero.test",
+        "XERO_API_URL": "https://api.xero.test",
+        "XERO_REDIRECT_URI": "",
+        "APP_RETURN_URL": "https://app.example.test/settings/xero",
+        "INITIAL_SYNC_STATE_MACHINE_ARN": machine_arn,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    reset_wiring()
+    yield env
+    reset_settings()
+    reset_wiring()
