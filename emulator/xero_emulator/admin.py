@@ -188,7 +188,7 @@ class AdminApi:
                 email=str(body["email"]),
                 first_name=str(body.get("first_name", "")),
                 last_name=str(body.get("last_name", "")),
-                role=str(body.get("role", "ADMIN")),
+                role=str(body.get("role", "FINANCIALADVISER")),
             )
         return {"user_id": user_id}
 

@@ -101,7 +101,7 @@ class AdminClient:
         email: str,
         first_name: str = "",
         last_name: str = "",
-        role: str = "ADMIN",
+        role: str = "FINANCIALADVISER",
         user_id: str | None = None,
     ) -> str:
         body = {

@@ -77,7 +77,7 @@ class EmulatorConfig:
     consent_email: str = "finance.admin@example.com"
     consent_first_name: str = "Fiona"
     consent_last_name: str = "Admin"
-    consent_role: str = "ADMIN"
+    consent_role: str = "FINANCIALADVISER"
     #: Tenants the user ticks on the consent screen; ``None`` = every tenant in the store.
     consent_tenant_ids: tuple[str, ...] | None = None
     consent_deny: bool = False

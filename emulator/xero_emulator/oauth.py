@@ -154,7 +154,7 @@ class Consent:
     email: str
     first_name: str
     last_name: str
-    role: str = "ADMIN"
+    role: str = "FINANCIALADVISER"
     tenant_ids: list[str] | None = None  # None: every tenant the emulator holds
     deny: bool = False
     #: When set, only these of the requested scopes are granted (to test "scopes missing").

@@ -56,7 +56,7 @@ SMALL_CASES = (
     "RECEIVE and SPEND overpayments and prepayments with allocations",
     "payments into an AUD and a USD bank account, one deleted payment",
     "BANK accounts in AUD and USD, an archived bank account, REVENUE 200 and other accounts",
-    "a period lock date, an ADMIN user and a STANDARD user",
+    "a period lock date, an adviser (admin, the subscriber) and a STANDARD user",
 )
 
 _FIRST = ("Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Isla", "Lucas", "Ruby", "Oscar", "Chloe", "Leo")
@@ -650,7 +650,7 @@ def _seed_small(store: XeroStore, rng: random.Random) -> str:
                 b.allocate(supplier_doc, invoice, Decimal("150.00"), invoice.date + timedelta(days=1))
                 break
 
-    b.user("ada.admin@demo.example", "Ada", "Admin", "ADMIN", subscriber=True)
+    b.user("ada.admin@demo.example", "Ada", "Admin", "FINANCIALADVISER", subscriber=True)
     b.user("sam.standard@demo.example", "Sam", "Standard", "STANDARD")
     b.load(store)
     store.set_period_lock(b.tenant_id, today - timedelta(days=365))
@@ -675,7 +675,7 @@ def _seed_second(store: XeroStore, rng: random.Random) -> str:
             invoice = b.invoice(contact, "ACCREC", "AUTHORISED", b.today - timedelta(days=rng.randint(5, 90)))
             if status == "PAID":
                 b.pay_in_full(invoice, acc["bank"], b.today - timedelta(days=2))
-    b.user("kiri.owner@second.example", "Kiri", "Owner", "ADMIN", subscriber=True)
+    b.user("kiri.owner@second.example", "Kiri", "Owner", "FINANCIALADVISER", subscriber=True)
     b.load(store)
     return b.tenant_id
 
@@ -758,7 +758,7 @@ def _seed_large(
         b.credit(
             kind, supplier, doc_type, today - timedelta(days=rng.randint(1, 300)), amount=Decimal("99.00")
         )
-    b.user("admin@large.example", "Lee", "Admin", "ADMIN", subscriber=True)
+    b.user("admin@large.example", "Lee", "Admin", "FINANCIALADVISER", subscriber=True)
     b.user("clerk@large.example", "Cam", "Clerk", "STANDARD")
     b.load(store)
     store.set_period_lock(b.tenant_id, today - timedelta(days=3 * 365 + 30))

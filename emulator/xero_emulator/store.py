@@ -66,12 +66,10 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_IDS = 50
 
-#: Xero's ``OrganisationRole`` values. The spec's enum has no ``ADMIN``; the emulator keeps it too because
-#: the product's "connecting user must be an admin" rule and CONTRACTS.md (``role="ADMIN"``) use it. Xero's
-#: top role in the spec is FINANCIALADVISER (the "Adviser" role of Xero's UI).
+#: Xero's ``OrganisationRole`` values, exactly the spec's enum. There is no ``ADMIN``: Xero's full-access
+#: role is FINANCIALADVISER (the "Adviser" of Xero's UI); the organisation's owner is flagged IsSubscriber.
 ORGANISATION_ROLES = frozenset(
     {
-        "ADMIN",
         "READONLY",
         "INVOICEONLY",
         "STANDARD",
@@ -522,7 +520,7 @@ class XeroStore:
         email: str,
         first_name: str,
         last_name: str,
-        role: str = "ADMIN",
+        role: str = "FINANCIALADVISER",
         is_subscriber: bool = False,
     ) -> str:
         with self._lock:

@@ -101,9 +101,6 @@ def test_users_body_matches_the_spec(
 ) -> None:
     store, tenant = seeded
     body = store.list_resource(tenant, "Users")
-    # Known deviation: the spec's OrganisationRole enum has no "ADMIN", which the emulator keeps for the
-    # product's admin check (see store.ORGANISATION_ROLES). Every other user must match the spec.
-    body["Users"] = [u for u in body["Users"] if u["OrganisationRole"] != "ADMIN"]
     assert body["Users"]
     _validate(accounting_spec, "Users", body)
 

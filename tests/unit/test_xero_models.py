@@ -223,11 +223,11 @@ def test_organisation_and_user() -> None:
         }
     )
     user = User.model_validate(
-        {"UserID": "u1", "EmailAddress": "a@b.c", "OrganisationRole": "ADMIN", "IsSubscriber": True}
+        {"UserID": "u1", "EmailAddress": "a@b.c", "OrganisationRole": "NEWROLE", "IsSubscriber": True}
     )
     assert organisation.period_lock_date == date(2018, 12, 31)
     assert organisation.end_of_year_lock_date is None
-    assert user.organisation_role == "ADMIN"  # not in the spec's enum, yet Xero answers it
+    assert user.organisation_role == "NEWROLE"  # a role Xero adds later is kept, not refused
 
 
 def test_connection_is_snake_case_from_camel_case() -> None:

@@ -241,7 +241,7 @@ def test_post_contact_by_id_updates_it(xero: Xero, token: str) -> None:
 def test_users_endpoint_lists_the_consenting_user(xero: Xero, token: str) -> None:
     users = xero.api("GET", "Users", token, xero.tenants[0]).json()["Users"]
     assert [(u["EmailAddress"], u["OrganisationRole"]) for u in users] == [
-        ("finance.admin@example.com", "ADMIN")
+        ("finance.admin@example.com", "FINANCIALADVISER")
     ]
 
 

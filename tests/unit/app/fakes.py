@@ -269,7 +269,12 @@ def xero_connection(tenant_id: str, name: str, *, connection_id: str | None = No
     )
 
 
-def xero_user(user_id: str, role: str) -> User:
+def xero_user(user_id: str, role: str, *, subscriber: bool = False) -> User:
     return User.model_validate(
-        {"UserID": user_id, "OrganisationRole": role, "EmailAddress": f"{user_id}@x.test"}
+        {
+            "UserID": user_id,
+            "OrganisationRole": role,
+            "EmailAddress": f"{user_id}@x.test",
+            "IsSubscriber": subscriber,
+        }
     )

@@ -36,9 +36,9 @@ class World:
         self.oauth = FakeOAuth(clock=self.clock, granted=[xero_connection(TENANT, "Acme Ltd")])
         self.users = FakeUsers(
             {
-                TENANT: [xero_user("user-admin", "ADMIN"), xero_user("user-staff", "STANDARD")],
-                "tenant-other": [xero_user("user-admin", "ADMIN")],
-                "tenant-third": [xero_user("user-admin", "ADMIN")],
+                TENANT: [xero_user("user-admin", "FINANCIALADVISER"), xero_user("user-staff", "STANDARD")],
+                "tenant-other": [xero_user("user-admin", "FINANCIALADVISER")],
+                "tenant-third": [xero_user("user-admin", "FINANCIALADVISER")],
             }
         )
         self.sync = FakeSync()
@@ -165,6 +165,13 @@ def test_connect_after_a_disconnect_may_choose_another_tenant(world: World) -> N
 
 def test_a_financial_adviser_counts_as_admin(world: World) -> None:
     world.users.by_tenant[TENANT] = [xero_user("user-admin", "FINANCIALADVISER")]
+
+    assert world.service.complete_connect(world.begin(), "good-code", None).tenant_id == TENANT
+
+
+def test_the_subscriber_counts_as_admin_whatever_its_role(world: World) -> None:
+    # Given the organisation's owner (IsSubscriber) holds Xero's STANDARD role
+    world.users.by_tenant[TENANT] = [xero_user("user-admin", "STANDARD", subscriber=True)]
 
     assert world.service.complete_connect(world.begin(), "good-code", None).tenant_id == TENANT
 

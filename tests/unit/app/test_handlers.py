@@ -46,7 +46,7 @@ class FakeXero:
     """Just enough of Xero's identity and API servers for a connect."""
 
     def __init__(self) -> None:
-        self.role = "ADMIN"
+        self.role = "FINANCIALADVISER"
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:

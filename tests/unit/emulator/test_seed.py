@@ -92,7 +92,7 @@ def test_small_profile_contains_every_case(small: tuple[XeroStore, str]) -> None
     organisation = store.list_resource(tenant, "Organisation")["Organisations"][0]
     assert organisation["BaseCurrency"] == "AUD" and organisation["PeriodLockDate"].startswith("/Date(")
     assert sorted(u["OrganisationRole"] for u in store.list_resource(tenant, "Users")["Users"]) == [
-        "ADMIN",
+        "FINANCIALADVISER",
         "STANDARD",
     ]
 

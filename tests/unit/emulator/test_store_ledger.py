@@ -276,7 +276,7 @@ def test_users_and_roles(org: Org) -> None:
     store, tenant, _ = org
     user_id = store.add_user(tenant, email="a@x.example", first_name="A", last_name="B", role="STANDARD")
     assert store.user_role(tenant, user_id) == "STANDARD"
-    store.set_user_role(tenant, user_id, "ADMIN")
+    store.set_user_role(tenant, user_id, "FINANCIALADVISER")
     users = store.list_resource(tenant, "Users")["Users"]
     assert users == [
         {
@@ -286,7 +286,7 @@ def test_users_and_roles(org: Org) -> None:
             "LastName": "B",
             "UpdatedDateUTC": users[0]["UpdatedDateUTC"],
             "IsSubscriber": False,
-            "OrganisationRole": "ADMIN",
+            "OrganisationRole": "FINANCIALADVISER",
         }
     ]
     store.remove_user(tenant, user_id)

@@ -42,10 +42,10 @@ from xero_bridge.services.ports import (
 
 __all__ = ["ADMIN_ROLES", "ConnectError", "ConnectService"]
 
-# Xero's documented OrganisationRole enum has no ADMIN, yet Xero (and our emulator) report ADMIN for the
-# organisation's administrators; FINANCIALADVISER ("Adviser") is Xero's other full-access role that can
-# manage users and connected apps.
-ADMIN_ROLES = frozenset({"ADMIN", "FINANCIALADVISER"})
+# Xero's OrganisationRole enum has no ADMIN: its full-access role, which can manage users and connected
+# apps, is FINANCIALADVISER (the "Adviser" of Xero's UI). The organisation's subscriber (its owner) is an
+# admin whatever its role says, so IsSubscriber counts too.
+ADMIN_ROLES = frozenset({"FINANCIALADVISER"})
 ORGANISATION_TENANT = "ORGANISATION"
 
 
@@ -310,8 +310,10 @@ class ConnectService:
                 "Xero did not let us check that you are an admin of the organisation; connect again",
                 org_id=grant.org_id,
             ) from exc
-        role = next((u.organisation_role for u in users if u.user_id == grant.xero_user_id), None)
-        if grant.xero_user_id is None or (role or "").upper() not in ADMIN_ROLES:
+        user = next((u for u in users if u.user_id == grant.xero_user_id), None)
+        role = user.organisation_role if user else None
+        is_admin = user is not None and ((role or "").upper() in ADMIN_ROLES or bool(user.is_subscriber))
+        if grant.xero_user_id is None or not is_admin:
             logger.info("connect refused: not an admin", extra={"role": role or "unknown"})
             self._undo(grant, [chosen], revoke=True)
             raise ConnectError("not_admin", not_admin, org_id=grant.org_id)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from xero_bridge.adapters.xero.oauth import DEFAULT_ENDPOINTS, XeroEndpoints
 from xero_bridge.adapters.xero.transport import (
     DEFAULT_RETRY,
+    AttemptLimiter,
     RetryPolicy,
     dumps_exact,
     send,
@@ -270,6 +271,9 @@ class XeroClient:
         Called with the :class:`Quota` of every response.
     before_request
         Called before every HTTP attempt (the rate limiter waits there).
+    limiter
+        Held around every HTTP attempt and told its response (the shared rate limiter's concurrency slot,
+        which must be taken before the request goes out and given back when its answer is in).
     clock
         Aware-UTC clock for ``observed_at`` and ``resets_at`` (the emulator's scaled clock in tests).
 
@@ -290,6 +294,7 @@ class XeroClient:
         before_request: Callable[[], None] | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        limiter: AttemptLimiter | None = None,
     ) -> None:
         self._tokens = tokens
         self.tenant_id = tenant_id
@@ -299,6 +304,7 @@ class XeroClient:
         self._on_response = on_response
         self._before_request = before_request
         self._clock = clock
+        self._limiter = limiter
         self.quota: Quota | None = None
 
     # --- reading ---------------------------------------------------------------------------------------
@@ -618,6 +624,7 @@ class XeroClient:
                 clock=self._clock,
                 before_request=self._before_request,
                 on_response=self._observe,
+                limiter=self._limiter,
             )
             if response.status_code != 401:
                 break

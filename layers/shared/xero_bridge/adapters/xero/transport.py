@@ -15,11 +15,12 @@ import math
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -28,6 +29,7 @@ from xero_bridge.errors import XeroRateLimited, XeroServerError, XeroTimeout
 __all__ = [
     "DEFAULT_RETRY",
     "RATE_LIMIT_PROBLEMS",
+    "AttemptLimiter",
     "RetryPolicy",
     "dumps_exact",
     "parse_retry_after",
@@ -45,6 +47,26 @@ _MESSAGE_LIMIT = 500
 
 
 DEFAULT_RETRY: RetryPolicy
+
+
+class AttemptLimiter(Protocol):
+    """Held around every HTTP attempt (the shared per-tenant rate limiter's concurrency slot).
+
+    :meth:`attempt` is entered right before the request goes out and left when its answer (or its failure)
+    is in, so a slot is held exactly while Xero may count the call as in flight. The callable it yields is
+    given the response, when one came, before the slot is released (quota headers, a 429's problem).
+    """
+
+    def attempt(self) -> AbstractContextManager[Callable[[httpx.Response], None]]:
+        """A context around one attempt, yielding the response observer."""
+        ...
+
+
+def _ignore(response: httpx.Response) -> None:
+    """The observer of an attempt made without a limiter."""
+
+
+_NO_LIMITER: AbstractContextManager[Callable[[httpx.Response], None]] = nullcontext(_ignore)
 
 
 def utc_now() -> datetime:
@@ -159,6 +181,7 @@ def send(
     clock: Callable[[], datetime] = utc_now,
     before_request: Callable[[], None] | None = None,
     on_response: Callable[[httpx.Response], None] | None = None,
+    limiter: AttemptLimiter | None = None,
 ) -> httpx.Response:
     """Send a request, retrying what Xero and the network make worth retrying.
 
@@ -179,6 +202,8 @@ def send(
         Called before every attempt (the rate limiter waits there).
     on_response
         Called with every response received, retried ones included (quota headers).
+    limiter
+        Entered around every attempt (after ``before_request``), and told every response before it is left.
 
     Returns
     -------
@@ -201,7 +226,9 @@ def send(
             before_request()
         request = build()
         try:
-            response = http.send(request)
+            with limiter.attempt() if limiter is not None else _NO_LIMITER as observe:
+                response = http.send(request)
+                observe(response)
         except _TRANSIENT as exc:
             retry = replayable or isinstance(exc, _NEVER_SENT)
             if retry and attempt < policy.max_attempts:
