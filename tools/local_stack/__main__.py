@@ -1,0 +1,206 @@
+"""``python -m tools.local_stack``: the docker-free ``sam local invoke`` and ``sam local start-api``.
+
+``invoke FUNCTION --event FILE [--env-vars FILE]``
+    Provision a fresh in-process stack from the template, run one function, print its JSON result on
+    stdout (logs on stderr) and exit non-zero on an unhandled error, as ``sam local invoke`` does.
+    FUNCTION is a logical id, a function name, or a CodeUri folder (``oauth_callback``).
+
+``start --api-port 3000 --xero-port 8765 --api-key KEY [--seed small]``
+    Start the Xero emulator, provision the stack with the emulator's URLs in the template's Xero
+    parameters, serve the API, poll the queues, and serve until Ctrl-C (``make start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tools.local_stack.stack import LocalStack
+from tools.local_stack.template import DEFAULT_STACK_NAME, TemplateError, load_yaml
+
+
+def _overrides(pairs: list[str] | None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        for item in pair.split():
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"--parameter-overrides expects Name=Value, got {item!r}")
+            result[name.removeprefix("ParameterKey=")] = value
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.local_stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--template", "-t", default="template.yaml", help="SAM template (default template.yaml)"
+        )
+        p.add_argument("--parameter-overrides", nargs="*", metavar="NAME=VALUE", help="template parameters")
+        p.add_argument("--region", default="eu-west-1")
+        p.add_argument(
+            "--stack-name", default=DEFAULT_STACK_NAME, help="AWS::StackName (prefix of physical names)"
+        )
+        p.add_argument("--verbose", action="store_true", help="debug logs of the local stack")
+
+    invoke = sub.add_parser("invoke", help="run one function with an event (docker-free sam local invoke)")
+    invoke.add_argument("function", help="logical id, function name or CodeUri folder (oauth_callback)")
+    invoke.add_argument("--event", "-e", help="event JSON file ('-' for stdin; default {})")
+    invoke.add_argument("--env-vars", "-n", help="env vars JSON file, sam local invoke format")
+    common(invoke)
+
+    start = sub.add_parser("start", help="emulator + stack + API + pollers, until Ctrl-C")
+    start.add_argument("--api-port", type=int, default=3000)
+    start.add_argument("--xero-port", type=int, default=8765)
+    start.add_argument("--api-key", default="local-api-key")
+    start.add_argument("--seed", default="small", choices=["none", "small", "large"])
+    start.add_argument("--host", default="127.0.0.1")
+    start.add_argument("--env-vars", "-n", help="env vars JSON file, sam local invoke format")
+    common(start)
+    return parser
+
+
+def _read_event(path: str | None) -> Any:
+    if path is None:
+        return {}
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return json.loads(text) if text.strip() else {}
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    try:
+        event = _read_event(args.event)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with LocalStack(
+            args.template,
+            parameter_overrides=_overrides(args.parameter_overrides),
+            env_overrides=args.env_vars,
+            region=args.region,
+            stack_name=args.stack_name,
+            log_sink=sys.stderr,
+        ) as stack:
+            stack.provision()
+            function = stack.resolve_function(args.function)
+            result = stack.invoke(function, event)
+    except (TemplateError, KeyError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(json.dumps(result.response_payload()) + "\n")
+    sys.stdout.flush()
+    return 1 if result.invocation_error else 0
+
+
+_XERO_PARAMETERS = ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    root = Path(args.template).resolve().parent
+    emulator_dir = root / "emulator"
+    if emulator_dir.is_dir() and str(emulator_dir) not in sys.path:
+        sys.path.insert(0, str(emulator_dir))
+    from xero_emulator.server import Emulator, EmulatorConfig  # lazily: only `start` needs the emulator
+
+    api_url = f"http://{args.host}:{args.api_port}"
+    raw = load_yaml(Path(args.template))
+    webhook_path = _webhook_path(raw)
+    config = EmulatorConfig(
+        seed=args.seed,
+        redirect_uris=(f"{api_url}/callback",),
+        webhook_url=f"{api_url}{webhook_path}" if webhook_path else None,
+    )
+    emulator = Emulator(config)
+    xero_url = emulator.start(args.host, args.xero_port).rstrip("/")
+    try:
+        declared = raw.get("Parameters") or {}
+        overrides = {name: xero_url for name in _XERO_PARAMETERS if name in declared}
+        if "XeroRedirectUri" in declared:
+            overrides["XeroRedirectUri"] = f"{api_url}/callback"
+        # The app registered in the emulator: the stack must use the same id, secret and webhook key.
+        app = {
+            "XeroClientId": config.client_id,
+            "XeroClientSecret": config.client_secret,
+            "XeroWebhookKey": config.webhook_key,
+        }
+        overrides.update({name: value for name, value in app.items() if name in declared})
+        overrides.update(_overrides(args.parameter_overrides))
+        stack = LocalStack(
+            args.template,
+            parameter_overrides=overrides,
+            region=args.region,
+            stack_name=args.stack_name,
+            log_sink=sys.stderr,
+            env_overrides=args.env_vars,
+        )
+        with stack:
+            stack.provision()
+            url = stack.start_api(port=args.api_port, api_key=args.api_key, host=args.host)
+            stack.start_pollers()
+            report = stack.declared_vs_created()
+            print(f"local stack    {stack.template.path.name}: {report.describe().splitlines()[0]}")
+            print(f"API            {url}   (x-api-key: {args.api_key})")
+            print(f"Xero emulator  {xero_url}   (seed: {args.seed})")
+            for route in sorted(stack.stack.routes, key=lambda r: r.path):
+                key = "  [x-api-key]" if route.api_key_required else ""
+                print(f"  {route.method:6} {url}{route.path}  -> {route.function}{key}")
+            if webhook_path:
+                print(f"webhooks       {xero_url} delivers to {url}{webhook_path}")
+            print(f"connect        open {url}/connect?org_id=demo-org")
+            print("Ctrl-C to stop.", flush=True)
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    finally:
+        emulator.stop()
+    return 0
+
+
+def _webhook_path(raw: dict[str, Any]) -> str | None:
+    """The path of the template's webhook receiver (a POST Api event whose path names a webhook), if any."""
+    for resource in (raw.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            props = event.get("Properties") or {}
+            path = props.get("Path")
+            is_post = str(props.get("Method", "")).lower() in ("post", "any")
+            if event.get("Type") == "Api" and isinstance(path, str) and "webhook" in path.lower() and is_post:
+                return path
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "invoke":
+        return cmd_invoke(args)
+    try:
+        return cmd_start(args)
+    except TemplateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

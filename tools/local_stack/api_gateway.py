@@ -1,0 +1,280 @@
+"""A local API Gateway (REST, Lambda proxy integration) for every ``Type: Api`` event of the template.
+
+Why: ``sam local start-api`` needs Docker. This serves the same routes (no stage prefix, as sam local) on
+127.0.0.1 with what API Gateway itself does around the function:
+
+* route selection like API Gateway: literal paths before ``{param}`` before ``{proxy+}``; an unknown path
+  or method gives 403 ``{"message":"Missing Authentication Token"}``;
+* ``ApiKeyRequired`` (the event's ``Auth`` or the Api's): a missing/unknown ``x-api-key`` gives 403
+  ``{"message":"Forbidden"}``;
+* the request becomes a REST proxy event (payload format 1.0), the result becomes the HTTP response; a
+  function error or a malformed result gives 502 ``{"message": "Internal server error"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from tools.local_stack.model import ApiRoute
+from tools.local_stack.runtime import InvokeResult
+
+LOG = logging.getLogger("tools.local_stack")
+
+Invoke = Callable[[str, Any], InvokeResult]
+
+
+@dataclass
+class _CompiledRoute:
+    route: ApiRoute
+    pattern: re.Pattern[str]
+    rank: tuple[int, int, int]
+
+
+def _compile(route: ApiRoute) -> _CompiledRoute:
+    parts = []
+    greedy = params = 0
+    for segment in route.path.strip("/").split("/") if route.path.strip("/") else []:
+        match = re.fullmatch(r"\{([A-Za-z0-9_.-]+)(\+?)\}", segment)
+        if match and match.group(2):
+            parts.append(f"(?P<{_group(match.group(1))}>.+)")
+            greedy += 1
+        elif match:
+            parts.append(f"(?P<{_group(match.group(1))}>[^/]+)")
+            params += 1
+        else:
+            parts.append(re.escape(segment))
+    pattern = re.compile("^/" + "/".join(parts) + "/?$")
+    return _CompiledRoute(route, pattern, (greedy, params, -len(route.path)))
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"\W", "_", name)
+
+
+def _path_params(compiled: _CompiledRoute, match: re.Match[str]) -> dict[str, str]:
+    names = re.findall(r"\{([A-Za-z0-9_.-]+)\+?\}", compiled.route.path)
+    return {name: match.group(_group(name)) for name in names}
+
+
+class LocalApi:
+    """The HTTP server; :meth:`start` returns its base URL."""
+
+    def __init__(
+        self,
+        routes: Iterable[ApiRoute],
+        invoke: Invoke,
+        *,
+        api_keys: Iterable[str] = (),
+        api_ids: dict[str, str] | None = None,
+        account_id: str = "123456789012",
+    ) -> None:
+        self.routes = sorted((_compile(r) for r in routes), key=lambda c: c.rank)
+        self.invoke = invoke
+        self.api_keys = {k for k in api_keys if k}
+        self.api_ids = api_ids or {}
+        self.account_id = account_id
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- server -------------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = make_server(host, port, self._wsgi, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
+        )
+        self._thread.start()
+        return f"http://{host}:{self._server.server_port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    # ---- API Gateway behaviour ------------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
+        for compiled in self.routes:
+            if compiled.route.method not in (method, "ANY"):
+                continue
+            found = compiled.pattern.match(path)
+            if found:
+                return compiled.route, _path_params(compiled, found)
+        return None
+
+    def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        matched = self.match(request.method, request.path)
+        if matched is None:
+            return _json(
+                403,
+                {"message": "Missing Authentication Token"},
+                request_id,
+                "MissingAuthenticationTokenException",
+            )
+        route, path_params = matched
+        api_key = request.headers.get("x-api-key")
+        if route.api_key_required and (not api_key or api_key not in self.api_keys):
+            return _json(403, {"message": "Forbidden"}, request_id, "ForbiddenException")
+        event = self.event(request, route, path_params, request_id, api_key)
+        result = self.invoke(route.function, event)
+        if result.error is not None:
+            LOG.info(
+                "%s %s: function error %s -> 502", request.method, request.path, result.error.get("errorType")
+            )
+            return _json(502, {"message": "Internal server error"}, request_id)
+        response = _to_response(result.payload, request_id)
+        if response is None:
+            LOG.warning("%s %s: malformed Lambda proxy response -> 502", request.method, request.path)
+            return _json(502, {"message": "Internal server error"}, request_id)
+        return response
+
+    def event(
+        self,
+        request: Request,
+        route: ApiRoute,
+        path_params: dict[str, str],
+        request_id: str,
+        api_key: str | None,
+    ) -> dict[str, Any]:
+        """The REST API proxy event (payload format 1.0) for one request."""
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query: dict[str, str] = {}
+        multi_query: dict[str, list[str]] = {}
+        for name, values in request.args.lists():
+            query[name] = values[-1]
+            multi_query[name] = list(values)
+        raw = request.get_data()
+        body: str | None
+        is_base64 = False
+        if not raw:
+            body = None
+        else:
+            try:
+                body = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                body, is_base64 = base64.b64encode(raw).decode(), True
+        now = datetime.now(UTC)
+        api_id = self.api_ids.get(route.api, "local")
+        source_ip = request.remote_addr or "127.0.0.1"
+        return {
+            "resource": route.path,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": uuid.uuid4().hex[:6],
+                "resourcePath": route.path,
+                "httpMethod": request.method,
+                "extendedRequestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{route.stage}{request.path}",
+                "accountId": self.account_id,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "stage": route.stage,
+                "domainPrefix": api_id,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "requestId": request_id,
+                "identity": {
+                    "cognitoIdentityPoolId": None,
+                    "accountId": None,
+                    "cognitoIdentityId": None,
+                    "caller": None,
+                    "sourceIp": source_ip,
+                    "principalOrgId": None,
+                    "accessKey": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                    "userArn": None,
+                    "userAgent": request.headers.get("User-Agent"),
+                    "user": None,
+                    "apiKey": api_key if route.api_key_required else None,
+                    "apiKeyId": None,
+                },
+                "domainName": request.host,
+                "apiId": api_id,
+            },
+            "body": body,
+            "isBase64Encoded": is_base64,
+        }
+
+
+def _json(status: int, body: dict[str, Any], request_id: str, error_type: str | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, content_type="application/json")
+    response.headers["x-amzn-RequestId"] = request_id
+    if error_type:
+        response.headers["x-amzn-ErrorType"] = error_type
+    return response
+
+
+def _to_response(payload: Any, request_id: str) -> Response | None:
+    """A Lambda proxy result as an HTTP response, or None when API Gateway would reject it (502)."""
+    if not isinstance(payload, dict):
+        return None
+    allowed = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
+    if set(payload) - allowed:
+        return None
+    status = payload.get("statusCode", 200)
+    if isinstance(status, bool) or not isinstance(status, (int, str)) or not str(status).isdigit():
+        return None
+    headers = payload.get("headers") or {}
+    multi = payload.get("multiValueHeaders") or {}
+    body = payload.get("body")
+    if not isinstance(headers, dict) or not isinstance(multi, dict):
+        return None
+    if any(not isinstance(v, list) for v in multi.values()):
+        return None
+    if body is not None and not isinstance(body, str):
+        return None
+    data: bytes = b""
+    if body:
+        if payload.get("isBase64Encoded"):
+            try:
+                data = base64.b64decode(body, validate=True)
+            except ValueError:
+                return None
+        else:
+            data = body.encode("utf-8")
+    response = Response(data, status=int(status))
+    response.headers.remove("Content-Type")
+    for name, value in headers.items():
+        response.headers[name] = str(value)
+    for name, values in multi.items():
+        if name in headers:
+            response.headers.remove(name)
+            response.headers.add(name, str(headers[name]))
+        for value in values:
+            if name not in headers or str(value) != str(headers[name]):
+                response.headers.add(name, str(value))
+    if "Content-Type" not in response.headers:
+        response.headers["Content-Type"] = "application/json"
+    response.headers["x-amzn-RequestId"] = request_id
+    return response
