@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.local_stack.stack import LocalStack
-from tools.local_stack.template import DEFAULT_STACK_NAME, TemplateError, load_yaml
+from tools.local_stack.template import DEFAULT_STACK_NAME, TemplateError
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, str]:
@@ -105,83 +105,38 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 1 if result.invocation_error else 0
 
 
-_XERO_PARAMETERS = ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")
-
-
 def cmd_start(args: argparse.Namespace) -> int:
-    root = Path(args.template).resolve().parent
-    emulator_dir = root / "emulator"
-    if emulator_dir.is_dir() and str(emulator_dir) not in sys.path:
-        sys.path.insert(0, str(emulator_dir))
-    from xero_emulator.server import Emulator, EmulatorConfig  # lazily: only `start` needs the emulator
+    from tools.local_stack.app import running_app  # lazily: only `start` needs the emulator
 
-    api_url = f"http://{args.host}:{args.api_port}"
-    raw = load_yaml(Path(args.template))
-    webhook_path = _webhook_path(raw)
-    config = EmulatorConfig(
+    with running_app(
+        template=args.template,
         seed=args.seed,
-        redirect_uris=(f"{api_url}/callback",),
-        webhook_url=f"{api_url}{webhook_path}" if webhook_path else None,
-    )
-    emulator = Emulator(config)
-    xero_url = emulator.start(args.host, args.xero_port).rstrip("/")
-    try:
-        declared = raw.get("Parameters") or {}
-        overrides = {name: xero_url for name in _XERO_PARAMETERS if name in declared}
-        if "XeroRedirectUri" in declared:
-            overrides["XeroRedirectUri"] = f"{api_url}/callback"
-        # The app registered in the emulator: the stack must use the same id, secret and webhook key.
-        app = {
-            "XeroClientId": config.client_id,
-            "XeroClientSecret": config.client_secret,
-            "XeroWebhookKey": config.webhook_key,
-        }
-        overrides.update({name: value for name, value in app.items() if name in declared})
-        overrides.update(_overrides(args.parameter_overrides))
-        stack = LocalStack(
-            args.template,
-            parameter_overrides=overrides,
-            region=args.region,
-            stack_name=args.stack_name,
-            log_sink=sys.stderr,
-            env_overrides=args.env_vars,
-        )
-        with stack:
-            stack.provision()
-            url = stack.start_api(port=args.api_port, api_key=args.api_key, host=args.host)
-            stack.start_pollers()
-            report = stack.declared_vs_created()
-            print(f"local stack    {stack.template.path.name}: {report.describe().splitlines()[0]}")
-            print(f"API            {url}   (x-api-key: {args.api_key})")
-            print(f"Xero emulator  {xero_url}   (seed: {args.seed})")
-            for route in sorted(stack.stack.routes, key=lambda r: r.path):
-                key = "  [x-api-key]" if route.api_key_required else ""
-                print(f"  {route.method:6} {url}{route.path}  -> {route.function}{key}")
-            if webhook_path:
-                print(f"webhooks       {xero_url} delivers to {url}{webhook_path}")
-            print(f"connect        open {url}/connect?org_id=demo-org")
-            print("Ctrl-C to stop.", flush=True)
-            stop = threading.Event()
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            stop.wait()
-    finally:
-        emulator.stop()
+        host=args.host,
+        api_port=args.api_port,
+        xero_port=args.xero_port,
+        api_key=args.api_key,
+        parameter_overrides=_overrides(args.parameter_overrides),
+        env_overrides=args.env_vars,
+        log_sink=sys.stderr,
+        stack_name=args.stack_name,
+    ) as app:
+        stack = app.stack
+        report = stack.declared_vs_created()
+        print(f"local stack    {stack.template.path.name}: {report.describe().splitlines()[0]}")
+        print(f"API            {app.api_url}   (x-api-key: {app.api_key})")
+        print(f"Xero emulator  {app.xero_url}   (seed: {args.seed})")
+        for route in sorted(stack.stack.routes, key=lambda r: r.path):
+            key = "  [x-api-key]" if route.api_key_required else ""
+            print(f"  {route.method:6} {app.api_url}{route.path}  -> {route.function}{key}")
+        if app.webhook_path:
+            print(f"webhooks       {app.xero_url} delivers to {app.api_url}{app.webhook_path}")
+        print(f"connect        open {app.api_url}/connect?org_id=demo-org")
+        print("Ctrl-C to stop.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop.wait()
     return 0
-
-
-def _webhook_path(raw: dict[str, Any]) -> str | None:
-    """The path of the template's webhook receiver (a POST Api event whose path names a webhook), if any."""
-    for resource in (raw.get("Resources") or {}).values():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            props = event.get("Properties") or {}
-            path = props.get("Path")
-            is_post = str(props.get("Method", "")).lower() in ("post", "any")
-            if event.get("Type") == "Api" and isinstance(path, str) and "webhook" in path.lower() and is_post:
-                return path
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

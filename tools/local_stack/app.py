@@ -1,0 +1,152 @@
+"""The whole product on this machine: the Xero emulator plus the local stack wired to it.
+
+One place builds what ``make start``, ``make demo`` and the integration tests run, so they cannot drift:
+
+    with running_app(seed="small") as app:
+        httpx.get(f"{app.api_url}/connect?org_id=acme")     # 302 to the emulator's consent
+        app.admin.counts(app.tenant_id)                     # the emulator's own view
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tools.local_stack.stack import LocalStack
+from tools.local_stack.template import load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_EMULATOR_DIR = ROOT / "emulator"
+if str(_EMULATOR_DIR) not in sys.path:  # the emulator is development infrastructure, not an installed package
+    sys.path.insert(0, str(_EMULATOR_DIR))
+
+from xero_emulator.admin_client import AdminClient  # noqa: E402
+from xero_emulator.server import Emulator  # noqa: E402
+from xero_emulator.testing import make_config  # noqa: E402
+
+_XERO_URL_PARAMETERS = ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")
+DEFAULT_API_KEY = "local-api-key"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now. Both servers need each other's URL before either starts, so ports come first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def webhook_path(template: Mapping[str, Any]) -> str | None:
+    """The path of the template's webhook receiver (a POST Api event whose path names a webhook), if any."""
+    for resource in (template.get("Resources") or {}).values():
+        events = ((resource or {}).get("Properties") or {}).get("Events") or {}
+        for event in events.values():
+            props = (event or {}).get("Properties") or {}
+            path = str(props.get("Path", ""))
+            is_post = str(props.get("Method", "")).lower() == "post"
+            if event.get("Type") == "Api" and is_post and "webhook" in path:
+                return path
+    return None
+
+
+@dataclass
+class LocalApp:
+    """A running emulator and local stack, pointing at each other."""
+
+    stack: LocalStack
+    emulator: Emulator
+    api_url: str
+    xero_url: str
+    api_key: str
+    webhook_path: str | None
+    _admin: AdminClient | None = field(default=None, repr=False)
+
+    @property
+    def admin(self) -> AdminClient:
+        """The emulator's admin API (seed, act as a Xero user, faults, clock, stats)."""
+        if self._admin is None:
+            self._admin = AdminClient(self.xero_url)
+        return self._admin
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key}
+
+
+@contextmanager
+def running_app(
+    *,
+    template: str | Path = ROOT / "template.yaml",
+    seed: str = "small",
+    host: str = "127.0.0.1",
+    api_port: int = 0,
+    xero_port: int = 0,
+    api_key: str = DEFAULT_API_KEY,
+    emulator_settings: Mapping[str, Any] | None = None,
+    parameter_overrides: Mapping[str, Any] | None = None,
+    env_overrides: Mapping[str, Mapping[str, Any]] | str | Path | None = None,
+    log_sink: TextIO | None = None,
+    pollers: bool = True,
+    stack_name: str = "xero-bridge-local",
+) -> Iterator[LocalApp]:
+    """Start the emulator (seeded) and the local stack wired to it; stop both when the block ends.
+
+    Parameters
+    ----------
+    emulator_settings
+        ``EmulatorConfig`` fields (``clock_scale``, ``enforce_rate_limits``...); the redirect URI and webhook
+        URL are set here to the local API's.
+    parameter_overrides
+        Template parameters on top of the ones pointing the stack at the emulator.
+    pollers
+        Start the SQS event-source pollers (Lambda's behaviour); tests that poll by hand turn them off.
+    """
+    raw = load_yaml(Path(template))
+    api_port = api_port or free_port(host)
+    api_url = f"http://{host}:{api_port}"
+    path = webhook_path(raw)
+    config = make_config(
+        seed=seed,
+        redirect_uris=(f"{api_url}/callback",),
+        webhook_url=f"{api_url}{path}" if path else None,
+        **dict(emulator_settings or {}),
+    )
+    emulator = Emulator(config)
+    xero_url = emulator.start(host, xero_port).rstrip("/")
+    try:
+        declared = raw.get("Parameters") or {}
+        overrides: dict[str, Any] = {name: xero_url for name in _XERO_URL_PARAMETERS if name in declared}
+        if "XeroRedirectUri" in declared:
+            overrides["XeroRedirectUri"] = f"{api_url}/callback"
+        # The app registered in the emulator: the stack uses the same id, secret and webhook key.
+        app_credentials = {
+            "XeroClientId": config.client_id,
+            "XeroClientSecret": config.client_secret,
+            "XeroWebhookKey": config.webhook_key,
+        }
+        overrides.update({k: v for k, v in app_credentials.items() if k in declared})
+        overrides.update(parameter_overrides or {})
+        stack = LocalStack(
+            template,
+            parameter_overrides=overrides,
+            env_overrides=env_overrides,
+            log_sink=log_sink,
+            stack_name=stack_name,
+        )
+        with stack:
+            stack.provision()
+            stack.start_api(port=api_port, api_key=api_key, host=host)
+            if pollers:
+                stack.start_pollers()
+            app = LocalApp(stack, emulator, api_url, xero_url, api_key, path)
+            try:
+                yield app
+            finally:
+                if app._admin is not None:
+                    app._admin.close()
+    finally:
+        emulator.stop()
