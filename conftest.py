@@ -48,7 +48,7 @@ def lambda_context() -> FakeLambdaContext:
 
 
 def load_event(name: str) -> dict[str, Any]:
-    """``load_event("webhook_receiver/intent_to_receive")`` reads ``events/webhook_receiver/intent_to_receive.json``."""
+    """``load_event("oauth_connect/connect")`` reads ``events/oauth_connect/connect.json``."""
     return json.loads((EVENTS / f"{name}.json").read_text())
 
 
@@ -61,5 +61,5 @@ def event_loader():
 def xero_specs() -> Path:
     """Xero's official OpenAPI specs, or a skip that says why they are not here."""
     if not SHARED_SPECS.is_dir():
-        pytest.skip(f"Xero's OpenAPI specs are not at {SHARED_SPECS} (the shared/ folder is beside the checkout in CI)")
+        pytest.skip(f"Xero's OpenAPI specs are not at {SHARED_SPECS} (CI has shared/ beside the checkout)")
     return SHARED_SPECS

@@ -698,7 +698,9 @@ def test_organisation_users_and_get() -> None:
         xero_response(
             body={"Organisations": [{"OrganisationID": "o1", "Name": "Demo", "BaseCurrency": "NZD"}]}
         ),
-        xero_response(body={"Users": [{"UserID": "u1", "OrganisationRole": "FINANCIALADVISER"}, {"Nope": 1}]}),
+        xero_response(
+            body={"Users": [{"UserID": "u1", "OrganisationRole": "FINANCIALADVISER"}, {"Nope": 1}]}
+        ),
         xero_response(body={"Invoices": [invoice(7)]}),
         xero_response(body={"Invoices": []}),
     )
