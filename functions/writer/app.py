@@ -1,0 +1,68 @@
+"""Writer: consumes the records queue; the only function that writes synced records to DynamoDB (C4, C5)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ConfigDict, Json
+
+from xero_bridge.adapters.records_repository import RecordsRepository
+from xero_bridge.adapters.sync_progress import DynamoSyncProgress
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.services.write_records import RecordsMessage, write_batch
+from xero_bridge.settings import get_settings
+
+
+class RecordsQueueRecord(SqsRecordModel):
+    # A body that is not a RecordsMessage fails validation: that record alone goes back to the queue (then
+    # the DLQ). hide_input_in_errors keeps record content out of the error, hence out of the logs.
+    model_config = ConfigDict(hide_input_in_errors=True)
+    body: Json[RecordsMessage]
+
+
+# No Powertools Idempotency on the SQS message id: a replayed message gets a new id, and a duplicate must
+# still be harmless. The conditional write (tenant + record id + Xero's updated time) is the idempotency.
+# raise_on_entire_batch_failure=False: an all-bad batch is reported record by record, not as a crash.
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=RecordsQueueRecord, raise_on_entire_batch_failure=False
+)
+
+
+@cache
+def _ports() -> tuple[RecordsRepository, DynamoSyncProgress]:
+    settings = get_settings()
+    return RecordsRepository(settings.records_table_name), DynamoSyncProgress(settings.table_name)
+
+
+def record_handler(record: RecordsQueueRecord) -> None:
+    message = record.body
+    logger.append_keys(org_id=message.org_id, tenant_id=message.tenant_id, message_id=record.messageId)
+    summary = write_batch(message, *_ports())
+    metrics.add_metric(name="RecordsWritten", unit=MetricUnit.Count, value=summary.written)
+    metrics.add_metric(name="RecordsStale", unit=MetricUnit.Count, value=summary.stale)
+    logger.info("records message written", extra={"source_kind": message.source.kind, **asdict(summary)})
+
+
+# No correlation_id_path: a batch holds many messages; each log line carries its own message_id instead.
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the invocation here, with its name
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    logger.remove_keys(["org_id", "tenant_id", "message_id"])
+    for failed, (_, error, _) in zip(processor.fail_messages, processor.exceptions, strict=True):
+        message_id = getattr(failed, "messageId", None) or getattr(failed, "message_id", None)
+        logger.warning(
+            "records message failed",
+            extra={"message_id": message_id, "reason": f"{type(error).__name__}: {error}"},
+        )
+    return dict(response)
