@@ -8,7 +8,10 @@ Why: ``sam local start-api`` needs Docker. This serves the same routes (no stage
 * ``ApiKeyRequired`` (the event's ``Auth`` or the Api's): a missing/unknown ``x-api-key`` gives 403
   ``{"message":"Forbidden"}``;
 * the request becomes a REST proxy event (payload format 1.0), the result becomes the HTTP response; a
-  function error or a malformed result gives 502 ``{"message": "Internal server error"}``.
+  function error or a malformed result gives 502 ``{"message": "Internal server error"}``;
+* the access log says ``METHOD path status`` only: never the query string (``/callback?code=...&state=...``
+  carries an OAuth code), a header or a body, as an API Gateway access log format without
+  ``$context.requestOverride``/query fields would.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tools.local_stack.model import ApiRoute
 from tools.local_stack.runtime import InvokeResult
 
 LOG = logging.getLogger("tools.local_stack")
+#: The access log (werkzeug's logger name, so ``make start``'s log levels keep applying to it).
+ACCESS_LOG = logging.getLogger("werkzeug")
+_QUERY = re.compile(r"\?[^\s\"']*")
 
 Invoke = Callable[[str, Any], InvokeResult]
 
@@ -69,6 +75,21 @@ def _path_params(compiled: _CompiledRoute, match: re.Match[str]) -> dict[str, st
     return {name: match.group(_group(name)) for name in names}
 
 
+class _AccessLogHandler(WSGIRequestHandler):
+    """werkzeug's request handler with an access log of ``METHOD path status``: no query string, ever."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = getattr(self, "path", "").split("?", 1)[0]
+        ACCESS_LOG.info("%s %s %s", getattr(self, "command", "-"), path, code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # werkzeug's own messages may quote the request line ("Bad request syntax ('GET /callback?...')").
+        ACCESS_LOG.warning("%s", _QUERY.sub("?...", format % args if args else format))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        ACCESS_LOG.info("%s", _QUERY.sub("?...", format % args if args else format))
+
+
 class LocalApi:
     """The HTTP server; :meth:`start` returns its base URL."""
 
@@ -92,7 +113,7 @@ class LocalApi:
     # ---- server -------------------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = make_server(host, port, self._wsgi, threaded=True)
+        self._server = make_server(host, port, self._wsgi, threaded=True, request_handler=_AccessLogHandler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
         )

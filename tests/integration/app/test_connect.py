@@ -1,0 +1,279 @@
+"""Issue 3, connect (C1) and reconnect (C3): what the user sees, through the local API, against the emulator.
+
+Every test goes through real HTTP redirects (``/connect`` → Xero's consent screen → ``/callback``) and
+asserts what the user sees: where the browser goes back to in the AR app (``status``, ``error``,
+``reason``) and what ``GET /orgs/{org_id}/connection`` then shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.app.harness import (
+    App,
+    connect,
+    connection_status,
+    consent,
+    consent_redirect,
+    follow,
+    new_org,
+    query_of,
+    returned,
+    without,
+)
+
+pytestmark = pytest.mark.integration
+
+JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+
+
+def scan(app: App, table: str = "ConnectionsTable") -> list[dict[str, Any]]:
+    client = app.stack.client("dynamodb")
+    pages = client.get_paginator("scan").paginate(TableName=app.stack.physical_id(table))
+    return [item for page in pages for item in page["Items"]]
+
+
+def executions_for(app: App, org_id: str) -> list[dict[str, Any]]:
+    """The initial-sync executions started for ``org_id`` (their input names the org)."""
+    sfn = app.stack.client("stepfunctions")
+    machine = app.stack.resources["InitialSyncStateMachine"].arn
+    found = []
+    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        payload = json.loads(described["input"])
+        if payload.get("org_id") == org_id:
+            found.append(payload)
+    return found
+
+
+def xero_connections(app: App, tenant_id: str) -> list[dict[str, Any]]:
+    return [c for c in app.admin.connections() if c["tenantId"] == tenant_id]
+
+
+# --- the happy path -------------------------------------------------------------------------------------
+
+
+def test_connect_redirects_back_connected_stores_tokens_encrypted_and_starts_the_sync(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    # Given a Xero admin who ticks one organisation on the consent screen
+    tenant_id = new_tenant("Happy Path Ltd")
+    tenant_name = next(t["name"] for t in app.admin.tenants() if t["tenant_id"] == tenant_id)
+    consent(app, [tenant_id])
+    org_id = new_org()
+
+    # When they connect from the AR app
+    back = returned(app, connect(app, org_id))
+
+    # Then the browser is back in the AR app, connected to that organisation
+    assert back == {"status": "connected", "org_id": org_id, "tenant": tenant_name, "tenant_id": tenant_id}
+    status = connection_status(app, org_id)
+    assert status["status"] == "connected"
+    assert status["tenant_name"] == tenant_name
+    assert status["tenant_id"] == tenant_id
+    assert status["reason"] is None
+
+    # And the tokens are stored encrypted: no token Xero issued, and nothing JWT-like, is in the table
+    items = scan(app)
+    tokens_item = next(i for i in items if i["pk"]["S"] == f"ORG#{org_id}" and i["sk"]["S"] == "TOKENS")
+    ciphertext = bytes(tokens_item["ciphertext"]["B"])
+    stored = repr(items).encode() + b"".join(
+        bytes(v["B"]) for item in items for v in item.values() if "B" in v
+    )
+    assert app.issued.tokens, "the emulator issued tokens"
+    leaked = [i for i, token in enumerate(app.issued.tokens) if token.encode() in stored]
+    assert leaked == [], "a token Xero issued is stored in plaintext in ConnectionsTable"
+    assert not JWT.search(repr(items)), "something JWT-like is stored in plaintext"
+    # ... and only KMS, with this connection's encryption context, opens them
+    kms = app.stack.client("kms")
+    plaintext = kms.decrypt(
+        CiphertextBlob=ciphertext, EncryptionContext={"org_id": org_id, "tenant_id": tenant_id}
+    )["Plaintext"]
+    assert any(token.encode() in plaintext for token in app.issued.tokens)
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
+        kms.decrypt(
+            CiphertextBlob=ciphertext, EncryptionContext={"org_id": "another-org", "tenant_id": tenant_id}
+        )
+
+    # And the initial sync was started for this org and tenant
+    assert executions_for(app, org_id) == [{"org_id": org_id, "tenant_id": tenant_id, "trigger": "connect"}]
+
+
+# --- refusals -------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_state_is_refused(app: App) -> None:
+    back = returned(app, follow(app, f"{app.api_url}/callback?state=never-issued-by-us&code=some-code"))
+
+    assert back["status"] == "error"
+    assert back["error"] == "invalid_state"
+    assert "connect again" in back["reason"]
+
+
+def test_an_expired_state_is_refused(app: App, new_tenant: Callable[[str], str]) -> None:
+    # Given a connect whose state outlived its TTL before Xero's redirect came back (the TTL is at least
+    # a minute, so time passes here by moving the state's expiry into the past, as DynamoDB would see it)
+    tenant_id = new_tenant("Slow Consent Ltd")
+    consent(app, [tenant_id])
+    org_id = new_org()
+    callback = consent_redirect(app, org_id)
+    key = {"pk": {"S": f"STATE#{query_of(callback)['state']}"}, "sk": {"S": "STATE"}}
+    app.stack.client("dynamodb").update_item(
+        TableName=app.stack.physical_id("ConnectionsTable"),
+        Key=key,
+        UpdateExpression="SET expires_at = :past",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+
+    # When the browser lands on the callback
+    back = returned(app, follow(app, callback))
+
+    # Then the user is told the link expired, for their org, and nothing is connected
+    assert back["status"] == "error"
+    assert back["error"] == "expired_state"
+    assert "expired" in back["reason"]
+    assert back["org_id"] == org_id
+    assert connection_status(app, org_id)["status"] == "not_connected"
+
+
+def test_a_replayed_callback_is_refused_and_the_connection_stays(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    tenant_id = new_tenant("Replay Ltd")
+    consent(app, [tenant_id])
+    org_id = new_org()
+    callback = consent_redirect(app, org_id)
+    assert returned(app, follow(app, callback))["status"] == "connected"
+
+    # When the very same callback URL is opened again (browser back button, a leaked link)
+    back = returned(app, follow(app, callback))
+
+    # Then it is refused as already used, and the first connect is untouched
+    assert back["status"] == "error"
+    assert back["error"] == "invalid_state"
+    assert "already used" in back["reason"]
+    status = connection_status(app, org_id)
+    assert (status["status"], status["tenant_id"]) == ("connected", tenant_id)
+    assert len(executions_for(app, org_id)) == 1
+
+
+def test_a_callback_without_code_is_refused(app: App, new_tenant: Callable[[str], str]) -> None:
+    tenant_id = new_tenant("Truncated Ltd")
+    consent(app, [tenant_id])
+    org_id = new_org()
+
+    back = returned(app, follow(app, without(consent_redirect(app, org_id), "code")))
+
+    assert back["status"] == "error"
+    assert back["error"] == "missing_code"
+    assert back["org_id"] == org_id
+    assert connection_status(app, org_id)["status"] == "not_connected"
+
+
+def test_access_denied_on_xero_consent_is_refused(app: App, new_tenant: Callable[[str], str]) -> None:
+    # Given a user who clicks "Cancel" on Xero's consent screen
+    consent(app, [new_tenant("Cancelled Ltd")], deny=True)
+    org_id = new_org()
+    callback = consent_redirect(app, org_id)
+    assert query_of(callback).get("error") == "access_denied"
+
+    back = returned(app, follow(app, callback))
+
+    assert back["status"] == "error"
+    assert back["error"] == "access_denied"
+    assert "not granted" in back["reason"]
+    assert connection_status(app, org_id)["status"] == "not_connected"
+    assert executions_for(app, org_id) == []
+
+
+def test_a_user_who_is_not_a_xero_admin_is_refused_and_the_grant_undone(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    # Given a STANDARD user (not an adviser, not the subscriber) of the organisation
+    tenant_id = new_tenant("Standard User Ltd")
+    user_id = f"standard-{new_org()}"
+    consent(app, [tenant_id], user_id=user_id, role="STANDARD")
+    org_id = new_org()
+
+    back = returned(app, connect(app, org_id))
+
+    # Then the user is told only an admin can connect, nothing is stored, no sync starts
+    assert back["status"] == "error"
+    assert back["error"] == "not_admin"
+    assert "only a Xero admin can connect" in back["reason"]
+    assert connection_status(app, org_id)["status"] == "not_connected"
+    assert executions_for(app, org_id) == []
+    # And in Xero the app is no longer connected to the organisation and the grant is revoked
+    assert xero_connections(app, tenant_id) == []
+    families = [f for f in app.admin.token_families() if f["userId"] == user_id]
+    assert families and all(f["revoked"] for f in families)
+
+
+def test_several_organisations_authorised_is_refused(app: App) -> None:
+    # Given a user who ticks both organisations of the seed on the consent screen
+    seeded = [t["tenant_id"] for t in app.admin.tenants()][:2]
+    consent(app, seeded)
+    org_id = new_org()
+
+    back = returned(app, connect(app, org_id))
+
+    assert back["status"] == "error"
+    assert back["error"] == "several_organisations"
+    assert "choose exactly one" in back["reason"]
+    assert connection_status(app, org_id)["status"] == "not_connected"
+    # And Xero's connections this consent created are deleted again
+    for tenant_id in seeded:
+        assert [c for c in xero_connections(app, tenant_id) if c["userId"] == app.default_user_id] == []
+
+
+def test_reconnecting_to_a_different_organisation_is_refused(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    # Given an org connected to one Xero organisation
+    first, other = new_tenant("First Ltd"), new_tenant("Other Ltd")
+    consent(app, [first])
+    org_id = new_org()
+    assert returned(app, connect(app, org_id))["status"] == "connected"
+
+    # When it reconnects and the user picks another organisation
+    consent(app, [other])
+    back = returned(app, connect(app, org_id))
+
+    # Then it is refused, naming both, and the org stays on the first organisation
+    assert back["status"] == "error"
+    assert back["error"] == "different_organisation"
+    assert "First Ltd" in back["reason"] and "Other Ltd" in back["reason"]
+    status = connection_status(app, org_id)
+    assert (status["status"], status["tenant_id"]) == ("connected", first)
+    assert xero_connections(app, other) == [], "the connection to the other organisation is deleted in Xero"
+    assert len(executions_for(app, org_id)) == 1
+
+
+def test_connect_without_org_id_is_a_400_naming_the_field(app: App) -> None:
+    response = httpx.get(f"{app.api_url}/connect", timeout=30.0)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "reason": "missing or invalid: org_id"}
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "not-our-key"}], ids=["no key", "wrong key"])
+def test_the_integration_api_needs_the_api_key(app: App, headers: dict[str, str]) -> None:
+    response = httpx.get(f"{app.api_url}/orgs/{new_org()}/connection", headers=headers, timeout=30.0)
+
+    assert response.status_code == 403
+    assert response.json() == {"message": "Forbidden"}
+
+
+def test_the_local_stack_created_exactly_what_the_template_declares(app: App) -> None:
+    report = app.stack.declared_vs_created()
+
+    assert report.exact, report.describe()

@@ -1,0 +1,128 @@
+"""Every event in ``events/`` runs through ``make invoke``'s machinery against its function.
+
+``make invoke`` is ``python -m tools.local_stack invoke <folder> --event <file>``: a fresh stack from
+``template.yaml`` (no emulator, the template's defaults), one invocation, the result as JSON on stdout.
+A subprocess costs ~5 s (imports and provisioning), so every event runs in-process on one such fresh stack
+(``LocalStack.invoke``, what the CLI calls) and one subprocess checks the CLI's own contract.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from tools.local_stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+EVENTS = sorted((ROOT / "events").glob("*/*.json"))
+
+#: What each API event gives on a fresh stack (nothing connected, no state issued): a status code, or
+#: "refused" (a 4xx, or the browser sent back to the AR app with ``status=error``) with its error code.
+#: The callback events all carry a state this stack never issued, so each is refused as unknown.
+EXPECTED_API: dict[str, int | tuple[str, str]] = {
+    "integration_api/connection_status": 200,
+    "integration_api/not_connected": 200,
+    "oauth_callback/access_denied": ("refused", "invalid_state"),
+    "oauth_callback/missing_code": ("refused", "invalid_state"),
+    "oauth_callback/success": ("refused", "invalid_state"),
+    "oauth_callback/unknown_state": ("refused", "invalid_state"),
+    "oauth_connect/connect": 302,
+    "oauth_connect/missing_org_id": ("refused", "invalid_request"),
+}
+
+#: Step Functions task events whose function needs state a fresh stack does not have (a planned sync run,
+#: a connection): on ``make invoke`` they end in an unhandled error. Reported; the sync issue owns them.
+NEEDS_STATE = {
+    "page_fetcher/already_done": "SyncRunNotFoundError: the run it names is not planned on a fresh stack",
+    "page_fetcher/fetch_page": "SyncRunNotFoundError: the run it names is not planned on a fresh stack",
+    "sync_finisher/finish": "SyncRunNotFoundError: the run it names does not exist on a fresh stack",
+    "sync_planner/plan": "NeedsReconnect: the org it names is not connected on a fresh stack",
+}
+
+
+def _case(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def _params() -> list[Any]:
+    marks = {
+        case: pytest.mark.xfail(reason=f"make invoke on a fresh stack: {why}", strict=False)
+        for case, why in NEEDS_STATE.items()
+    }
+    return [pytest.param(p, id=_case(p), marks=marks.get(_case(p), ())) for p in EVENTS]
+
+
+@pytest.fixture(scope="module")
+def fresh_stack() -> Iterator[LocalStack]:
+    """The stack ``make invoke`` provisions: the template with its defaults, nothing else."""
+    with LocalStack(ROOT / "template.yaml") as stack:
+        stack.provision()
+        yield stack
+
+
+def outcome(payload: dict[str, Any]) -> int | tuple[str, str]:
+    """A proxy result as the user sees it: the status, or ``("refused", error)``."""
+    status = int(payload["statusCode"])
+    headers = {k.lower(): v for k, v in (payload.get("headers") or {}).items()}
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name.lower(), values[0])
+    if status == 302:
+        back = dict(parse_qsl(urlsplit(str(headers.get("location", ""))).query))
+        if back.get("status") == "error":
+            return ("refused", back.get("error", ""))
+    if 400 <= status < 500:
+        return ("refused", json.loads(payload.get("body") or "{}").get("error", ""))
+    return status
+
+
+def test_every_function_has_events() -> None:
+    folders = {p.parent.name for p in EVENTS}
+    assert {"oauth_connect", "oauth_callback", "integration_api"} <= folders
+
+
+@pytest.mark.parametrize("event_file", _params())
+def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Path) -> None:
+    event = json.loads(event_file.read_text())
+
+    result = fresh_stack.invoke(event_file.parent.name, event)
+
+    assert result.error is None, f"{result.error['errorType']}: {result.error['errorMessage']}"
+    assert isinstance(result.payload, dict)
+    case = _case(event_file)
+    if "httpMethod" in event:
+        assert "statusCode" in result.payload
+        assert outcome(result.payload) == EXPECTED_API.get(case, outcome(result.payload))
+        assert int(result.payload["statusCode"]) < 500
+    if case == "oauth_connect/connect":
+        location = (result.payload.get("headers") or {}).get("Location") or result.payload[
+            "multiValueHeaders"
+        ]["Location"][0]
+        assert "/identity/connect/authorize?" in location
+        assert "code_challenge_method=S256" in location
+
+
+def test_make_invoke_cli_prints_the_result_and_exits_0() -> None:
+    event = ROOT / "events" / "oauth_connect" / "missing_org_id.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.local_stack", "invoke", "oauth_connect", "--event", str(event)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"]) == {"error": "invalid_request", "reason": "missing or invalid: org_id"}
