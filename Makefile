@@ -24,6 +24,7 @@ API_KEY ?= local-api-key
 FUNCTION ?=
 EVENT ?=
 ENV_VARS ?=
+BENCH ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -64,8 +65,8 @@ test: lint validate build ## Lint, validate and build the template, then every t
 	$(BIN)/pytest
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks (figures, not assertions)
-	$(PY) -m tests.bench
+bench: $(STAMP) ## Benchmarks, figures not assertions: make bench [BENCH=client|emulator|rate_limiter|writer|initial_sync]
+	PYTHONPATH=layers/shared:emulator:. $(PY) -m tests.bench $(BENCH)
 
 .PHONY: xero
 xero: $(STAMP) ## Run the Xero emulator alone: make xero PORT=8765 SEED=small|large|none
