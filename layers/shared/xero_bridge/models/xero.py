@@ -387,77 +387,50 @@ class Allocation(XeroModel):
     is_deleted: bool | None = None
 
 
-class CreditNote(XeroModel):
+class _CreditDocument(XeroModel):
+    """What credit notes, overpayments and prepayments share: a credit and its allocations."""
+
+    type: str | None = None
+    contact: ContactRef | None = None
+    status: str | None = None
+    line_amount_types: LineAmountTypesValue | None = None
+    date: OptionalXeroDate = None
+    sub_total: Money | None = None
+    total_tax: Money | None = None
+    total: Money | None = None
+    remaining_credit: Money | None = None
+    applied_amount: Money | None = None
+    currency_code: str | None = None
+    currency_rate: Money | None = None
+    reference: str | None = None
+    allocations: list[Allocation] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
+    has_attachments: bool | None = None
+    updated_date_utc: OptionalXeroDateTime = None
+
+
+class CreditNote(_CreditDocument):
     """A credit note (``GET /CreditNotes``), with its allocations to invoices."""
 
     credit_note_id: str
     credit_note_number: str | None = None
     type: CreditNoteTypeValue | None = None
-    contact: ContactRef | None = None
     status: InvoiceStatusValue | None = None
-    line_amount_types: LineAmountTypesValue | None = None
-    date: OptionalXeroDate = None
     due_date: OptionalXeroDate = None
     fully_paid_on_date: OptionalXeroDate = None
-    sub_total: Money | None = None
-    total_tax: Money | None = None
-    total: Money | None = None
-    remaining_credit: Money | None = None
-    applied_amount: Money | None = None
-    currency_code: str | None = None
-    currency_rate: Money | None = None
-    reference: str | None = None
-    allocations: list[Allocation] = Field(default_factory=list)
-    payments: list[Payment] = Field(default_factory=list)
-    has_attachments: bool | None = None
-    updated_date_utc: OptionalXeroDateTime = None
 
 
-class Overpayment(XeroModel):
+class Overpayment(_CreditDocument):
     """An overpayment (``GET /Overpayments``), with its allocations to invoices."""
 
     overpayment_id: str
-    type: str | None = None
-    contact: ContactRef | None = None
-    date: OptionalXeroDate = None
-    status: str | None = None
-    line_amount_types: LineAmountTypesValue | None = None
-    sub_total: Money | None = None
-    total_tax: Money | None = None
-    total: Money | None = None
-    remaining_credit: Money | None = None
-    applied_amount: Money | None = None
-    currency_code: str | None = None
-    currency_rate: Money | None = None
-    reference: str | None = None
-    allocations: list[Allocation] = Field(default_factory=list)
-    payments: list[Payment] = Field(default_factory=list)
-    has_attachments: bool | None = None
-    updated_date_utc: OptionalXeroDateTime = None
 
 
-class Prepayment(XeroModel):
+class Prepayment(_CreditDocument):
     """A prepayment (``GET /Prepayments``), with its allocations to invoices."""
 
     prepayment_id: str
-    type: str | None = None
-    contact: ContactRef | None = None
-    date: OptionalXeroDate = None
-    status: str | None = None
-    line_amount_types: LineAmountTypesValue | None = None
-    sub_total: Money | None = None
-    total_tax: Money | None = None
-    total: Money | None = None
-    remaining_credit: Money | None = None
-    applied_amount: Money | None = None
-    currency_code: str | None = None
-    currency_rate: Money | None = None
-    reference: str | None = None
     invoice_number: str | None = None
-    allocations: list[Allocation] = Field(default_factory=list)
-    payments: list[Payment] = Field(default_factory=list)
-    has_attachments: bool | None = None
-    updated_date_utc: OptionalXeroDateTime = None
 
 
 class InvoiceCreditNote(XeroModel):
