@@ -215,46 +215,36 @@ class Payment(_Record):
     xero_updated_at: UtcDateTime
 
 
-class Overpayment(_Record):
+class _CustomerCredit(_Record):
+    """Money a customer paid ahead (an overpayment or a prepayment), with its allocations to invoices."""
+
+    xero_id: str
+    type: str
+    contact_id: str | None = None
+    contact_name: str | None = None
+    status: str | None = None
+    date: CalendarDate | None = None
+    currency: str | None = None
+    currency_rate: Money | None = None
+    sub_total: Money | None = None
+    total_tax: Money | None = None
+    total: Money | None = None
+    remaining_credit: Money | None = None
+    reference: str | None = None
+    allocations: tuple[Allocation, ...] = ()
+    xero_updated_at: UtcDateTime
+
+
+class Overpayment(_CustomerCredit):
     """A customer's overpayment (Xero ``RECEIVE-OVERPAYMENT``) with its allocations to invoices."""
 
     record_type: Literal[RecordType.OVERPAYMENT] = RecordType.OVERPAYMENT
-    xero_id: str
-    type: str
-    contact_id: str | None = None
-    contact_name: str | None = None
-    status: str | None = None
-    date: CalendarDate | None = None
-    currency: str | None = None
-    currency_rate: Money | None = None
-    sub_total: Money | None = None
-    total_tax: Money | None = None
-    total: Money | None = None
-    remaining_credit: Money | None = None
-    reference: str | None = None
-    allocations: tuple[Allocation, ...] = ()
-    xero_updated_at: UtcDateTime
 
 
-class Prepayment(_Record):
+class Prepayment(_CustomerCredit):
     """A customer's prepayment (Xero ``RECEIVE-PREPAYMENT``) with its allocations to invoices."""
 
     record_type: Literal[RecordType.PREPAYMENT] = RecordType.PREPAYMENT
-    xero_id: str
-    type: str
-    contact_id: str | None = None
-    contact_name: str | None = None
-    status: str | None = None
-    date: CalendarDate | None = None
-    currency: str | None = None
-    currency_rate: Money | None = None
-    sub_total: Money | None = None
-    total_tax: Money | None = None
-    total: Money | None = None
-    remaining_credit: Money | None = None
-    reference: str | None = None
-    allocations: tuple[Allocation, ...] = ()
-    xero_updated_at: UtcDateTime
 
 
 class BankAccount(_Record):
