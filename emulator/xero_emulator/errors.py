@@ -66,8 +66,13 @@ def validation_error_list(messages: Iterable[str]) -> list[dict[str, str]]:
 
 
 def element_with_errors(element: Mapping[str, Any], messages: Iterable[str]) -> dict[str, Any]:
-    """The submitted element echoed back with its ``ValidationErrors`` (Xero keeps the other fields)."""
+    """The submitted element echoed back with its ``ValidationErrors`` (Xero keeps the other fields).
+
+    ``HasValidationErrors`` is Xero's own flag: an SDK sends ``false`` in every element, and a refused one
+    must come back ``true`` (Xero's ValidationException examples show it so).
+    """
     echoed = dict(element)
+    echoed["HasValidationErrors"] = True
     echoed["ValidationErrors"] = validation_error_list(messages)
     return echoed
 

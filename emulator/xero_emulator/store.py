@@ -1394,6 +1394,8 @@ class XeroStore:
             for element, (errors, commit) in zip(elements, plans, strict=True):
                 if errors or commit is None:
                     echoed = element_with_errors(element, errors)
+                    if name == "Payments":
+                        self._fill_payment_refs(tenant, echoed)
                     echoed["StatusAttributeString"] = "ERROR"
                     results.append(echoed)
                     continue
@@ -1525,6 +1527,35 @@ class XeroStore:
                 return tenant.invoices[found]
             return next((i for i in tenant.invoices.values() if i.number == number), None)
         return None
+
+    def _fill_payment_refs(self, tenant: Tenant, echoed: dict[str, Any]) -> None:
+        """Xero answers a refused payment with its references resolved (the account it named, in full, and
+        ``HasAccount``), not with the bare element that was sent."""
+        ref = echoed.get("Account") if isinstance(echoed.get("Account"), Mapping) else {}
+        assert isinstance(ref, Mapping)
+        account_id = str(ref.get("AccountID") or "").lower()
+        code = str(ref.get("Code") or "")
+        account = tenant.accounts.get(account_id) if account_id else None
+        if account is None and code:
+            account = next((a for a in tenant.accounts.values() if a.code == code), None)
+        if account is not None:
+            echoed["HasAccount"] = True
+            echoed["Account"] = {
+                "AccountID": _guid(account.account_id),
+                "Code": account.code,
+                "Name": account.name,
+                "Type": account.type,
+                "Status": account.status,
+                **({"CurrencyCode": account.currency_code} if account.currency_code else {}),
+            }
+        invoice = self._payment_invoice(tenant, echoed)
+        if invoice is not None:
+            echoed["Invoice"] = {
+                "InvoiceID": _guid(invoice.invoice_id),
+                "InvoiceNumber": invoice.number,
+                "Type": invoice.type,
+                "Status": invoice.status,
+            }
 
     def _payment_account(
         self, tenant: Tenant, element: Mapping[str, Any]
