@@ -581,6 +581,12 @@ class FunctionRuntime:
         return f"lambda_{spec.logical_id}"
 
     def _handler(self, spec: FunctionSpec, module_name: str) -> Callable[[Any, Any], Any]:
+        # Lambda runs a container's init once, before any invocation reaches it. Two first invocations
+        # racing here would otherwise see a half-executed module (registered, handler not yet defined).
+        with _INIT_LOCK:
+            return self._load_handler(spec, module_name)
+
+    def _load_handler(self, spec: FunctionSpec, module_name: str) -> Callable[[Any, Any], Any]:
         module_path, _, attribute = spec.handler.rpartition(".")
         module = sys.modules.get(module_name)
         if module is None:
@@ -617,6 +623,9 @@ class FunctionRuntime:
                 "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'"
             )
         return handler
+
+
+_INIT_LOCK = threading.RLock()
 
 
 class _InitError(Exception):
