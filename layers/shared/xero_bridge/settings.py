@@ -46,8 +46,15 @@ class Settings(BaseSettings):
     # Where the browser goes back after a connect, with ?status=connected|error.
     app_return_url: str = Field(min_length=1)
 
-    # Only the OAuth callback starts the initial sync; other functions leave it unset.
+    # The OAuth callback and the integration API (POST /orgs/{org_id}/sync) start the initial sync.
     initial_sync_state_machine_arn: str | None = None
+    # SQS queue of records for the writer (the sync planner and page fetcher send, the finisher watches it).
+    writes_queue_url: str | None = None
+    # Test and benchmark knob only: the rate limiter runs this many times faster than real time (the Xero
+    # emulator's clock_scale); 1 in every deployed environment.
+    rate_limit_time_scale: float = Field(default=1.0, gt=0, le=10_000)
+    # Looks the sync finisher takes (one per 5 s Wait) at the writer's progress before failing the run.
+    sync_finish_max_checks: int = Field(default=120, ge=1, le=10_000)
 
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     # Seconds a fetched secret is reused by this container before Secrets Manager is asked again.

@@ -1,0 +1,34 @@
+"""Page fetcher (Step Functions task of the initial sync, C4): one page from Xero to the writes queue.
+
+A page already done in the run is skipped without a call; a spent daily limit returns ``paused`` with the
+reset time (the machine's Wait state waits until then). Any other error is raised with its class name as
+Lambda's ``errorType``, which is what the machine's Retry and Catch match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.models.sync import PageTask
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.sync_wiring import initial_sync_service
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the invocation here, with its name
+    task = PageTask.model_validate(event)
+    logger.append_keys(org_id=task.org_id, tenant_id=task.tenant_id, resource=task.resource, page=task.page)
+    result = initial_sync_service().fetch_page(task)
+    metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=result.calls)
+    metrics.add_metric(name="Xero429s", unit=MetricUnit.Count, value=result.rate_limited)
+    metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=result.records_sent)
+    if result.status == "paused":
+        metrics.add_metric(name="SyncPausedDailyLimit", unit=MetricUnit.Count, value=1)
+    return result.model_dump(mode="json")

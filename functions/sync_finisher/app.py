@@ -1,0 +1,36 @@
+"""Sync finisher (Step Functions tasks of the initial sync, C4): finish a drained run, or record a failure.
+
+One function, two actions (``{"action": "finish" | "record_failure", ...}``): both are the run's last word and
+need the same single permission (the run item), so one small function is clearer than two.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from xero_bridge.models.sync import FailureInput, FinishInput
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.sync_wiring import initial_sync_service
+
+
+class _Action(BaseModel):
+    action: Literal["finish", "record_failure"]
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the invocation here, with its name
+    service = initial_sync_service()
+    if _Action.model_validate(event).action == "finish":
+        request = FinishInput.model_validate(event)
+        logger.append_keys(org_id=request.org_id, run_id=request.run_id)
+        return service.finish(request).model_dump(mode="json")
+    failure = FailureInput.model_validate(event)
+    logger.append_keys(org_id=failure.org_id, run_id=failure.run_id)
+    return service.record_failure(failure).model_dump(mode="json")

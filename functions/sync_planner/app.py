@@ -1,0 +1,31 @@
+"""Sync planner (Step Functions task of the initial sync, C4): create or take up the run, plan its pages.
+
+Page 1 of each resource is fetched, sent to the writer and checkpointed here (it is also what tells the page
+count), so the plan costs no extra Xero call; the output lists the pages left for the Map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.models.sync import PlanInput
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.sync_wiring import initial_sync_service
+
+
+@logger.inject_lambda_context(correlation_id_path="execution_name")
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the invocation here, with its name
+    request = PlanInput.model_validate(event)
+    logger.append_keys(org_id=request.sync.org_id, tenant_id=request.sync.tenant_id)
+    plan = initial_sync_service().plan(request)
+    logger.append_keys(run_id=plan.run_id)
+    metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=plan.calls)
+    metrics.add_metric(name="SyncPagesPlanned", unit=MetricUnit.Count, value=len(plan.pages))
+    return plan.model_dump(mode="json")

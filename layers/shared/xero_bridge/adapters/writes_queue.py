@@ -1,0 +1,117 @@
+"""The writes queue (SQS): page fetchers send mapped records to it, the writer consumes it."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from xero_bridge.errors import XeroBridgeError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["SqsWritesQueue", "WritesQueueError"]
+
+_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _sqs() -> SQSClient:
+    # Created on first use (never at import), one per container.
+    with _lock:
+        if "sqs" not in _clients:
+            _clients["sqs"] = boto3.client("sqs", config=_CONFIG)
+        client: SQSClient = _clients["sqs"]
+        return client
+
+
+class WritesQueueError(XeroBridgeError):
+    """SQS kept refusing entries of a batch (the page is not checkpointed; Step Functions retries it)."""
+
+
+class SqsWritesQueue:
+    """``SendMessageBatch`` with the entries SQS refuses retried, and an emptiness check for the finisher.
+
+    Parameters
+    ----------
+    queue_url
+        ``WRITES_QUEUE_URL``.
+    client
+        An SQS client; the container's shared one is created on first use when omitted.
+    attempts
+        Sends of the refused entries of one batch before giving up.
+    sleep
+        Backoff between those sends (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client: SQSClient | None = None,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._url = queue_url
+        self._client = client
+        self._attempts = attempts
+        self._sleep = sleep
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = _sqs()
+        return self._client
+
+    def send_batch(self, bodies: Sequence[str]) -> None:
+        """Send up to 10 bodies in one batch; entries SQS refuses are sent again with backoff.
+
+        Raises
+        ------
+        WritesQueueError
+            Entries were still refused after ``attempts`` sends (or SQS failed altogether).
+        """
+        pending = {f"m{i}-{uuid.uuid4().hex[:8]}": body for i, body in enumerate(bodies)}
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self.client.send_message_batch(
+                    QueueUrl=self._url,
+                    Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
+                )
+            except (ClientError, BotoCoreError) as exc:
+                if attempt == self._attempts:
+                    raise WritesQueueError("the writes queue refused a batch") from exc
+                self._sleep(min(0.2 * 2**attempt, 5.0))
+                continue
+            failed = response.get("Failed", [])
+            sender_faults = [f for f in failed if f.get("SenderFault")]
+            if sender_faults:
+                # Our fault (too large, malformed): retrying cannot help.
+                raise WritesQueueError(
+                    f"SQS refused {len(sender_faults)} entries: {sender_faults[0].get('Code')}"
+                )
+            pending = {f["Id"]: pending[f["Id"]] for f in failed}
+            if not pending:
+                return
+            self._sleep(min(0.2 * 2**attempt, 5.0))
+        raise WritesQueueError(f"SQS still refused {len(pending)} entries after {self._attempts} sends")
+
+    def is_empty(self) -> bool:
+        """True when SQS reports no message visible, in flight or delayed (approximate counts)."""
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=self._url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        ).get("Attributes", {})
+        return all(int(value) == 0 for value in attributes.values())

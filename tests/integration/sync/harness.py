@@ -1,0 +1,180 @@
+"""The initial sync on the local stack against the Xero emulator: one connected org, ready to sync.
+
+Shared by the integration tests and ``tests/bench/bench_initial_sync.py``. The connection is made as the
+callback would make it (a real code from the emulator's consent screen, exchanged with Xero's OAuth client,
+stored encrypted through the token vault's repository), without the browser round trip.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from tools.local_stack import LocalStack
+from xero_bridge.adapters.aws.clients import reset_clients
+from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+from xero_bridge.adapters.records_repository import RecordsRepository
+from xero_bridge.adapters.sync_runs import SyncRunsTable
+from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
+from xero_bridge.domain.import_rules import map_records, source_filter
+from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
+from xero_bridge.models.records import RESOURCE_OF, RecordSource, RecordType
+from xero_emulator.server import Emulator
+from xero_emulator.testing import running_emulator
+
+ROOT = Path(__file__).resolve().parents[3]
+CLIENT_ID = "xero-bridge-local"
+CLIENT_SECRET = "local-client-secret"
+REDIRECT_URI = "http://127.0.0.1:3000/callback"
+SYNCED_TYPES = [t for t in RecordType if t is not RecordType.ORGANISATION]
+
+
+@dataclass
+class SyncWorld:
+    stack: LocalStack
+    xero: Emulator
+    org_id: str
+    tenant_id: str
+
+    @property
+    def runs(self) -> SyncRunsTable:
+        return SyncRunsTable(self.stack.physical_id("ConnectionsTable"), client=self.stack.client("dynamodb"))
+
+    @property
+    def records(self) -> RecordsRepository:
+        return RecordsRepository(self.stack.physical_id("RecordsTable"), client=self.stack.client("dynamodb"))
+
+    def run_sync(self, *, name: str | None = None, timeout: float = 180.0, **extra: Any) -> tuple[str, Any]:
+        """Start the machine as the callback does and wait for it; the writer drains meanwhile."""
+        payload = {"org_id": self.org_id, "tenant_id": self.tenant_id, "trigger": "connect", **extra}
+        arn = self.stack.start_execution("InitialSyncStateMachine", payload, name=name)
+        return self.stack.wait_execution(arn, timeout=timeout)
+
+    def expected(self) -> dict[RecordType, dict[str, dict[str, Any]]]:
+        """The emulator's organisation through the import rules: what DynamoDB must hold, per type and id."""
+        out: dict[RecordType, dict[str, dict[str, Any]]] = {}
+        store = self.xero.store
+        for record_type in SYNCED_TYPES:
+            resource = RESOURCE_OF[record_type]
+            options = source_filter(resource, incremental=False)
+            kwargs = {
+                "where": options.get("where"),
+                "include_archived": bool(options.get("include_archived")),
+            }
+            items: list[dict[str, Any]] = []
+            if resource == "Accounts":
+                items = store.list_resource(self.tenant_id, resource, where=kwargs["where"])["Accounts"]
+            else:
+                page = 1
+                while True:
+                    body = store.list_resource(self.tenant_id, resource, page=page, page_size=1000, **kwargs)
+                    chunk = body.get(resource, [])
+                    items += chunk
+                    if len(chunk) < 1000:
+                        break
+                    page += 1
+            source = RecordSource(kind="page", run_id="expected", resource=resource, page=1)
+            batch = map_records(resource, items, source, incremental=False)
+            out[record_type] = {r.xero_id: r.payload.model_dump(mode="json") for r in batch.records}
+        return out
+
+    def held(self) -> dict[RecordType, dict[str, dict[str, Any]]]:
+        records = self.records
+        return {
+            t: {r.xero_id: r.payload.model_dump(mode="json") for r in records.list_items(self.tenant_id, t)}
+            for t in SYNCED_TYPES
+        }
+
+
+def connect(stack: LocalStack, xero: Emulator, org_id: str) -> str:
+    """Connect ``org_id`` to the emulator's first tenant as the callback would; returns the tenant id."""
+    reset_clients()  # boto3 clients made now talk to the local stack's moto
+    verifier, challenge = new_pkce_pair()
+    with httpx.Client(base_url=xero.base_url, follow_redirects=False) as http:
+        response = http.get(
+            "/identity/connect/authorize",
+            params={
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": REDIRECT_URI,
+                "scope": "openid profile email offline_access accounting.contacts accounting.transactions "
+                "accounting.settings",
+                "state": secrets.token_urlsafe(8),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+    assert response.status_code == 302, response.text
+    code = parse_qs(urlparse(response.headers["location"]).query)["code"][0]
+    endpoints = XeroEndpoints(xero.base_url, xero.base_url, xero.base_url)
+    oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, endpoints)
+    tokens = oauth.exchange_code(code=code, code_verifier=verifier)
+    claims = oauth.claims(tokens.access_token.get_secret_value())
+    tenant = oauth.connections(
+        tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
+    )[0]
+    now = datetime.now(UTC)
+    table = ConnectionsTable(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
+    cipher = KmsTokenCipher(stack.physical_id("TokenKey"))
+    stored = StoredTokens.from_token_set(tokens)
+    connection = XeroConnection(
+        org_id=org_id,
+        tenant_id=tenant.tenant_id,
+        tenant_name=tenant.tenant_name,
+        status=ConnectionStatus.CONNECTED,
+        xero_connection_id=tenant.id,
+        scopes=tokens.scopes,
+        first_connected_at=now,
+        connected_at=now,
+        updated_at=now,
+    )
+    table.save_connection(
+        connection,
+        ciphertext=cipher.encrypt(stored, org_id=org_id, tenant_id=tenant.tenant_id),
+        access_expires_at=tokens.expires_at,
+        now=now,
+    )
+    return tenant.tenant_id
+
+
+@contextmanager
+def sync_world(
+    *, seed: str = "small", clock_scale: float = 60.0, pollers: int = 2, **emulator: Any
+) -> Iterator[SyncWorld]:
+    """An emulator (scaled clock) and the project's template on the local stack, with one connected org."""
+    with running_emulator(seed=seed, clock_scale=clock_scale, **emulator) as xero:
+        base = xero.base_url.rstrip("/")
+        stack = LocalStack(
+            ROOT / "template.yaml",
+            parameter_overrides={"XeroLoginUrl": base, "XeroIdentityUrl": base, "XeroApiUrl": base},
+            env_overrides={"Parameters": {"RATE_LIMIT_TIME_SCALE": str(clock_scale)}},
+            pollers_per_source=pollers,
+        )
+        with stack:
+            stack.provision()
+            tenant_id = connect(stack, xero, "ar-org-1")
+            # Load each function's module once before anything invokes it concurrently: two first
+            # invocations racing to import their ``app`` module can fail with Runtime.HandlerNotFound on the
+            # local stack (seen with the writer's two pollers).
+            for function in (
+                "WriterFunction",
+                "SyncPlannerFunction",
+                "PageFetcherFunction",
+                "SyncFinisherFunction",
+            ):
+                stack.invoke(function, {"Records": []} if function == "WriterFunction" else {})
+            stack.start_pollers()
+            yield SyncWorld(stack=stack, xero=xero, org_id="ar-org-1", tenant_id=tenant_id)
+
+
+def since(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
