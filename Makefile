@@ -84,7 +84,7 @@ invoke: $(STAMP) ## Docker-free sam local invoke: make invoke FUNCTION=... EVENT
 
 .PHONY: demo
 demo: $(STAMP) ## Play the whole product locally and print what happened
-	$(PY) -m tools.demo
+	PYTHONPATH=layers/shared:emulator:. $(PY) -m tools.demo
 
 .PHONY: deploy
 deploy: build ## sam deploy (guided the first time): make deploy [SAM_ENV=prod]

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tools.local_stack.app import LocalApp, running_app
+from tools.reconcile import SYNCED_TYPES, differences, expected_records, held_records
+from xero_bridge.adapters.records_repository import RecordsRepository
 
 ORG_ID = "acme-ar"
 OTHER_ORG_ID = "globex-ar"
@@ -68,24 +70,28 @@ def tenant_named(app: LocalApp, name: str) -> str:
     return next(str(t["tenant_id"]) for t in app.admin.tenants() if t["name"] == name)
 
 
-def progress_bar(done: int, total: int, width: int = 30) -> str:
-    filled = width if total == 0 else int(width * done / total)
-    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total} pages"
+def progress_line(view: dict[str, Any], width: int = 30) -> str:
+    """One line of progress: pages fetched of the planned total, records written of those sent."""
+    status = view.get("status")
+    total = view.get("pages_total")
+    done = int(view.get("pages_done") or 0)
+    if not total:
+        return f"   {status}: {done} pages fetched so far"
+    filled = int(width * min(done, total) / total)
+    bar = "[" + "#" * filled + "." * (width - filled) + "]"
+    written, sent = view.get("records_written", 0), view.get("records_sent", 0)
+    return f"   {bar} {done}/{total} pages, {written}/{sent} records written  ({status})"
 
 
 def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Poll GET /orgs/{org_id}/sync and draw its progress until the run ends."""
     deadline = clock() + SYNC_TIMEOUT_SECONDS
     last_line = ""
-    view: dict[str, Any] = {}
     while clock() < deadline:
         response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", headers=app.api_headers, timeout=30)
         response.raise_for_status()
         view = dict(response.json())
-        resources = view.get("resources") or {}
-        total = sum(int(r.get("pages_total") or 0) for r in resources.values())
-        done = sum(int(r.get("pages_done") or 0) for r in resources.values())
-        line = f"   {progress_bar(done, total)}  status: {view.get('status')}"
+        line = progress_line(view)
         if line != last_line:
             say(line)
             last_line = line
@@ -95,28 +101,20 @@ def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.mo
     raise TimeoutError(f"the initial sync did not end within {SYNC_TIMEOUT_SECONDS} s")
 
 
-def expected_counts(app: LocalApp, tenant_id: str) -> dict[str, int]:
-    """What Xero holds that the import rules let in, counted by the emulator itself."""
-    from xero_bridge.domain.import_rules import SOURCE_FILTERS
-
-    store = app.emulator.store
-    counts: dict[str, int] = {}
-    for resource, query in SOURCE_FILTERS.items():
-        body = store.list_resource(tenant_id, resource, **query)
-        counts[resource] = len(body.get(resource if resource != "Organisation" else "Organisations", []))
-    return counts
-
-
-def print_counts(app: LocalApp, tenant_id: str, view: dict[str, Any]) -> None:
-    """Our records beside the emulator's own counts of what the import rules let in."""
-    expected = expected_counts(app, tenant_id)
-    say(f"   {'resource':14} {'pages':>7} {'records written':>16} {'in Xero':>8}")
-    for resource, figures in sorted((view.get("resources") or {}).items()):
-        in_xero = expected.get(resource, "?")
-        say(
-            f"   {resource:14} {figures.get('pages_done', 0):>3}/{figures.get('pages_total', 0):<3} "
-            f"{figures.get('records_written', 0):>16} {in_xero!s:>8}"
-        )
+def print_counts(app: LocalApp, tenant_id: str) -> None:
+    """What DynamoDB holds beside what Xero holds that the import rules let in, record for record."""
+    expected = expected_records(app.emulator.store, tenant_id)
+    repository = RecordsRepository(app.stack.physical_id("RecordsTable"), client=app.stack.client("dynamodb"))
+    held = held_records(repository, tenant_id)
+    say(f"   {'record type':14} {'in DynamoDB':>12} {'in Xero (imported)':>19}")
+    for record_type in SYNCED_TYPES:
+        say(f"   {record_type.value:14} {len(held[record_type]):>12} {len(expected[record_type]):>19}")
+    gaps = differences(expected, held)
+    say(
+        "   DynamoDB equals Xero, record for record and field for field."
+        if not gaps
+        else f"   Differences: {gaps}"
+    )
 
 
 def play(app: LocalApp) -> None:
@@ -155,8 +153,8 @@ def play(app: LocalApp) -> None:
     step(4, f"The initial sync of {DEMO_COMPANY}, started by the connect")
     view = follow_sync(app, ORG_ID)
     if view.get("status") == "failed":
-        raise RuntimeError(f"the initial sync failed: {view.get('failure')}")
-    print_counts(app, demo_tenant, view)
+        raise RuntimeError(f"the initial sync failed: {view.get('failed_reason')}")
+    print_counts(app, demo_tenant)
     say(f"   Xero calls made: {view.get('calls_made')}, 429s met: {view.get('rate_limited')}")
 
 

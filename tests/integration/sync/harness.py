@@ -19,15 +19,14 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from tools.local_stack import LocalStack
+from tools.reconcile import Records, expected_records, held_records
 from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
 from xero_bridge.adapters.records_repository import RecordsRepository
 from xero_bridge.adapters.sync_runs import SyncRunsTable
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
-from xero_bridge.domain.import_rules import map_records, source_filter
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
-from xero_bridge.models.records import RESOURCE_OF, RecordSource, RecordType
 from xero_emulator.server import Emulator
 from xero_emulator.testing import running_emulator
 
@@ -35,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[3]
 CLIENT_ID = "xero-bridge-local"
 CLIENT_SECRET = "local-client-secret"
 REDIRECT_URI = "http://127.0.0.1:3000/callback"
-SYNCED_TYPES = [t for t in RecordType if t is not RecordType.ORGANISATION]
 
 
 @dataclass
@@ -59,40 +57,12 @@ class SyncWorld:
         arn = self.stack.start_execution("InitialSyncStateMachine", payload, name=name)
         return self.stack.wait_execution(arn, timeout=timeout)
 
-    def expected(self) -> dict[RecordType, dict[str, dict[str, Any]]]:
+    def expected(self) -> Records:
         """The emulator's organisation through the import rules: what DynamoDB must hold, per type and id."""
-        out: dict[RecordType, dict[str, dict[str, Any]]] = {}
-        store = self.xero.store
-        for record_type in SYNCED_TYPES:
-            resource = RESOURCE_OF[record_type]
-            options = source_filter(resource, incremental=False)
-            kwargs = {
-                "where": options.get("where"),
-                "include_archived": bool(options.get("include_archived")),
-            }
-            items: list[dict[str, Any]] = []
-            if resource == "Accounts":
-                items = store.list_resource(self.tenant_id, resource, where=kwargs["where"])["Accounts"]
-            else:
-                page = 1
-                while True:
-                    body = store.list_resource(self.tenant_id, resource, page=page, page_size=1000, **kwargs)
-                    chunk = body.get(resource, [])
-                    items += chunk
-                    if len(chunk) < 1000:
-                        break
-                    page += 1
-            source = RecordSource(kind="page", run_id="expected", resource=resource, page=1)
-            batch = map_records(resource, items, source, incremental=False)
-            out[record_type] = {r.xero_id: r.payload.model_dump(mode="json") for r in batch.records}
-        return out
+        return expected_records(self.xero.store, self.tenant_id)
 
-    def held(self) -> dict[RecordType, dict[str, dict[str, Any]]]:
-        records = self.records
-        return {
-            t: {r.xero_id: r.payload.model_dump(mode="json") for r in records.list_items(self.tenant_id, t)}
-            for t in SYNCED_TYPES
-        }
+    def held(self) -> Records:
+        return held_records(self.records, self.tenant_id)
 
 
 def connect(stack: LocalStack, xero: Emulator, org_id: str) -> str:
