@@ -15,8 +15,7 @@ from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.services.initial_sync import NotConnectedError
 from xero_bridge.settings import get_settings
-from xero_bridge.sync_wiring import initial_sync_service
-from xero_bridge.wiring import connection_status_service
+from xero_bridge.wiring import connection_status_service, initial_sync_service
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from xero_bridge.models.sync import FailureInput, FinishInput
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.sync_wiring import initial_sync_service
+from xero_bridge.wiring import initial_sync_service
 
 
 class _Action(BaseModel):

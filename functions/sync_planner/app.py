@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge.models.sync import PlanInput
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.sync_wiring import initial_sync_service
+from xero_bridge.wiring import initial_sync_service
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")

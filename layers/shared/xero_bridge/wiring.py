@@ -6,22 +6,38 @@ AWS or Xero until a use case runs.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import httpx
 
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
 from xero_bridge.adapters.aws.secrets import read_secret
-from xero_bridge.adapters.aws.sync_starter import StepFunctionsSyncStarter
+from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.sync_runs import SyncRunsTable
+from xero_bridge.adapters.writes_queue import SqsWritesQueue
+from xero_bridge.adapters.xero.client import XeroClient
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
+from xero_bridge.adapters.xero.transport import RetryPolicy
+from xero_bridge.adapters.xero_metered import LimiterAttempts, MeteredXero
 from xero_bridge.adapters.xero_users import XeroUsersLookup
 from xero_bridge.services.connect import ConnectService
 from xero_bridge.services.connection_status import ConnectionStatusService
+from xero_bridge.services.initial_sync import InitialSyncService
 from xero_bridge.services.token_vault import TokenVault
 from xero_bridge.settings import Settings, get_settings
 
-__all__ = ["connect_service", "connection_status_service", "reset_wiring", "token_vault"]
+__all__ = [
+    "connect_service",
+    "connection_status_service",
+    "initial_sync_service",
+    "rate_limiter",
+    "reset_wiring",
+    "token_vault",
+]
 
 
 def _endpoints(settings: Settings) -> XeroEndpoints:
@@ -60,7 +76,7 @@ def connect_service(redirect_uri: str, *, completing: bool) -> ConnectService:
     )
     oauth = XeroOAuthClient(settings.xero_client_id, secret, redirect_uri, _endpoints(settings), http=_http())
     sync = (
-        StepFunctionsSyncStarter(settings.require("initial_sync_state_machine_arn")) if completing else None
+        StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")) if completing else None
     )
     return ConnectService(
         states=table,
@@ -97,9 +113,93 @@ def connection_status_service() -> ConnectionStatusService:
     return ConnectionStatusService(_table(get_settings()))
 
 
+# --- the initial sync ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def rate_limiter() -> DynamoDBRateLimiter:
+    """The container's shared per-tenant rate limiter (one DynamoDB item per tenant, in ConnectionsTable)."""
+    settings = get_settings()
+    return DynamoDBRateLimiter(settings.table_name, time_scale=settings.rate_limit_time_scale)
+
+
+class _LimiterQuota:
+    def __init__(self, limiter: DynamoDBRateLimiter) -> None:
+        self._limiter = limiter
+
+    def quota(self, tenant_id: str) -> tuple[int | None, int | None]:
+        status = self._limiter.status(tenant_id)
+        return status.minute_remaining, status.day_remaining
+
+
+class MeteredXeroFactory:
+    """``xero(tenant_id)``: a fresh metered client per task (its call and 429 counts are the task's)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        scale = settings.rate_limit_time_scale
+        # Retry-After and backoff are in Xero's (possibly scaled) seconds: sleep them scaled too.
+        self._retry = RetryPolicy(sleep=lambda seconds: _sleep(seconds / scale))
+
+    def __call__(self, tenant_id: str) -> MeteredXero:
+        limiter = rate_limiter()
+
+        def clock() -> datetime:
+            return datetime.fromtimestamp(limiter.now(), UTC)
+
+        attempts = LimiterAttempts(limiter, tenant_id, clock=clock)
+        client = XeroClient(
+            token_vault(),
+            tenant_id,
+            _endpoints(self._settings),
+            http=_http(),
+            retry=self._retry,
+            clock=clock,
+            limiter=attempts,
+        )
+        return MeteredXero(client, attempts)
+
+
+def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+@lru_cache(maxsize=1)
+def initial_sync_service() -> InitialSyncService:
+    """The initial sync's use cases with their real adapters (what each function needs, built on use)."""
+    settings = get_settings()
+    queue = SqsWritesQueue(settings.writes_queue_url) if settings.writes_queue_url else None
+    machine = (
+        StepFunctionsSyncMachine(settings.initial_sync_state_machine_arn)
+        if settings.initial_sync_state_machine_arn
+        else None
+    )
+    scale = settings.rate_limit_time_scale
+
+    def to_wall_clock(when: datetime) -> datetime:
+        if scale == 1.0:
+            return when
+        limiter_now = datetime.fromtimestamp(rate_limiter().now(), UTC)
+        return datetime.now(UTC) + timedelta(seconds=max((when - limiter_now).total_seconds(), 0) / scale)
+
+    return InitialSyncService(
+        runs=SyncRunsTable(settings.table_name),
+        xero=MeteredXeroFactory(settings),
+        queue=queue,
+        machine=machine,
+        connections=_table(settings),
+        quota=_LimiterQuota(rate_limiter()),
+        to_wall_clock=to_wall_clock,
+        max_finish_checks=settings.sync_finish_max_checks,
+    )
+
+
 def reset_wiring(*, http: httpx.Client | None = None) -> None:
     """Forget the container-wide objects; ``http`` replaces the shared httpx client (tests: a fake Xero)."""
     token_vault.cache_clear()
+    initial_sync_service.cache_clear()
+    rate_limiter.cache_clear()
     _shared_http.clear()
     if http is not None:
         _shared_http.append(http)

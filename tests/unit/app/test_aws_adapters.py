@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
-from xero_bridge.adapters.aws.sync_starter import StepFunctionsSyncStarter, execution_name
+from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine, execution_name
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher, TokenCipherError
 from xero_bridge.models.connection import ConnectionStatus, OAuthState, StoredTokens, XeroConnection
 from xero_bridge.services.ports import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
@@ -162,7 +162,7 @@ def test_the_initial_sync_starts_once_per_connect(aws: None) -> None:
         definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
-    starter = StepFunctionsSyncStarter(arn)
+    starter = StepFunctionsSyncMachine(arn)
 
     first = starter.start_initial_sync(org_id="org_acme", tenant_id="t", connect_id="auth-1", reconnect=False)
     again = starter.start_initial_sync(org_id="org_acme", tenant_id="t", connect_id="auth-1", reconnect=False)

@@ -1,41 +1,40 @@
-"""The initial-sync state machine (Step Functions), as the sync service starts and watches it."""
+"""The initial-sync state machine (Step Functions): started by deterministic name, watched while it runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from xero_bridge.adapters.aws import clients
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-__all__ = ["StepFunctionsSyncMachine"]
-
-_CONFIG = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 4})
-_lock = threading.Lock()
-_clients: dict[str, Any] = {}
+__all__ = ["StepFunctionsSyncMachine", "execution_name"]
 
 
-def _sfn() -> SFNClient:
-    with _lock:
-        if "sfn" not in _clients:
-            _clients["sfn"] = boto3.client("stepfunctions", config=_CONFIG)
-        client: SFNClient = _clients["sfn"]
-        return client
+def execution_name(org_id: str, connect_id: str) -> str:
+    """A deterministic execution name for one connect (≤ 80 chars, only ``[A-Za-z0-9_-]``).
+
+    Standard workflows refuse a second execution of the same name for 90 days, so a callback retried
+    after a timeout cannot start two initial syncs.
+    """
+    digest = hashlib.sha256(f"{org_id}\n{connect_id}".encode()).hexdigest()[:40]
+    return f"initial-sync-{digest}"
 
 
 class StepFunctionsSyncMachine:
-    """Starts executions by deterministic name and tells whether one still runs.
+    """``InitialSyncStateMachine`` (``INITIAL_SYNC_STATE_MACHINE_ARN``): the connect callback's sync starter
+    and the sync service's machine.
 
     Parameters
     ----------
-    state_machine_arn
-        ``INITIAL_SYNC_STATE_MACHINE_ARN``.
-    client
+    state_machine_arn : str
+        The state machine to start.
+    client : SFNClient, optional
         A Step Functions client; the container's shared one is created on first use when omitted.
     """
 
@@ -46,7 +45,7 @@ class StepFunctionsSyncMachine:
     @property
     def client(self) -> SFNClient:
         if self._client is None:
-            self._client = _sfn()
+            self._client = clients.stepfunctions()
         return self._client
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
@@ -58,8 +57,19 @@ class StepFunctionsSyncMachine:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
+            # Already started: its ARN is derived from the machine's ARN and the name.
             return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return response["executionArn"]
+
+    def start_initial_sync(self, *, org_id: str, tenant_id: str, connect_id: str, reconnect: bool) -> str:
+        """Start the sync of one connect; return the execution ARN (the existing one if already started)."""
+        payload = {
+            "org_id": org_id,
+            "tenant_id": tenant_id,
+            # A reconnect of the same tenant resumes from the stored cursor instead of a full import.
+            "trigger": "reconnect" if reconnect else "connect",
+        }
+        return self.start(execution_name(org_id, connect_id), payload)
 
     def is_running(self, execution_arn: str) -> bool:
         try:
