@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -92,6 +93,10 @@ class RedactingFilter(logging.Filter):
 logger = Logger(logger_formatter=RedactingFormatter(utc=True))
 tracer = Tracer()
 metrics = Metrics()
+
+# Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,
+# which would bury real log lines in Lambda's log stream.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # httpx logs every request URL at INFO; a query string could carry a code. Guard it too.
 for _name in ("httpx", "httpcore"):
