@@ -36,7 +36,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws import clients
-from xero_bridge.adapters.sync_progress import run_key
+from xero_bridge.adapters.sync_progress import DynamoSyncProgress, run_key
 from xero_bridge.models.sync import ResourcePlan, SyncRun, SyncStatus
 
 if TYPE_CHECKING:
@@ -305,33 +305,12 @@ class SyncRunsTable:
     # --- counters ------------------------------------------------------------------------------------
 
     def records_written(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        """Records of ``resource`` the writer stored for this run (``SyncProgress``; tests and tools)."""
-        return self._add_to_maps(org_id, run_id, resource, {"records_written": count})
+        """Records of ``resource`` the writer stored for this run (through the writer's own counter)."""
+        return DynamoSyncProgress(self._table, self.client).records_written(org_id, run_id, resource, count)
 
     def records_unchanged(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
         """Records of ``resource`` the writer found already held (same or newer version)."""
-        return self._add_to_maps(org_id, run_id, resource, {"records_unchanged": count})
-
-    def _add_to_maps(self, org_id: str, run_id: str, resource: str, amounts: Mapping[str, int]) -> bool:
-        amounts = {k: v for k, v in amounts.items() if v}
-        if not amounts:
-            return True
-        names = {"#r": resource, **{f"#m{i}": name for i, name in enumerate(amounts)}}
-        values = {f":m{i}": {"N": str(int(n))} for i, n in enumerate(amounts.values())}
-        try:
-            self.client.update_item(
-                TableName=self._table,
-                Key=run_key(org_id, run_id),
-                UpdateExpression="ADD " + ", ".join(f"#m{i}.#r :m{i}" for i in range(len(amounts))),
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            return False
-        return True
+        return DynamoSyncProgress(self._table, self.client).records_unchanged(org_id, run_id, resource, count)
 
     def add_usage(self, org_id: str, run_id: str, *, calls: int, rate_limited: int) -> None:
         """Count Xero calls made (every HTTP attempt) and 429s met."""
