@@ -65,7 +65,7 @@ test: lint validate build ## Lint, validate and build the template, then every t
 	$(BIN)/pytest
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks, figures not assertions: make bench [BENCH=client|emulator|rate_limiter|writer|initial_sync]
+bench: $(STAMP) ## Benchmarks, figures not assertions: make bench [BENCH=cold_import|client|emulator|...]
 	PYTHONPATH=layers/shared:emulator:. $(PY) -m tests.bench $(BENCH)
 
 .PHONY: xero

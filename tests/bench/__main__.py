@@ -13,6 +13,7 @@ import time
 
 #: Our own tools first, so the later figures are known not to be bounded by them.
 BENCHMARKS = {
+    "cold_import": "tests.bench.bench_cold_import",  # each function's cold import (a cold start's init)
     "client": "tests.bench.bench_client",  # the client's parse rate for 1,000-invoice pages
     "emulator": "tests.bench.bench_emulator",  # the emulator's request rate
     "rate_limiter": "tests.bench.bench_rate_limiter",  # rate use under the shared limiter
