@@ -366,13 +366,49 @@ class ChangeEvent:
 # --- the store ------------------------------------------------------------------------------------------
 
 
+class _VersionedLock:
+    """The store's re-entrant lock, counting the times it was taken for a possible change.
+
+    Every ``with store._lock`` may change the store, so it bumps :attr:`version`; :meth:`reading` takes the
+    same lock for a read that changes nothing (``list_resource``), and nothing taken inside a read bumps it.
+    A result computed at one version is therefore still right while the version is unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self.version = 0
+
+    def __enter__(self) -> _VersionedLock:
+        self._lock.acquire()
+        if not getattr(self._local, "reading", 0):
+            self.version += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._lock:
+            self._local.reading = getattr(self._local, "reading", 0) + 1
+            try:
+                yield
+            finally:
+                self._local.reading -= 1
+
+
 class XeroStore:
     """Every emulated organisation, its records and its ledger. One re-entrant lock guards all of it."""
 
     def __init__(self, clock: Clock, *, provider_name: str = "Xero Emulator") -> None:
         self.clock = clock
         self.provider_name = provider_name
-        self._lock = threading.RLock()
+        self._lock = _VersionedLock()
+        # list_resource's matching records per query, valid while the store's version is unchanged: a
+        # sync reads a 120,000-invoice organisation 1,000 at a time, and filtering and ordering the whole
+        # collection for every page would cost O(records x pages).
+        self._matches: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
         self._tenants: dict[str, Tenant] = {}
         self._listeners: list[Callable[[ChangeEvent], None]] = []
         self._last_stamp = datetime(1970, 1, 1, tzinfo=UTC)
@@ -611,7 +647,7 @@ class XeroStore:
         fields: a contact's Addresses, Phones, ContactPersons, ContactGroups, Balances and PaymentTerms, an
         invoice's LineItems, Payments, CreditNotes, Prepayments and Overpayments.
         """
-        with self._lock:
+        with self._lock.reading():
             tenant = self._tenant(tenant_id)
             name = _resource_name(resource)
             now = self.clock.now()
@@ -623,29 +659,34 @@ class XeroStore:
                     provider_name=self.provider_name,
                 )
             spec = _SPECS[name]
-            records: list[Any] = list(spec.collection(tenant).values())
-            if ids is not None:
-                wanted = [i.strip().strip('"').lower() for i in ids if i and i.strip()]
-                if len(wanted) > MAX_IDS:
-                    raise NotFound(f"more than {MAX_IDS} IDs")
-                wanted_set = set(wanted)
-                records = [r for r in records if spec.record_id(r) in wanted_set]
-            if name == "Contacts" and not include_archived:
-                records = [r for r in records if r.status != "ARCHIVED"]
-            if statuses and spec.status_field:
-                wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
-                records = [r for r in records if spec.status_of(r) in wanted_status]
-            if if_modified_since is not None:
-                since = (
-                    if_modified_since if if_modified_since.tzinfo else if_modified_since.replace(tzinfo=UTC)
+            key = (
+                tenant_id,
+                name,
+                include_archived,
+                tuple(statuses) if statuses else None,
+                if_modified_since,
+                where.strip() if where else None,
+                order.strip() if order else None,
+            )
+            cached = self._matches.get(key) if ids is None else None
+            if cached is not None and cached[0] == self._lock.version:
+                records = cached[1]
+            else:
+                records = self._matching(
+                    tenant,
+                    name,
+                    spec,
+                    ids=ids,
+                    include_archived=include_archived,
+                    statuses=statuses,
+                    if_modified_since=if_modified_since,
+                    where=where,
+                    order=order,
                 )
-                records = [r for r in records if r.updated > since]
-            if where and where.strip():
-                predicate = compile_where(where, name, spec.fields)
-                ctx = _Ctx(self, tenant)
-                records = [r for r in records if predicate(ctx, r)]
-            if order and order.strip():
-                records = _sort(records, order, name, spec.fields, _Ctx(self, tenant))
+                if ids is None:
+                    if len(self._matches) >= 64:
+                        self._matches.clear()
+                    self._matches[key] = (self._lock.version, records)
             pagination: dict[str, int] | None = None
             paged = page is not None and name in PAGED_RESOURCES
             if paged:
@@ -668,6 +709,43 @@ class XeroStore:
             return xj.envelope(
                 spec.key, rendered, now=now, provider_name=self.provider_name, pagination=pagination
             )
+
+    def _matching(
+        self,
+        tenant: Tenant,
+        name: str,
+        spec: _ResourceSpec,
+        *,
+        ids: list[str] | None,
+        include_archived: bool,
+        statuses: list[str] | None,
+        if_modified_since: datetime | None,
+        where: str | None,
+        order: str | None,
+    ) -> list[Any]:
+        """Every record of the collection that the query's filters keep, in the query's order."""
+        records: list[Any] = list(spec.collection(tenant).values())
+        if ids is not None:
+            wanted = [i.strip().strip('"').lower() for i in ids if i and i.strip()]
+            if len(wanted) > MAX_IDS:
+                raise NotFound(f"more than {MAX_IDS} IDs")
+            wanted_set = set(wanted)
+            records = [r for r in records if spec.record_id(r) in wanted_set]
+        if name == "Contacts" and not include_archived:
+            records = [r for r in records if r.status != "ARCHIVED"]
+        if statuses and spec.status_field:
+            wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
+            records = [r for r in records if spec.status_of(r) in wanted_status]
+        if if_modified_since is not None:
+            since = if_modified_since if if_modified_since.tzinfo else if_modified_since.replace(tzinfo=UTC)
+            records = [r for r in records if r.updated > since]
+        if where and where.strip():
+            predicate = compile_where(where, name, spec.fields)
+            ctx = _Ctx(self, tenant)
+            records = [r for r in records if predicate(ctx, r)]
+        if order and order.strip():
+            records = _sort(records, order, name, spec.fields, _Ctx(self, tenant))
+        return records
 
     def get_resource(self, tenant_id: str, resource: str, resource_id: str) -> dict[str, Any]:
         """``GET /<resource>/{id}``: the body with a one-element list (documents also by number)."""

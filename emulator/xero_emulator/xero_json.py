@@ -168,11 +168,15 @@ def _default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _number_text(match: re.Match[str]) -> str:
+    return match.group(1)  # a function: a template (r"\1") is expanded per match, several times slower
+
+
 def dumps_str(body: Any) -> str:
     """JSON text of a store body: Decimals become exact JSON numbers, datetimes ``/Date(...)/``."""
     text = json.dumps(body, default=_default, ensure_ascii=False, separators=(",", ":"))
     if _MARK in text:
-        text = _RAW_NUMBER.sub(r"\1", text)
+        text = _RAW_NUMBER.sub(_number_text, text)
     return text
 
 
