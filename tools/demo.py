@@ -155,7 +155,11 @@ def play(app: LocalApp) -> None:
     if view.get("status") == "failed":
         raise RuntimeError(f"the initial sync failed: {view.get('failed_reason')}")
     print_counts(app, demo_tenant)
-    say(f"   Xero calls made: {view.get('calls_made')}, 429s met: {view.get('rate_limited')}")
+    floor = int(view.get("pages_total") or 0) + 2  # one call a page, plus Accounts and the Organisation
+    say(
+        f"   Xero calls made: {view.get('calls_made')} (the floor: {floor}, one a page plus Accounts and the "
+        f"Organisation), 429s met: {view.get('rate_limited')}"
+    )
 
 
 def main() -> int:
