@@ -25,58 +25,14 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from collections import Counter
-from typing import Any
 
 import boto3
 from moto import mock_aws
 
+from tests.support.atomic_dynamodb import SerializedClient
 from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
 
 TABLE = "xero-bridge-connections"
-
-
-class FairLock:
-    """A first-come, first-served lock: threading.Lock lets one thread starve behind the others."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._condition:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self._condition.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._condition:
-            self._serving += 1
-            self._condition.notify_all()
-
-
-class CountingClient:
-    """Serialises calls to moto, in arrival order, and counts them.
-
-    DynamoDB applies each write to an item atomically (conditions included); moto's backend does not lock,
-    so requests go one at a time here, first come first served, as DynamoDB would order them.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = FairLock()
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self.calls[name] += 1
-                return method(*args, **kwargs)
-
-        return call
 
 
 def max_in_rolling_window(starts: list[float], window: float) -> int:
@@ -104,7 +60,7 @@ def run(calls: int, workers: int, scale: float, call_seconds: float) -> dict[str
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        client = CountingClient(raw)
+        client = SerializedClient(raw)
         limiter = DynamoDBRateLimiter(TABLE, client=client, time_scale=scale)  # type: ignore[arg-type]
         record = threading.Lock()
         tickets = iter(range(calls))

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support.atomic_dynamodb import FairLock, SerializedClient
 from xero_bridge.adapters.rate_limiter import (
     DailyLimitReached,
     DynamoDBRateLimiter,
@@ -47,56 +48,6 @@ class FakeClock:
         self.now += max(0.0, seconds)
         if self.on_sleep is not None:
             self.on_sleep()
-
-
-class FairLock:
-    """A first-come, first-served lock: threading.Lock lets one thread starve behind the others."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._condition:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self._condition.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._condition:
-            self._serving += 1
-            self._condition.notify_all()
-
-
-class SerializedClient:
-    """A DynamoDB client whose calls go one at a time, and are counted.
-
-    DynamoDB applies each write to an item atomically, conditions included. moto's in-process backend does
-    not lock, so threads sharing it could both pass one condition; one first-come-first-served lock restores
-    DynamoDB's behaviour.
-    """
-
-    def __init__(self, client: Any, lock: FairLock | None = None) -> None:
-        self._client = client
-        self._lock = lock or FairLock()
-        self.calls: Counter[str] = Counter()
-        self.before: dict[str, Callable[[], None]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            hook = self.before.pop(name, None)
-            if hook is not None:
-                hook()
-            with self._lock:
-                self.calls[name] += 1
-                return method(*args, **kwargs)
-
-        return call
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.atomic_dynamodb import SerializedClient
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
 from xero_bridge.errors import NeedsReconnect
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
@@ -208,29 +209,12 @@ def test_a_waiter_gives_up_when_the_lease_is_held_too_long() -> None:
 # --- the lease on (moto) DynamoDB ---------------------------------------------------------------------
 
 
-class _AtomicClient:
-    """DynamoDB applies a conditional write atomically; moto does not lock, so calls are serialised here."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
 def test_twenty_concurrent_lambdas_refresh_exactly_once(connections_table: str) -> None:
     # Given a token set about to expire, in DynamoDB, and a Xero whose refresh is slow
     clock = FakeClock()
     cipher = FakeCipher()
     oauth = FakeOAuth(clock=clock, refresh_delay=0.3)
-    atomic: Any = _AtomicClient(boto3.client("dynamodb"))
+    atomic: Any = SerializedClient(boto3.client("dynamodb"))
     table = ConnectionsTable(connections_table, client=atomic)
     seed(table, cipher, oauth, valid_for=60)
     barrier = threading.Barrier(20)
