@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,11 +11,10 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
-from xero_bridge.adapters.records_repository import RecordsRepository
-from xero_bridge.adapters.sync_progress import DynamoSyncProgress
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.services.write_records import RecordsMessage, write_batch
 from xero_bridge.settings import get_settings
+from xero_bridge.wiring import records_writer
 
 
 class RecordsQueueRecord(SqsRecordModel):
@@ -34,16 +32,10 @@ processor = BatchProcessor(
 )
 
 
-@cache
-def _ports() -> tuple[RecordsRepository, DynamoSyncProgress]:
-    settings = get_settings()
-    return RecordsRepository(settings.records_table_name), DynamoSyncProgress(settings.table_name)
-
-
 def record_handler(record: RecordsQueueRecord) -> None:
     message = record.body
     logger.append_keys(org_id=message.org_id, tenant_id=message.tenant_id, message_id=record.messageId)
-    summary = write_batch(message, *_ports())
+    summary = write_batch(message, *records_writer())
     metrics.add_metric(name="RecordsWritten", unit=MetricUnit.Count, value=summary.written)
     metrics.add_metric(name="RecordsStale", unit=MetricUnit.Count, value=summary.stale)
     logger.info("records message written", extra={"source_kind": message.source.kind, **asdict(summary)})

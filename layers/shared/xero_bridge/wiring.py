@@ -17,6 +17,8 @@ from xero_bridge.adapters.aws.secrets import read_secret
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
 from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.records_repository import RecordsRepository
+from xero_bridge.adapters.sync_progress import DynamoSyncProgress
 from xero_bridge.adapters.sync_runs import SyncRunsTable
 from xero_bridge.adapters.writes_queue import SqsWritesQueue
 from xero_bridge.adapters.xero.client import XeroClient
@@ -35,6 +37,7 @@ __all__ = [
     "connection_status_service",
     "initial_sync_service",
     "rate_limiter",
+    "records_writer",
     "reset_wiring",
     "token_vault",
 ]
@@ -195,11 +198,19 @@ def initial_sync_service() -> InitialSyncService:
     )
 
 
+@lru_cache(maxsize=1)
+def records_writer() -> tuple[RecordsRepository, DynamoSyncProgress]:
+    """The writer's ports: the records table (its only writer) and the run's progress counters."""
+    settings = get_settings()
+    return RecordsRepository(settings.records_table_name), DynamoSyncProgress(settings.table_name)
+
+
 def reset_wiring(*, http: httpx.Client | None = None) -> None:
     """Forget the container-wide objects; ``http`` replaces the shared httpx client (tests: a fake Xero)."""
     token_vault.cache_clear()
     initial_sync_service.cache_clear()
     rate_limiter.cache_clear()
+    records_writer.cache_clear()
     _shared_http.clear()
     if http is not None:
         _shared_http.append(http)

@@ -19,6 +19,7 @@ from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.adapters.records_repository import RecordsRepository
 from xero_bridge.models.records import Customer, Invoice, RecordType
 from xero_bridge.settings import reset_settings
+from xero_bridge.wiring import reset_wiring
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-west-1"
@@ -71,9 +72,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         )
         reset_settings()
         reset_clients()
-        writer._ports.cache_clear()
+        reset_wiring()
         yield dynamodb
-        writer._ports.cache_clear()
+        reset_wiring()
         reset_clients()
         reset_settings()
 
