@@ -398,6 +398,10 @@ class _VersionedLock:
                 self._local.reading -= 1
 
 
+#: The attribute of the emulator's record that holds its Xero id, per resource updated by path.
+_ID_ATTR = {"Contacts": "contact_id", "Invoices": "invoice_id"}
+
+
 class XeroStore:
     """Every emulated organisation, its records and its ledger. One re-entrant lock guards all of it."""
 
@@ -980,12 +984,27 @@ class XeroStore:
         self, tenant_id: str, contact_id: str, body: Mapping[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         """``POST /Contacts/{id}``."""
+        return self._update_one(
+            tenant_id, "Contacts", "ContactID", contact_id, body, upsert=self.upsert_contacts
+        )
+
+    def _update_one(
+        self,
+        tenant_id: str,
+        name: str,
+        id_field: str,
+        record_id: str,
+        body: Mapping[str, Any],
+        *,
+        upsert: Callable[[str, Mapping[str, Any]], tuple[int, dict[str, Any]]],
+    ) -> tuple[int, dict[str, Any]]:
+        """``POST /{name}/{id}``: the body's first element, pinned to the record the path names."""
         with self._lock:
-            contact = self._find(self._tenant(tenant_id), "Contacts", contact_id)
-        elements = _elements(body, "Contacts")
+            record = self._find(self._tenant(tenant_id), name, record_id)
+        elements = _elements(body, name)
         element = dict(elements[0]) if elements else {}
-        element["ContactID"] = contact.contact_id
-        return self.upsert_contacts(tenant_id, {"Contacts": [element]})
+        element[id_field] = getattr(record, _ID_ATTR[name])
+        return upsert(tenant_id, {name: [element]})
 
     def _plan_contact(
         self, tenant: Tenant, element: Mapping[str, Any], allow_update: bool, batch: dict[str, Any]
@@ -1090,12 +1109,9 @@ class XeroStore:
         self, tenant_id: str, invoice_id: str, body: Mapping[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         """``POST /Invoices/{id}``."""
-        with self._lock:
-            invoice = self._find(self._tenant(tenant_id), "Invoices", invoice_id)
-        elements = _elements(body, "Invoices")
-        element = dict(elements[0]) if elements else {}
-        element["InvoiceID"] = invoice.invoice_id
-        return self.upsert_invoices(tenant_id, {"Invoices": [element]})
+        return self._update_one(
+            tenant_id, "Invoices", "InvoiceID", invoice_id, body, upsert=self.upsert_invoices
+        )
 
     def _plan_invoice(
         self, tenant: Tenant, element: Mapping[str, Any], allow_update: bool, batch: dict[str, Any]
