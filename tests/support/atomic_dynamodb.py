@@ -7,30 +7,11 @@ come first served, as DynamoDB would order them, and counts them.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-
-class FairLock:
-    """A first-come, first-served lock: threading.Lock lets one thread starve behind the others."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def __enter__(self) -> None:
-        with self._condition:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self._condition.wait_for(lambda: self._serving == ticket)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._condition:
-            self._serving += 1
-            self._condition.notify_all()
+from tools.local_stack.atomic import FairLock
 
 
 class SerializedClient:

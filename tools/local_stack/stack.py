@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
-from tools.local_stack import stepfunctions
+from tools.local_stack import atomic, stepfunctions
 from tools.local_stack.api_gateway import LocalApi
 from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
@@ -133,6 +133,7 @@ class LocalStack:
         if self._mock is None:
             self._mock = mock_aws(config=MOTO_CONFIG)
             self._mock.start()
+            atomic.install()
 
     def close(self) -> None:
         """Stop the API and pollers, unhook Step Functions, and stop moto (all its data goes)."""
@@ -146,6 +147,7 @@ class LocalStack:
             self._runtime = None
         LogCapture.restore()
         if self._mock is not None:
+            atomic.uninstall()
             self._mock.stop()
             self._mock = None
 
