@@ -50,6 +50,9 @@ def test_initial_sync_imports_the_organisation_record_for_record(world: SyncWorl
     assert calls <= pages + 2  # the floor (pages per resource) plus Organisation and Accounts
     cursors = world.runs.get_cursors(world.org_id)
     assert cursors["Invoices"] == run.started_at
+    # And the run shows the organisation's base currency and timezone, as Xero gives them
+    organisation = world.xero.store.list_resource(world.tenant_id, "Organisation")["Organisations"][0]
+    assert (run.base_currency, run.timezone) == (organisation["BaseCurrency"], organisation["Timezone"])
 
 
 def test_sync_survives_429_bursts_5xx_timeouts_and_dropped_connections(world: SyncWorld) -> None:

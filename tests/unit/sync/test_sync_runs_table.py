@@ -36,7 +36,10 @@ def test_run_plan_checkpoints_and_counters(table: SyncRunsTable) -> None:
     table.save_resource_plan("org-1", "run-1", "Invoices", ResourcePlan(pages_total=3, item_count=2500))
     assert table.get_run("org-1", "run-1").plan is None  # type: ignore[union-attr]  # not complete yet
     assert table.partial_plan("org-1", "run-1")["Invoices"].pages_total == 3
-    table.mark_planned("org-1", "run-1", base_currency="AUD", timezone=None)
+    table.mark_planned("org-1", "run-1", base_currency="AUD", timezone="AUSEASTERNSTANDARDTIME")
+    planned = table.get_run("org-1", "run-1")
+    assert planned is not None and planned.plan is not None
+    assert (planned.base_currency, planned.timezone) == ("AUD", "AUSEASTERNSTANDARDTIME")
 
     assert table.checkpoint_page(
         "org-1", "run-1", "Invoices", 1, records=1000, skipped=2, malformed=1, is_last=False, now=NOW

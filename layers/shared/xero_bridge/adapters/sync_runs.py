@@ -237,12 +237,15 @@ class SyncRunsTable:
     ) -> None:
         """The plan is complete: the run fetches; a resumed run will not plan again."""
         values: dict[str, Any] = {":true": {"BOOL": True}, ":s": {"S": SyncStatus.FETCHING.value}}
+        names = {"#s": "status"}
         sets = ["planned = :true", "#s = :s"]
+        # Names always go through placeholders: TIMEZONE (like STATUS) is one of DynamoDB's reserved words.
         for name, value in (("base_currency", base_currency), ("timezone", timezone)):
             if value:
-                sets.append(f"{name} = :{name}")
+                names[f"#{name}"] = name
+                sets.append(f"#{name} = :{name}")
                 values[f":{name}"] = {"S": value}
-        self._update(run_key(org_id, run_id), "SET " + ", ".join(sets), values, names={"#s": "status"})
+        self._update(run_key(org_id, run_id), "SET " + ", ".join(sets), values, names=names)
 
     def set_status(
         self,
