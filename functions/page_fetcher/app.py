@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PageTask
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
@@ -25,7 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     get_settings()  # a missing variable fails the invocation here, with its name
     task = PageTask.model_validate(event)
     logger.append_keys(org_id=task.org_id, tenant_id=task.tenant_id, resource=task.resource, page=task.page)
-    result = initial_sync_service().fetch_page(task)
+    result = initial_sync_service().fetch_page(task, time_left=time_left(context))
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=result.calls)
     metrics.add_metric(name="Xero429s", unit=MetricUnit.Count, value=result.rate_limited)
     metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=result.records_sent)

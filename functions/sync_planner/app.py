@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PlanInput
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
@@ -24,7 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     get_settings()  # a missing variable fails the invocation here, with its name
     request = PlanInput.model_validate(event)
     logger.append_keys(org_id=request.sync.org_id, tenant_id=request.sync.tenant_id)
-    plan = initial_sync_service().plan(request)
+    plan = initial_sync_service().plan(request, time_left=time_left(context))
     logger.append_keys(run_id=plan.run_id)
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=plan.calls)
     metrics.add_metric(name="SyncPagesPlanned", unit=MetricUnit.Count, value=len(plan.pages))

@@ -7,6 +7,7 @@ AWS or Xero until a use case runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -135,8 +136,17 @@ class _LimiterQuota:
         return status.minute_remaining, status.day_remaining
 
 
+#: Of a page fetcher's remaining time, what one Xero attempt (15 s read timeout, a slow 1,000-record
+#: answer) and the page's mapping, SQS sends and checkpoint may need after the limiter grants a slot.
+CALL_RESERVE_SECONDS = 30.0
+
+
 class MeteredXeroFactory:
-    """``xero(tenant_id)``: a fresh metered client per task (its call and 429 counts are the task's)."""
+    """``xero(tenant_id)``: a fresh metered client per task (its call and 429 counts are the task's).
+
+    ``time_left`` (real seconds, e.g. the Lambda context's remaining time) bounds each limiter wait to what
+    leaves :data:`CALL_RESERVE_SECONDS` for the call and the work after it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -144,13 +154,19 @@ class MeteredXeroFactory:
         # Retry-After and backoff are in Xero's (possibly scaled) seconds: sleep them scaled too.
         self._retry = RetryPolicy(sleep=lambda seconds: _sleep(seconds / scale))
 
-    def __call__(self, tenant_id: str) -> MeteredXero:
+    def __call__(self, tenant_id: str, *, time_left: Callable[[], float] | None = None) -> MeteredXero:
         limiter = rate_limiter()
+        scale = self._settings.rate_limit_time_scale
 
         def clock() -> datetime:
             return datetime.fromtimestamp(limiter.now(), UTC)
 
-        attempts = LimiterAttempts(limiter, tenant_id, clock=clock)
+        def max_wait() -> float | None:
+            if time_left is None:
+                return None
+            return max(0.0, time_left() - CALL_RESERVE_SECONDS) * scale  # in the limiter's seconds
+
+        attempts = LimiterAttempts(limiter, tenant_id, clock=clock, max_wait=max_wait)
         client = XeroClient(
             token_vault(),
             tenant_id,

@@ -37,7 +37,7 @@ PAGED_RESOURCES = 6
 def service(xero: FakeXero, runs: FakeRuns, queue: FakeQueue, **kwargs: object) -> InitialSyncService:
     return InitialSyncService(
         runs=runs,
-        xero=lambda tenant_id: xero,
+        xero=lambda tenant_id, **_: xero,
         queue=queue,
         machine=kwargs.pop("machine", FakeMachine()),  # type: ignore[arg-type]
         connections=kwargs.pop("connections", FakeConnections()),  # type: ignore[arg-type]

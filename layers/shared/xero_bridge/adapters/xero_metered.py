@@ -39,7 +39,7 @@ class _Lease(Protocol):
 class SlotLimiter(Protocol):
     """The part of ``DynamoDBRateLimiter`` used here."""
 
-    def slot(self, tenant_id: str) -> AbstractContextManager[Any]: ...
+    def slot(self, tenant_id: str, *, max_wait: float | None = None) -> AbstractContextManager[Any]: ...
 
 
 class LimiterAttempts:
@@ -54,20 +54,31 @@ class LimiterAttempts:
         The tenant every attempt is for.
     clock
         Aware-UTC clock of ``Retry-After`` dates (the limiter's, when it is scaled).
+    max_wait
+        Called before each attempt: the longest the limiter may make it wait (limiter-clock seconds), or
+        None for as long as it takes. A Lambda passes what its remaining time allows, so that a wait it
+        could not finish ends in ``RateLimitWaitExceeded`` (retried by the state machine) instead of the
+        Lambda being killed by its timeout mid-wait or mid-call.
     """
 
     def __init__(
-        self, limiter: SlotLimiter, tenant_id: str, *, clock: Callable[[], datetime] | None = None
+        self,
+        limiter: SlotLimiter,
+        tenant_id: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        max_wait: Callable[[], float | None] | None = None,
     ) -> None:
         self._limiter = limiter
         self._tenant_id = tenant_id
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._max_wait = max_wait or (lambda: None)
         self.calls = 0
         self.rate_limited = 0
 
     @contextmanager
     def attempt(self) -> Iterator[Callable[[httpx.Response], None]]:
-        with self._limiter.slot(self._tenant_id) as lease:
+        with self._limiter.slot(self._tenant_id, max_wait=self._max_wait()) as lease:
             self.calls += 1
 
             def observe(response: httpx.Response) -> None:

@@ -112,6 +112,13 @@ class XeroReader(Protocol):
     def organisation(self) -> Any: ...
 
 
+class XeroReaders(Protocol):
+    """``xero(tenant_id, time_left=...)``: a metered reader for one tenant; ``time_left`` (real seconds
+    remaining to the caller) bounds each rate-limiter wait."""
+
+    def __call__(self, tenant_id: str, *, time_left: Callable[[], float] | None = None) -> XeroReader: ...
+
+
 class RunStore(Protocol):
     """Sync runs, checkpoints and cursors (``adapters.sync_runs.SyncRunsTable``)."""
 
@@ -252,7 +259,7 @@ class InitialSyncService:
         self,
         *,
         runs: RunStore,
-        xero: Callable[[str], XeroReader] | None = None,
+        xero: XeroReaders | None = None,
         queue: WritesQueue | None = None,
         machine: SyncMachine | None = None,
         connections: Connections | None = None,
@@ -364,17 +371,17 @@ class InitialSyncService:
 
     # --- plan ----------------------------------------------------------------------------------------
 
-    def plan(self, request: PlanInput) -> PlanOutput:
+    def plan(self, request: PlanInput, *, time_left: Callable[[], float] | None = None) -> PlanOutput:
         """Create or take up the run, plan its pages (page 1 of each resource fetched and processed here).
 
         A run already planned (a resume, a retried planner) makes no Xero call: the pages left are the plan
-        minus the checkpoints.
+        minus the checkpoints. ``time_left`` bounds the rate limiter's waits as in :meth:`fetch_page`.
         """
         run, resumed = self._begin(request.sync, request.execution_name)
         logger.info("planning sync", extra={"org_id": run.org_id, "run_id": run.run_id, "resumed": resumed})
         calls = 0
         if run.plan is None:
-            calls = self._plan_with_xero(run)
+            calls = self._plan_with_xero(run, time_left)
             run = self._runs.get_run(run.org_id, run.run_id) or run
         assert run.plan is not None
         pages = self._pages_left(run)
@@ -432,9 +439,9 @@ class InitialSyncService:
         self._runs.create_run(run)
         return self._runs.get_run(sync.org_id, name) or run, False
 
-    def _plan_with_xero(self, run: SyncRun) -> int:
+    def _plan_with_xero(self, run: SyncRun, time_left: Callable[[], float] | None) -> int:
         assert self._xero is not None
-        xero = self._xero(run.tenant_id)
+        xero = self._xero(run.tenant_id, time_left=time_left)
         partial = self._runs.partial_plan(run.org_id, run.run_id)
         calls, rate_limited = xero.calls, xero.rate_limited  # a reader may be shared: count the difference
         base_currency: str | None = None
@@ -519,8 +526,11 @@ class InitialSyncService:
 
     # --- fetch one page ------------------------------------------------------------------------------
 
-    def fetch_page(self, task: PageTask) -> PageResult:
+    def fetch_page(self, task: PageTask, *, time_left: Callable[[], float] | None = None) -> PageResult:
         """Fetch one page, map it, send it to the writes queue and checkpoint it.
+
+        ``time_left`` (real seconds, the Lambda's remaining time) bounds the rate limiter's wait: a slot
+        that would come too late raises ``RateLimitWaitExceeded``, which the state machine retries.
 
         Returns
         -------
@@ -543,7 +553,7 @@ class InitialSyncService:
             raise SyncRunNotFoundError(f"sync run {task.run_id} of org {task.org_id} is not planned")
         plan = run.plan.get(task.resource) or ResourcePlan()
         assert self._xero is not None
-        xero = self._xero(task.tenant_id)
+        xero = self._xero(task.tenant_id, time_left=time_left)
         calls, rate_limited = xero.calls, xero.rate_limited
         incremental = plan.modified_since is not None
         options = dict(source_filter(task.resource, incremental=incremental))
