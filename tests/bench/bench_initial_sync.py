@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -32,8 +31,6 @@ import platform
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -77,19 +74,6 @@ class FetchFigures:
     @property
     def wall_ratio(self) -> float:
         return self.seconds / (self.calls / self.allowed_per_second)
-
-
-@contextmanager
-def _organisation_size(contacts: int, invoices: int) -> Iterator[None]:
-    """The ``large`` seed profile at another size (the same generator, so the same mix of cases)."""
-    from xero_emulator import seed
-
-    original = seed._seed_large
-    seed._seed_large = functools.partial(original, contacts=contacts, invoices=invoices)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        seed._seed_large = original  # type: ignore[assignment]
 
 
 def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
@@ -236,7 +220,7 @@ def _fetch_rows(label: str, f: FetchFigures) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    from tests.integration.sync.harness import sync_world
+    from tests.integration.sync.harness import organisation_size, sync_world
 
     bench_started = time.monotonic()
     rows: list[tuple[str, str, str]] = []
@@ -245,7 +229,7 @@ def main() -> None:
     # 1 and 2: the large organisation's fetch phase, the messages it sent, one page's memory.
     t0 = time.monotonic()
     with (
-        _organisation_size(LARGE_CONTACTS, LARGE_INVOICES),
+        organisation_size(LARGE_CONTACTS, LARGE_INVOICES),
         sync_world(seed="large", clock_scale=SCALE, pollers=4) as world,
     ):
         large = _fetch_phase(world, time.monotonic() - t0)
@@ -267,7 +251,7 @@ def main() -> None:
     contacts, invoices = int(LARGE_CONTACTS * MEDIUM_FRACTION), int(LARGE_INVOICES * MEDIUM_FRACTION)
     t0 = time.monotonic()
     with (
-        _organisation_size(contacts, invoices),
+        organisation_size(contacts, invoices),
         sync_world(seed="large", clock_scale=SCALE, pollers=4) as world,
     ):
         medium = _fetch_phase(world, time.monotonic() - t0)

@@ -7,6 +7,7 @@ stored encrypted through the token vault's repository), without the browser roun
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,6 +115,19 @@ def connect(stack: LocalStack, xero: Emulator, org_id: str) -> str:
         now=now,
     )
     return tenant.tenant_id
+
+
+@contextmanager
+def organisation_size(contacts: int, invoices: int) -> Iterator[None]:
+    """The ``large`` seed profile at another size (the same generator, so the same mix of cases)."""
+    from xero_emulator import seed
+
+    original = seed._seed_large
+    seed._seed_large = functools.partial(original, contacts=contacts, invoices=invoices)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        seed._seed_large = original  # type: ignore[assignment]
 
 
 @contextmanager
