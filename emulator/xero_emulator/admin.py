@@ -6,7 +6,7 @@ ever contains the client secret, the webhook key or a token.
 =======  =============================================  =================================================
 method   path                                           what
 =======  =============================================  =================================================
-GET      /__admin/health                                liveness
+GET      /__admin/health                                liveness (and the serving process id)
 GET      /__admin/config                                settings (secrets masked)
 POST     /__admin/seed                                  ``{profile, rng_seed}`` -> tenant ids
 POST     /__admin/reset                                 empty everything
@@ -42,6 +42,7 @@ GET/PUT  /__admin/limits                                usage and settings / cha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -136,7 +137,7 @@ class AdminApi:
     # --- data ----------------------------------------------------------------------------------------
 
     def _health(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "base_url": self.em.base_url}
+        return {"ok": True, "base_url": self.em.base_url, "pid": os.getpid()}
 
     def _config(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.em.config.masked()

@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from typing import Any
 
+from xero_emulator.admin_client import AdminClient
 from xero_emulator.config import EmulatorConfig
 from xero_emulator.server import Emulator
 
@@ -35,3 +36,72 @@ def running_emulator(*, host: str = "127.0.0.1", port: int = 0, **overrides: Any
         yield emulator
     finally:
         emulator.stop()
+
+
+class _RemoteStats:
+    """``Emulator.stats`` of an emulator in another process, read through its admin API."""
+
+    def __init__(self, admin: AdminClient) -> None:
+        self._admin = admin
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._admin.stats()
+
+
+class EmulatorProcess:
+    """An emulator serving from a child process, so that it has a CPU (and a GIL) of its own.
+
+    Benchmarks use it: in one process the emulator's JSON encoding competes with the code being measured.
+    The child is forked after seeding, so this side keeps the seeded store as it was (``store``) to
+    compare against; it is a snapshot, read-only in spirit: what is changed over HTTP is not seen here.
+    ``stats`` reads the child's call counts through the admin API.
+    """
+
+    def __init__(self, emulator: Emulator, base_url: str, process: Any, control: Any) -> None:
+        self.config = emulator.config
+        self.store = emulator.store
+        self.base_url = base_url
+        self.admin = AdminClient(base_url)
+        self.stats = _RemoteStats(self.admin)
+        self._process = process
+        self._control = control
+
+    def stop(self) -> None:
+        self.admin.close()
+        with suppress(BrokenPipeError, OSError):
+            self._control.send("stop")
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _serve_until_told(emulator: Emulator, host: str, port: int, control: Any) -> None:
+    control.send(emulator.start(host=host, port=port))
+    with suppress(EOFError):
+        control.recv()  # "stop", or EOF when the parent has gone
+    emulator.stop()
+
+
+@contextmanager
+def emulator_in_process(
+    *, host: str = "127.0.0.1", port: int = 0, **overrides: Any
+) -> Iterator[EmulatorProcess]:
+    """Like :func:`running_emulator`, but the emulator serves from a forked child process (POSIX only)."""
+    import multiprocessing
+
+    emulator = Emulator(make_config(**overrides))  # seeded here, before the fork: both sides hold the data
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=_serve_until_told, args=(emulator, host, port, theirs), name="xero-emulator", daemon=True
+    )
+    process.start()
+    theirs.close()
+    if not ours.poll(60):
+        process.kill()
+        raise RuntimeError("the emulator's process did not start within 60 s")
+    remote = EmulatorProcess(emulator, ours.recv(), process, ours)
+    try:
+        yield remote
+    finally:
+        remote.stop()

@@ -29,7 +29,7 @@ from xero_bridge.adapters.sync_runs import SyncRunsTable
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
 from xero_emulator.server import Emulator
-from xero_emulator.testing import running_emulator
+from xero_emulator.testing import EmulatorProcess, emulator_in_process, running_emulator
 
 ROOT = Path(__file__).resolve().parents[3]
 CLIENT_ID = "xero-bridge-local"
@@ -40,7 +40,7 @@ REDIRECT_URI = "http://127.0.0.1:3000/callback"
 @dataclass
 class SyncWorld:
     stack: LocalStack
-    xero: Emulator
+    xero: Emulator | EmulatorProcess
     org_id: str
     tenant_id: str
 
@@ -66,7 +66,7 @@ class SyncWorld:
         return held_records(self.records, self.tenant_id)
 
 
-def connect(stack: LocalStack, xero: Emulator, org_id: str) -> str:
+def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) -> str:
     """Connect ``org_id`` to the emulator's first tenant as the callback would; returns the tenant id."""
     reset_clients()  # boto3 clients made now talk to the local stack's moto
     verifier, challenge = new_pkce_pair()
@@ -123,19 +123,29 @@ def organisation_size(contacts: int, invoices: int) -> Iterator[None]:
     from xero_emulator import seed
 
     original = seed._seed_large
-    seed._seed_large = functools.partial(original, contacts=contacts, invoices=invoices)  # type: ignore[assignment]
+    seed._seed_large = functools.partial(original, contacts=contacts, invoices=invoices)
     try:
         yield
     finally:
-        seed._seed_large = original  # type: ignore[assignment]
+        seed._seed_large = original
 
 
 @contextmanager
 def sync_world(
-    *, seed: str = "small", clock_scale: float = 60.0, pollers: int = 2, **emulator: Any
+    *,
+    seed: str = "small",
+    clock_scale: float = 60.0,
+    pollers: int = 2,
+    emulator_process: bool = False,
+    **emulator: Any,
 ) -> Iterator[SyncWorld]:
-    """An emulator (scaled clock) and the project's template on the local stack, with one connected org."""
-    with running_emulator(seed=seed, clock_scale=clock_scale, **emulator) as xero:
+    """An emulator (scaled clock) and the project's template on the local stack, with one connected org.
+
+    ``emulator_process`` serves Xero from a child process (benchmarks: its CPU is then not ours); its
+    ``store`` is then the seeded data as it was, and ``stats`` are read over its admin API.
+    """
+    start = emulator_in_process if emulator_process else running_emulator
+    with start(seed=seed, clock_scale=clock_scale, **emulator) as xero:
         base = xero.base_url.rstrip("/")
         stack = LocalStack(
             ROOT / "template.yaml",
