@@ -29,7 +29,11 @@ Isolation between functions (the part Lambda gets for free from separate sandbox
     deadlock; concurrent invocations of one function share one warm container (Lambda would start more);
     third-party packages (boto3, pydantic, Powertools) are shared, so module-level state *inside them*
     (e.g. a ``logging`` logger of the same service name) is shared too; a timed-out handler's thread cannot
-    be killed and keeps running with whatever environment is current.
+    be killed and keeps running with whatever environment is current. One visible effect: Powertools keeps
+    one metric set per container, so concurrent invocations of one function can flush each other's metrics,
+    and rarely one finds the set emptied under it and fails with ``SchemaValidationError: Must contain at
+    least one metric`` (seen once in a page fetcher; the state machine retried the page, already
+    checkpointed, with no Xero call). A Lambda sandbox runs one invocation at a time, so AWS never shows it.
 """
 
 from __future__ import annotations
