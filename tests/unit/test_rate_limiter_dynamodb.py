@@ -119,6 +119,19 @@ def test_the_scaled_clock_runs_faster_and_every_limiter_agrees() -> None:
     assert abs(fast.now() - other.now()) < 0.5
 
 
+def test_a_scaled_clock_keeps_the_real_time_allowances_real() -> None:
+    # The padding (latency from grant to Xero) and the lease (HTTP timeout) are real seconds: under a clock
+    # three times faster they are three times longer in the limiter's time, the same in real time.
+    real = DynamoDBRateLimiter(TABLE).limits
+    scaled = DynamoDBRateLimiter(TABLE, time_scale=3).limits
+    assert (scaled.padding_ms, scaled.lease_ms) == (3 * real.padding_ms, 3 * real.lease_ms)
+    assert (scaled.window_ms, scaled.per_minute, scaled.concurrent) == (
+        real.window_ms,
+        real.per_minute,
+        real.concurrent,
+    )
+
+
 @pytest.mark.parametrize(
     "calls", [[], [1_767_229_200_000], [1_767_229_200_000, 1_767_229_200_000, 1_767_229_260_999]]
 )

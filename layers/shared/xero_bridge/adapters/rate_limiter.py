@@ -57,7 +57,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -253,7 +253,8 @@ class DynamoDBRateLimiter:
     time_scale
         Test and benchmark knob only (setting ``RATE_LIMIT_TIME_SCALE``, default 1.0): without an injected
         clock, run ``time_scale`` times faster than real time, so a simulated minute lasts
-        ``60 / time_scale`` real seconds. Every limiter with the same scale agrees on the time.
+        ``60 / time_scale`` real seconds. Every limiter with the same scale agrees on the time. The limits'
+        ``padding_ms`` and ``lease_ms`` are scaled with it: they cover real latency and timeouts.
     jitter_seconds
         Up to this much (limiter-clock seconds) is added at random to each wait, so that waiters do not
         all wake at the same instant.
@@ -280,6 +281,14 @@ class DynamoDBRateLimiter:
             raise ValueError("pass either time_scale or an explicit clock and sleep, not both")
         self.table_name = table_name
         self.limits = limits or RateLimits()
+        if time_scale != 1.0:
+            # padding_ms and lease_ms are allowances for real time (the latency between recording a call and
+            # its arrival at Xero; the HTTP client's timeout), which a scaled clock does not shorten.
+            self.limits = replace(
+                self.limits,
+                padding_ms=round(self.limits.padding_ms * time_scale),
+                lease_ms=round(self.limits.lease_ms * time_scale),
+            )
         self._client_instance = client
         self._client_lock = threading.Lock()
         self._clock = clock or _scaled_clock(time_scale)
