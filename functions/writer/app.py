@@ -26,10 +26,6 @@ class RecordsQueueRecord(SqsRecordModel):
 
 # No Powertools Idempotency on the SQS message id: a replayed message gets a new id, and a duplicate must
 # still be harmless. The conditional write (tenant + record id + Xero's updated time) is the idempotency.
-# raise_on_entire_batch_failure=False: an all-bad batch is reported record by record, not as a crash.
-processor = BatchProcessor(
-    event_type=EventType.SQS, model=RecordsQueueRecord, raise_on_entire_batch_failure=False
-)
 
 
 def record_handler(record: RecordsQueueRecord) -> None:
@@ -47,6 +43,13 @@ def record_handler(record: RecordsQueueRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    # One processor per invocation: it holds the batch's successes and failures, and two invocations
+    # sharing one (the local stack runs a function's concurrent invocations in one container) reported
+    # each other's messages. raise_on_entire_batch_failure=False: an all-bad batch is reported record by
+    # record, not as a crash.
+    processor = BatchProcessor(
+        event_type=EventType.SQS, model=RecordsQueueRecord, raise_on_entire_batch_failure=False
+    )
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

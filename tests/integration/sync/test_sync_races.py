@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,6 +86,23 @@ def webhook_version(world: SyncWorld, event: ChangeEvent) -> SyncedRecord:
     return batch.records[0]
 
 
+def sqs_message(message_id: str, body: str) -> dict[str, object]:
+    """One message as an SQS event record carries it to the writer (first receive)."""
+    now = str(int(time.time() * 1000))
+    return {
+        "MessageId": message_id,
+        "ReceiptHandle": uuid.uuid4().hex,
+        "Body": body,
+        "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now,
+            "SenderId": "AIDAWEBHOOKCONSUMER",
+            "ApproximateFirstReceiveTimestamp": now,
+        },
+    }
+
+
 def deliver_to_writer(world: SyncWorld, records: list[SyncedRecord]) -> None:
     """Invoke WriterFunction with the SQS event the webhook path's messages (one per record) reach it in."""
     bodies = [
@@ -94,21 +112,7 @@ def deliver_to_writer(world: SyncWorld, records: list[SyncedRecord]) -> None:
             [record], org_id=world.org_id, tenant_id=world.tenant_id, source=record.source, run_id=None
         )
     ]
-    messages = [
-        {
-            "MessageId": str(uuid.uuid4()),
-            "ReceiptHandle": uuid.uuid4().hex,
-            "Body": body,
-            "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
-            "Attributes": {
-                "ApproximateReceiveCount": "1",
-                "SentTimestamp": str(int(time.time() * 1000)),
-                "SenderId": "AIDAWEBHOOKCONSUMER",
-                "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
-            },
-        }
-        for body in bodies
-    ]
+    messages = [sqs_message(str(uuid.uuid4()), body) for body in bodies]
     source = world.stack.poller("WriterFunction").source
     result = world.stack.invoke("WriterFunction", build_event(messages, source, world.stack.region))
     assert result.error is None, result.error
@@ -191,3 +195,42 @@ def test_a_webhook_version_written_while_the_sync_pages_wait_is_not_overwritten(
     assert counters["records_unchanged"] == len(newer), counters
     assert counters.get("records_unchanged#Invoices") == 1, counters
     assert time.monotonic() - started < 60
+
+
+def test_concurrent_writer_invocations_each_report_exactly_their_own_failed_messages(
+    world: SyncWorld,
+) -> None:
+    # Given eight SQS batches, each of good webhook records and one poison message of its own
+    contacts = list(world.expected()[RecordType.CONTACT])
+    source = world.stack.poller("WriterFunction").source
+
+    def batch(index: int) -> tuple[dict[str, object], str]:
+        body = world.xero.store.get_resource(world.tenant_id, "Contacts", contacts[index % len(contacts)])
+        records = map_records("Contacts", body["Contacts"], RecordSource(kind="webhook"), incremental=True)
+        bodies = RecordsMessage.split_for_sqs(
+            records.records, org_id=world.org_id, tenant_id=world.tenant_id, source=records.records[0].source
+        )
+        poison = f"poison-{index}"
+        good = [sqs_message(f"good-{index}-{n}", body) for n, body in enumerate(bodies * 3)]
+        messages = [*good, sqs_message(poison, "{}")]
+        return build_event(messages, source, world.stack.region), poison
+
+    batches = [batch(index) for index in range(8)]
+    results: dict[str, object] = {}
+
+    # When the writer is invoked with all of them at once (a poller per batch, as Lambda would scale out)
+    def invoke(event: dict[str, object], poison: str) -> None:
+        results[poison] = world.stack.invoke("WriterFunction", event)
+
+    threads = [threading.Thread(target=invoke, args=b) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then each invocation reports its own poison message as failed, and nothing else
+    for _, poison in batches:
+        result = results[poison]
+        assert result.error is None, result.error  # type: ignore[attr-defined]
+        failures = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]  # type: ignore[attr-defined]
+        assert failures == [poison]
