@@ -29,11 +29,13 @@ Isolation between functions (the part Lambda gets for free from separate sandbox
     deadlock; concurrent invocations of one function share one warm container (Lambda would start more);
     third-party packages (boto3, pydantic, Powertools) are shared, so module-level state *inside them*
     (e.g. a ``logging`` logger of the same service name) is shared too; a timed-out handler's thread cannot
-    be killed and keeps running with whatever environment is current. One visible effect: Powertools keeps
-    one metric set per container, so concurrent invocations of one function can flush each other's metrics,
-    and rarely one finds the set emptied under it and fails with ``SchemaValidationError: Must contain at
-    least one metric`` (seen once in a page fetcher; the state machine retried the page, already
-    checkpointed, with no Xero call). A Lambda sandbox runs one invocation at a time, so AWS never shows it.
+    be killed and keeps running with whatever environment is current. Per-invocation state kept at module
+    level is shared by concurrent invocations, which a Lambda sandbox never does; two such bugs showed here
+    and are fixed in the handlers' code: the writer's BatchProcessor (now one per invocation) and
+    Powertools' metric set (added and flushed under a lock, ``observability.SerializedEMFProvider``).
+    Still shared: Powertools' Logger keys (``append_keys``: concurrent invocations' log lines can carry each
+    other's keys) and an API resolver's current event (two requests to one API function at the same instant
+    could be routed with each other's event; the demo and tests send one at a time).
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 __all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact", "tracer"]
 
@@ -90,9 +92,43 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class SerializedEMFProvider(AmazonCloudWatchEMFProvider):
+    """Powertools' CloudWatch EMF metrics, with adding and flushing under one lock.
+
+    Powertools keeps one metric set per process. A Lambda sandbox runs one invocation at a time, but two
+    invocations sharing a process (the local stack's concurrent invocations of a function, or a handler's
+    own threads) could flush the set while the other was between "is it empty?" and serialising it, and fail
+    with ``SchemaValidationError: Must contain at least one metric``: a failed page fetch or, for the writer,
+    a whole batch back on the queue. Under the lock a flush publishes every metric added so far, whoever
+    added it; the totals are the same.
+    """
+
+    _lock = threading.RLock()  # re-entrant: add_metric flushes by itself at 100 metrics
+
+    def add_metric(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            super().add_metric(*args, **kwargs)
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        with self._lock:
+            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+
+
+def _metrics() -> Metrics:
+    shared = Metrics()  # its metric, dimension and metadata sets are Powertools' process-wide ones
+    return Metrics(
+        provider=SerializedEMFProvider(
+            metric_set=shared.metric_set,
+            dimension_set=shared.dimension_set,
+            metadata_set=shared.metadata_set,
+            default_dimensions=shared.default_dimensions,
+        )
+    )
+
+
 logger = Logger(logger_formatter=RedactingFormatter(utc=True))
 tracer = Tracer()
-metrics = Metrics()
+metrics = _metrics()
 
 # Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,
 # which would bury real log lines in Lambda's log stream.

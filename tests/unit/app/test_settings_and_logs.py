@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -119,3 +121,47 @@ def test_every_log_line_goes_through_the_guard() -> None:
     for secret in (JWT, "cs-1", "rt-9", "abc123xyz"):
         assert secret not in output
     assert all(json.loads(line) for line in output.splitlines())
+
+
+def test_two_invocations_flushing_metrics_at_once_never_fail(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One invocation flushes while another sits between "the set is not empty" and serialising it."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    from xero_bridge.observability import metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "XeroBridgeTest")
+    in_serialise, other_done = threading.Event(), threading.Event()
+    original = AmazonCloudWatchEMFProvider.serialize_metric_set
+
+    def serialise_slowly(self: AmazonCloudWatchEMFProvider, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "first":
+            in_serialise.set()
+            other_done.wait(0.5)  # without the lock the other flush runs now and empties the set
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AmazonCloudWatchEMFProvider, "serialize_metric_set", serialise_slowly)
+    errors: list[BaseException] = []
+
+    def invocation(name: str) -> None:
+        try:
+            if name == "second":
+                in_serialise.wait(5)
+            metrics.add_metric(name=f"Pages{name}", unit="Count", value=1)
+            metrics.flush_metrics()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            if name == "second":
+                other_done.set()
+
+    threads = [threading.Thread(target=invocation, args=(n,), name=n) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert errors == []
+    published = "".join(capsys.readouterr().out)
+    assert '"Pagesfirst":[1.0]' in published and '"Pagessecond":[1.0]' in published
