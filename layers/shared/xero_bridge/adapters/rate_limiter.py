@@ -52,7 +52,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -65,6 +64,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from xero_bridge.adapters.aws import clients
+from xero_bridge.adapters.aws.dynamodb import is_conditional_check_failure
 from xero_bridge.domain.rate_window import (
     RateLimits,
     Reason,
@@ -244,7 +245,8 @@ class DynamoDBRateLimiter:
         A table with string keys ``pk`` and ``sk`` (the app's ConnectionsTable); the limiter owns the items
         ``pk = RATE#{tenant_id}``, ``sk = LIMITER``.
     client
-        A boto3 DynamoDB client; built on first use when omitted (never at import).
+        A boto3 DynamoDB client; the container's shared one (``clients.dynamodb()``) is used on first need
+        when omitted (never at import).
     limits
         Xero's limits and our headroom (:class:`~xero_bridge.domain.rate_window.RateLimits`).
     clock, sleep
@@ -290,7 +292,6 @@ class DynamoDBRateLimiter:
                 lease_ms=round(self.limits.lease_ms * time_scale),
             )
         self._client_instance = client
-        self._client_lock = threading.Lock()
         self._clock = clock or _scaled_clock(time_scale)
         self._sleep = sleep or _scaled_sleep(time_scale)
         self._jitter_seconds = jitter_seconds
@@ -390,7 +391,7 @@ class DynamoDBRateLimiter:
                 ExpressionAttributeValues={":b": _n(until_ms), ":one": _n(1)},
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise RateLimiterUnavailable(f"could not record a 429 for tenant {tenant_id}") from exc
         logger.info(
             "Xero rate limit hit", extra={"tenant_id": tenant_id, "problem": problem, "until_ms": until_ms}
@@ -470,11 +471,7 @@ class DynamoDBRateLimiter:
 
     def _client(self) -> DynamoDBClient:
         if self._client_instance is None:
-            with self._client_lock:
-                if self._client_instance is None:
-                    import boto3  # noqa: PLC0415 - built on first use, never at import
-
-                    self._client_instance = boto3.client("dynamodb")
+            self._client_instance = clients.dynamodb()  # the container's one, on first use
         return self._client_instance
 
     def _read(self, tenant_id: str, *, consistent: bool = True) -> Item:
@@ -528,7 +525,7 @@ class DynamoDBRateLimiter:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_conditional_check_failure(exc):
                 return exc.response.get("Item") or self._read(tenant_id)  # type: ignore[return-value]
             raise RateLimiterUnavailable(f"could not take a call slot for tenant {tenant_id}") from exc
         return None
@@ -567,7 +564,7 @@ class DynamoDBRateLimiter:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
-                if _is_condition_failure(exc):
+                if is_conditional_check_failure(exc):
                     item = exc.response.get("Item") or self._read(tenant_id)  # type: ignore[assignment]
                     continue
                 logger.warning("could not re-stamp a slow Xero call grant", extra={"tenant_id": tenant_id})
@@ -650,7 +647,7 @@ class DynamoDBRateLimiter:
                 },
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_conditional_check_failure(exc):
                 logger.warning("could not record unseen Xero calls", extra={"tenant_id": tenant_id})
 
     def _now_ms(self) -> int:
@@ -725,10 +722,6 @@ def _quota_update(
     values: dict[str, AttributeValueTypeDef] = {f":{name}": _n(value) for name, value in quota.items()}
     values[":quota_observed_at"] = _n(now_ms)
     return sets, values
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _to_datetime(epoch_ms: int) -> datetime:

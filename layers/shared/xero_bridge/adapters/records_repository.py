@@ -50,6 +50,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
 from xero_bridge.models.records import (
     RecordPayload,
     RecordSource,
@@ -123,10 +124,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class StoredRecord(BaseModel):
     """A record as ``RecordsTable`` holds it: the record, its version and its sync trail."""
 
@@ -142,7 +139,7 @@ class StoredRecord(BaseModel):
     payload: RecordPayload
 
 
-class RecordsRepository:
+class RecordsRepository(DynamoDBTableAdapter):
     """Every write of synced records to ``RecordsTable``, and the few reads tests and support need.
 
     Parameters
@@ -168,19 +165,10 @@ class RecordsRepository:
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self._table = table_name
-        self._client = client
+        super().__init__(table_name, client)
         self._workers = workers
         self._clock = clock or (lambda: datetime.now(UTC))
         self._pool: ThreadPoolExecutor | None = None
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from xero_bridge.adapters.aws import clients  # noqa: PLC0415 - lazy: tests pass their own
-
-            self._client = clients.dynamodb()
-        return self._client
 
     # --- Writes --------------------------------------------------------------------------------------------
 
@@ -235,7 +223,7 @@ class RecordsRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD" if record.only_if_exists else "NONE",
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
             if record.only_if_exists and "Item" not in exc.response:
                 return WriteOutcome.MISSING_FOR_UPDATE

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
+
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 __all__ = ["DynamoSyncProgress", "run_key"]
 
@@ -28,11 +30,7 @@ def run_key(org_id: str, run_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"SYNC#{run_id}"}}
 
 
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-class DynamoSyncProgress:
+class DynamoSyncProgress(DynamoDBTableAdapter):
     """Adds records written per resource to the sync-run item.
 
     Parameters
@@ -42,18 +40,6 @@ class DynamoSyncProgress:
     client
         A DynamoDB client; the container's shared one is created on first use when omitted.
     """
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from xero_bridge.adapters.aws import clients  # noqa: PLC0415 - lazy: tests pass their own
-
-            self._client = clients.dynamodb()
-        return self._client
 
     def records_written(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
         """Add ``count`` to ``records_written[resource]`` of the run; False when the run item is absent."""
@@ -86,7 +72,7 @@ class DynamoSyncProgress:
                 )
                 return True
             except ClientError as exc:
-                if not _conditional_failure(exc):
+                if not is_conditional_check_failure(exc):
                     raise
                 if "Item" not in exc.response:
                     return False  # no run item
@@ -101,6 +87,6 @@ class DynamoSyncProgress:
                 )
                 return True
             except ClientError as exc:
-                if not _conditional_failure(exc):
+                if not is_conditional_check_failure(exc):
                     raise
         return False

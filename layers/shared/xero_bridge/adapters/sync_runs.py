@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from xero_bridge.adapters.aws import clients
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
 from xero_bridge.adapters.sync_progress import DynamoSyncProgress, run_key
 from xero_bridge.models.sync import ResourcePlan, SyncRun, SyncStatus
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 __all__ = ["COUNTERS", "PageCheckpoint", "SyncRunsTable", "run_key"]
 
@@ -80,16 +80,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code")
-    if code == "ConditionalCheckFailedException":
-        return True
-    reasons = exc.response.get("CancellationReasons") or []
-    return code == "TransactionCanceledException" and any(
-        r.get("Code") == "ConditionalCheckFailed" for r in reasons
-    )
-
-
 class PageCheckpoint:
     """A page done in a run: how many records it sent and whether it was the resource's last."""
 
@@ -102,7 +92,7 @@ class PageCheckpoint:
         self.is_last = is_last
 
 
-class SyncRunsTable:
+class SyncRunsTable(DynamoDBTableAdapter):
     """Reads and writes of sync runs in ``ConnectionsTable`` (implements the initial sync's run store).
 
     Parameters
@@ -112,16 +102,6 @@ class SyncRunsTable:
     client : DynamoDBClient, optional
         A DynamoDB client; the container's shared one is created on first use when omitted.
     """
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = clients.dynamodb()
-        return self._client
 
     # --- runs ----------------------------------------------------------------------------------------
 
@@ -158,7 +138,7 @@ class SyncRunsTable:
                 ]
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 return False
             raise
         return True
@@ -215,7 +195,7 @@ class SyncRunsTable:
                 },
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 return False
             raise
         return True
@@ -279,7 +259,7 @@ class SyncRunsTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
 
     def fail_run(self, org_id: str, run_id: str, reason: str, *, now: datetime) -> bool:
@@ -300,7 +280,7 @@ class SyncRunsTable:
                 },
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 return False
             raise
         return True
@@ -346,7 +326,7 @@ class SyncRunsTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
             return False
         return True
@@ -432,7 +412,7 @@ class SyncRunsTable:
                 ]
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 return False
             raise
         return True
@@ -461,7 +441,7 @@ class SyncRunsTable:
                     ExpressionAttributeValues={":c": {"S": _iso(cursor)}},
                 )
             except ClientError as exc:
-                if not _is_conditional_failure(exc):
+                if not is_conditional_check_failure(exc):
                     raise
 
     def get_cursors(self, org_id: str) -> dict[str, datetime]:

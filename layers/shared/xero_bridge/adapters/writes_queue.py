@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from xero_bridge.adapters.aws import clients
 from xero_bridge.errors import XeroBridgeError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["SqsWritesQueue", "WritesQueueError"]
-
-_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
-_clients: dict[str, Any] = {}
-_lock = threading.Lock()
-
-
-def _sqs() -> SQSClient:
-    # Created on first use (never at import), one per container.
-    with _lock:
-        if "sqs" not in _clients:
-            _clients["sqs"] = boto3.client("sqs", config=_CONFIG)
-        client: SQSClient = _clients["sqs"]
-        return client
 
 
 class WritesQueueError(XeroBridgeError):
@@ -68,7 +53,7 @@ class SqsWritesQueue:
     @property
     def client(self) -> SQSClient:
         if self._client is None:
-            self._client = _sqs()
+            self._client = clients.sqs()
         return self._client
 
     def send_batch(self, bodies: Sequence[str]) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, SupportsBytes, cast
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from xero_bridge.adapters.aws import clients
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
 from xero_bridge.models.connection import (
     ConnectionStatus,
     OAuthState,
@@ -43,7 +43,7 @@ from xero_bridge.models.connection import (
 from xero_bridge.services.ports import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 __all__ = ["BY_TENANT_INDEX", "ConnectionsTable"]
 
@@ -63,10 +63,6 @@ def org_pk(org_id: str) -> str:
     return f"ORG#{org_id}"
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
 
@@ -81,7 +77,7 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-class ConnectionsTable:
+class ConnectionsTable(DynamoDBTableAdapter):
     """Every read and write of ``ConnectionsTable`` (implements the state, connection, token and lease ports).
 
     Parameters
@@ -91,16 +87,6 @@ class ConnectionsTable:
     client : DynamoDBClient, optional
         A DynamoDB client; the container's shared one is created on first use when omitted.
     """
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = clients.dynamodb()
-        return self._client
 
     # --- OAuth states ------------------------------------------------------------------------------------
 
@@ -138,7 +124,7 @@ class ConnectionsTable:
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
             # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
             old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
@@ -249,7 +235,7 @@ class ConnectionsTable:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
 
     @staticmethod
@@ -308,7 +294,7 @@ class ConnectionsTable:
                 **update,
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 raise StaleTokenVersionError(org_id) from exc
             raise
         return int(response["Attributes"]["version"]["N"])
@@ -362,7 +348,7 @@ class ConnectionsTable:
                 ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":me": {"S": owner}},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_check_failure(exc):
                 return False
             raise
         return True
@@ -378,5 +364,5 @@ class ConnectionsTable:
                 ExpressionAttributeValues={":me": {"S": owner}},
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_check_failure(exc):
                 raise
