@@ -30,6 +30,7 @@ import boto3
 from moto import mock_aws
 
 from tests.support.atomic_dynamodb import SerializedClient
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
 
 TABLE = "xero-bridge-connections"
@@ -48,18 +49,7 @@ def max_in_rolling_window(starts: list[float], window: float) -> int:
 def run(calls: int, workers: int, scale: float, call_seconds: float) -> dict[str, float]:
     with mock_aws():
         raw = boto3.client("dynamodb", region_name="eu-west-1")
-        raw.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_template_table(raw, "ConnectionsTable", TABLE)
         client = SerializedClient(raw)
         limiter = DynamoDBRateLimiter(TABLE, client=client, time_scale=scale)  # type: ignore[arg-type]
         record = threading.Lock()

@@ -31,6 +31,7 @@ os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from tests.support.tables import create_template_table  # noqa: E402
 from xero_bridge.adapters.records_repository import RecordsRepository  # noqa: E402
 from xero_bridge.models.records import Invoice, RecordSource, SyncedRecord, WriteOutcome  # noqa: E402
 from xero_bridge.services.write_records import SQS_BODY_LIMIT, RecordsMessage, write_batch  # noqa: E402
@@ -110,27 +111,7 @@ def bodies_for(records: list[Invoice]) -> tuple[list[str], list[int]]:
 def run(mode: str, bodies: list[str], latency_ms: float) -> tuple[float, int]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName="records",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gsi1pk", "gsi1sk")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "GSI1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        create_template_table(client, "RecordsTable", "records")
         if latency_ms:
             client.meta.events.register(
                 "before-send.dynamodb.PutItem", lambda **_: time.sleep(latency_ms / 1000)

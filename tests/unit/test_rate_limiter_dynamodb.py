@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from tests.support.atomic_dynamodb import FairLock, SerializedClient
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.rate_limiter import (
     DailyLimitReached,
     DynamoDBRateLimiter,
@@ -54,18 +55,7 @@ class FakeClock:
 def raw_client() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_template_table(client, "ConnectionsTable", TABLE)
         yield client
 
 

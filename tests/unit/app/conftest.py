@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-import yaml
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.settings import reset_settings
 from xero_bridge.wiring import reset_wiring
@@ -21,28 +20,8 @@ ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-west-1"
 
 
-class _IgnoreTags(yaml.SafeLoader):
-    """Reads template.yaml, turning CloudFormation's short-form tags into plain values."""
-
-
-_IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def template_table(logical_id: str) -> dict[str, Any]:
-    """The table's key schema, attributes and indexes exactly as template.yaml declares them."""
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_IgnoreTags)
-    props = template["Resources"][logical_id]["Properties"]
-    return {
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": props["BillingMode"],
-        "GlobalSecondaryIndexes": props.get("GlobalSecondaryIndexes", []),
-    }
-
-
 def create_table(logical_id: str, name: str) -> str:
-    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **template_table(logical_id))
-    return name
+    return create_template_table(boto3.client("dynamodb", region_name=REGION), logical_id, name)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.records_repository import RecordsRepository, format_instant
 from xero_bridge.adapters.sync_progress import DynamoSyncProgress
 from xero_bridge.models.records import (
@@ -32,29 +33,6 @@ PAGE = RecordSource(kind="page", run_id="run-1", resource="Invoices", page=3, fe
 WEBHOOK = RecordSource(kind="webhook", event_ids=("INVOICE:i-1:2026-11-01T10:00:00Z",), event_sequence=42)
 
 
-def create_records_table(client: Any, name: str = "records") -> str:
-    # RecordsTable as template.yaml declares it: pk/sk strings and the overloaded GSI1.
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": attr, "AttributeType": "S"} for attr in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "GSI1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    return name
-
-
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
@@ -63,7 +41,9 @@ def dynamodb() -> Iterator[Any]:
 
 @pytest.fixture
 def repo(dynamodb: Any) -> Iterator[RecordsRepository]:
-    repository = RecordsRepository(create_records_table(dynamodb), client=dynamodb, workers=4)
+    repository = RecordsRepository(
+        create_template_table(dynamodb, "RecordsTable", "records"), client=dynamodb, workers=4
+    )
     yield repository
     repository.close()
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.app.conftest import template_table
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.sync_progress import DynamoSyncProgress
 from xero_bridge.adapters.sync_runs import SyncRunsTable
 from xero_bridge.models.sync import ResourcePlan, SyncRun, SyncStatus
@@ -22,7 +22,7 @@ TABLE = "connections"
 def table() -> Iterator[SyncRunsTable]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(TableName=TABLE, **template_table("ConnectionsTable"))
+        create_template_table(client, "ConnectionsTable", TABLE)
         yield SyncRunsTable(TABLE, client=client)
 
 

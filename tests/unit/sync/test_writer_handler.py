@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 
 from conftest import FakeLambdaContext, load_event
 from functions.writer import app as writer
+from tests.support.tables import create_template_table
 from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.adapters.records_repository import RecordsRepository
 from xero_bridge.models.records import Customer, Invoice, RecordType
@@ -28,37 +28,13 @@ ORG = "org_7Hq2Lx"
 RUN = "run-20261121T101500Z-7f3a"
 
 
-class _IgnoreTags(yaml.SafeLoader):
-    """Reads template.yaml, turning CloudFormation's short-form tags into plain values."""
-
-
-_IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def create_table_from_template(client: Any, logical_id: str, name: str) -> str:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_IgnoreTags)
-    props = template["Resources"][logical_id]["Properties"]
-    client.create_table(
-        TableName=name,
-        BillingMode=props["BillingMode"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        **(
-            {"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]}
-            if "GlobalSecondaryIndexes" in props
-            else {}
-        ),
-    )
-    return name
-
-
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         env = {
-            "TABLE_NAME": create_table_from_template(dynamodb, "ConnectionsTable", "connections-test"),
-            "RECORDS_TABLE_NAME": create_table_from_template(dynamodb, "RecordsTable", "records-test"),
+            "TABLE_NAME": create_template_table(dynamodb, "ConnectionsTable", "connections-test"),
+            "RECORDS_TABLE_NAME": create_template_table(dynamodb, "RecordsTable", "records-test"),
             "TOKEN_KEY_ID": "alias/test",
             "XERO_CLIENT_ID": "test-client-id",
             "XERO_CLIENT_SECRET_NAME": "xero-bridge-test/xero-client-secret",
