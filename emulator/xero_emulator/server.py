@@ -40,6 +40,7 @@ from xero_emulator.oauth import (
     TenantDirectory,
 )
 from xero_emulator.ratelimit import CallStats, LimitSettings, RateLimiter
+from xero_emulator.store import RESOURCES as STORE_RESOURCES
 from xero_emulator.webhooks import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -50,24 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("xero_emulator")
 
 API_PREFIX = "/api.xro/2.0/"
-#: Canonical resource names (Xero's paths are case-insensitive).
-RESOURCES = {
-    name.lower(): name
-    for name in (
-        "Contacts",
-        "Invoices",
-        "CreditNotes",
-        "Payments",
-        "Overpayments",
-        "Prepayments",
-        "Accounts",
-        "Organisation",
-        "Users",
-        "Currencies",
-        "TaxRates",
-        "BankTransactions",
-    )
-}
+#: Canonical resource names (Xero's paths are case-insensitive): the store's, and three whose scope is
+#: checked although the emulator holds no data for them.
+RESOURCES = {name.lower(): name for name in (*STORE_RESOURCES, "Currencies", "TaxRates", "BankTransactions")}
 _WRITABLE = {"Contacts", "Invoices", "Payments"}
 
 
