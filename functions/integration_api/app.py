@@ -13,18 +13,11 @@ from xero_bridge.http import register_error_handlers
 from xero_bridge.models.connection import ORG_ID_PATTERN, ConnectionView
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
-from xero_bridge.services.initial_sync import NotConnectedError
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import connection_status_service, initial_sync_service
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-
-
-@app.exception_handler(NotConnectedError)
-def not_connected(exc: NotConnectedError) -> Response[dict[str, str]]:
-    body = {"error": "not_connected", "reason": str(exc)}
-    return Response(409, content_types.APPLICATION_JSON, body)
 
 
 @app.get("/orgs/<org_id>/connection")

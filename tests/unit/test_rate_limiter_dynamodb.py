@@ -15,15 +15,9 @@ from moto import mock_aws
 
 from tests.support.atomic_dynamodb import FairLock, SerializedClient
 from tests.support.tables import create_template_table
-from xero_bridge.adapters.rate_limiter import (
-    DailyLimitReached,
-    DynamoDBRateLimiter,
-    Lease,
-    RateLimitWaitExceeded,
-    pack_calls,
-    unpack_calls,
-)
+from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter, Lease, pack_calls, unpack_calls
 from xero_bridge.domain.rate_window import RateLimits
+from xero_bridge.errors import DailyLimitReached, RateLimitWaitExceeded
 
 TABLE = "xero-bridge-connections"
 START = 1_767_225_600.0 + 3_600.0  # 2026-01-01T01:00:00Z

@@ -12,15 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from xero_bridge.adapters.xero import (
-    Quota,
-    Resource,
-    RetryPolicy,
-    XeroBadResponseError,
-    XeroClient,
-    XeroEndpoints,
-)
+from xero_bridge.adapters.xero import Quota, Resource, RetryPolicy, XeroClient, XeroEndpoints
 from xero_bridge.errors import (
+    XeroBadResponseError,
     XeroError,
     XeroForbidden,
     XeroNotFound,

@@ -1,7 +1,22 @@
-"""Named errors of xero-bridge.
+"""Every named error of xero-bridge, grouped by what a caller does with it.
 
-Adapters translate transport errors (httpx, botocore) into these with ``raise ... from exc`` so that
-services and handlers deal with one vocabulary. No error message ever carries a token or a secret.
+=================  ===============================================================================
+group              what the caller does
+=================  ===============================================================================
+:class:`RetryLater`  the same work may succeed later: a state machine's Retry, an SQS message back on
+                   its queue, a 429/503 for an API caller
+:class:`GiveUp`      retrying the same work cannot help: record the reason (a failed run, a message in
+                   a dead-letter queue, a 5xx or 409 for an API caller) and stop
+:class:`Refused`     a request that cannot be done as asked: answer the user with its stable ``code``
+                   and a ``reason`` they can act on
+=================  ===============================================================================
+
+Adapters translate transport errors (httpx, botocore) into these with ``raise ... from exc``, so services,
+handlers and state machines deal with one vocabulary: Lambda reports an error's class name as its
+``errorType``, which is what ``statemachines/*.asl.json`` match in ``ErrorEquals`` (a test checks that each
+name there is a class of this module). ``xero_bridge.http`` maps every class here to an HTTP answer, once.
+
+No message ever carries a token or a secret, nor a whole record.
 """
 
 from __future__ import annotations
@@ -9,12 +24,93 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+__all__ = [
+    "ConnectError",
+    "ConnectionConflictError",
+    "DailyLimitReached",
+    "ElementError",
+    "GiveUp",
+    "InvalidStateError",
+    "MalformedXeroRecord",
+    "NeedsReconnect",
+    "NotConnectedError",
+    "RateLimitWaitExceeded",
+    "RateLimiterUnavailable",
+    "RecordTooLargeError",
+    "Refused",
+    "RetryLater",
+    "SecretUnavailableError",
+    "SettingsError",
+    "StaleTokenVersionError",
+    "SyncNotDrainedError",
+    "SyncRunNotFoundError",
+    "TokenCipherError",
+    "TokenRefreshTimeoutError",
+    "WritesQueueError",
+    "XeroBadResponseError",
+    "XeroBridgeError",
+    "XeroError",
+    "XeroForbidden",
+    "XeroInvalidGrant",
+    "XeroNotFound",
+    "XeroOAuthError",
+    "XeroRateLimited",
+    "XeroServerError",
+    "XeroTimeout",
+    "XeroUnauthorized",
+    "XeroValidationError",
+]
+
 
 class XeroBridgeError(Exception):
     """Base of every error raised on purpose by xero-bridge."""
 
 
-# --- Xero API -----------------------------------------------------------------------------------------
+# --- the three groups ------------------------------------------------------------------------------------
+
+
+class RetryLater(XeroBridgeError):
+    """Transient: the same work may succeed if tried again later (with backoff)."""
+
+
+class GiveUp(XeroBridgeError):
+    """Final for this piece of work: retrying it as it is cannot succeed; keep the reason and stop."""
+
+
+class Refused(XeroBridgeError):
+    """A request refused with a stable ``code`` for the AR app and a ``reason`` for the user.
+
+    Attributes
+    ----------
+    code : str
+        Stable, machine-readable (``snake_case``); the AR app may switch on it.
+    reason : str
+        What the user reads: never a secret, never text the request itself sent.
+    org_id : str or None
+        The AR org concerned, when known (a browser refusal redirects back with it).
+    """
+
+    default_code = "refused"
+
+    def __init__(self, reason: str, *, code: str | None = None, org_id: str | None = None) -> None:
+        super().__init__(f"{code or self.default_code}: {reason}")
+        self.code = code or self.default_code
+        self.reason = reason
+        self.org_id = org_id
+
+
+# --- configuration ---------------------------------------------------------------------------------------
+
+
+class SettingsError(GiveUp):
+    """The environment does not hold what a function needs; the message names the variables."""
+
+
+class SecretUnavailableError(RetryLater):
+    """Secrets Manager could not give a secret (missing, no permission, Secrets Manager down)."""
+
+
+# --- Xero API --------------------------------------------------------------------------------------------
 
 
 class XeroError(XeroBridgeError):
@@ -26,7 +122,7 @@ class XeroError(XeroBridgeError):
         self.status_code = status_code
 
 
-class XeroRateLimited(XeroError):
+class XeroRateLimited(XeroError, RetryLater):
     """HTTP 429. ``problem`` is Xero's ``X-Rate-Limit-Problem``: minute, day, concurrent or appminute."""
 
     def __init__(
@@ -47,15 +143,23 @@ class XeroRateLimited(XeroError):
         return self.problem == "day"
 
 
-class XeroUnauthorized(XeroError):
-    """HTTP 401: the access token is expired, revoked or not valid for the tenant."""
+class XeroServerError(XeroError, RetryLater):
+    """HTTP 5xx after the retries were spent."""
 
 
-class XeroInvalidGrant(XeroError):
+class XeroTimeout(XeroError, RetryLater):
+    """The request timed out or the connection dropped, after the retries were spent."""
+
+
+class XeroUnauthorized(XeroError, GiveUp):
+    """HTTP 401: the access token is expired, revoked or not valid for the tenant (after one refresh)."""
+
+
+class XeroInvalidGrant(XeroError, GiveUp):
     """OAuth ``invalid_grant``: the refresh token (or code) was revoked, expired or already used."""
 
 
-class XeroOAuthError(XeroError):
+class XeroOAuthError(XeroError, GiveUp):
     """Any other OAuth error answered by Xero's identity server (invalid_client, invalid_request...)."""
 
     def __init__(self, message: str, *, error: str, status_code: int | None = None) -> None:
@@ -63,11 +167,11 @@ class XeroOAuthError(XeroError):
         self.error = error
 
 
-class XeroForbidden(XeroError):
+class XeroForbidden(XeroError, GiveUp):
     """HTTP 403: a missing scope, a user without the role, or a disconnected tenant."""
 
 
-class XeroNotFound(XeroError):
+class XeroNotFound(XeroError, GiveUp):
     """HTTP 404."""
 
 
@@ -80,7 +184,7 @@ class ElementError:
     element: dict[str, object] = field(default_factory=dict)
 
 
-class XeroValidationError(XeroError):
+class XeroValidationError(XeroError, GiveUp):
     """HTTP 400 ``ValidationException``: Xero's own messages, per element of a batch where it gave them."""
 
     def __init__(self, message: str, *, messages: list[str], elements: list[ElementError]) -> None:
@@ -89,20 +193,134 @@ class XeroValidationError(XeroError):
         self.elements = elements
 
 
-class XeroServerError(XeroError):
-    """HTTP 5xx after the retries were spent."""
+class XeroBadResponseError(XeroError, GiveUp):
+    """Xero answered 2xx with a body that is not what its spec describes (not JSON, wrong shape)."""
 
 
-class XeroTimeout(XeroError):
-    """The request timed out or the connection dropped, after the retries were spent."""
+class MalformedXeroRecord(GiveUp):
+    """One Xero record the import rules cannot take (kept as a ``malformed`` skip, never sinking its page).
+
+    ``kind`` is our record type (``invoice``, ``contact``...), ``detail`` says what is wrong, without values.
+    """
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
 
 
-# --- Connections ---------------------------------------------------------------------------------------
+# --- rate limiter ----------------------------------------------------------------------------------------
 
 
-class NeedsReconnect(XeroBridgeError):
+class DailyLimitReached(RetryLater):
+    """The tenant's daily Xero allowance is spent: stop, and try again at ``resets_at`` (aware UTC)."""
+
+    def __init__(self, tenant_id: str, resets_at: datetime) -> None:
+        super().__init__(
+            f"Xero's daily call limit for tenant {tenant_id} is spent until {resets_at.isoformat()}"
+        )
+        self.tenant_id = tenant_id
+        self.resets_at = resets_at
+
+
+class RateLimitWaitExceeded(RetryLater):
+    """No slot frees within the caller's ``max_wait``; the next one is expected at ``retry_at``.
+
+    A Lambda near its timeout (or a Step Functions task that would rather ``Wait`` than pay for sleeping)
+    passes ``max_wait`` and hands the work back instead of sleeping. When every concurrency slot is leased
+    (``reason == "concurrent"``), ``retry_at`` is when to look again: a release may come at any moment.
+    """
+
+    def __init__(self, tenant_id: str, retry_at: datetime, reason: str) -> None:
+        super().__init__(f"no Xero call slot for tenant {tenant_id} before {retry_at.isoformat()} ({reason})")
+        self.tenant_id = tenant_id
+        self.retry_at = retry_at
+        self.reason = reason
+
+
+class RateLimiterUnavailable(RetryLater):
+    """DynamoDB failed (other than a lost race) while the limiter read or wrote its item."""
+
+
+# --- connections and tokens ------------------------------------------------------------------------------
+
+
+class NeedsReconnect(GiveUp):
     """The connection cannot be used until a user connects Xero again; ``reason`` is what the banner says."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TokenRefreshTimeoutError(RetryLater):
+    """Another Lambda held the refresh lease for longer than this one could wait; retry later."""
+
+
+class TokenCipherError(GiveUp):
+    """KMS refused to encrypt or decrypt a token set (wrong key, wrong context, no permission)."""
+
+
+class StaleTokenVersionError(RetryLater):
+    """The stored token set is no longer the version the writer read: someone else rotated it."""
+
+
+class InvalidStateError(GiveUp):
+    """A ``state`` that is unknown, already used (``reason="unknown"``) or expired (``reason="expired"``)."""
+
+    def __init__(self, reason: str, *, org_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.org_id = org_id
+
+
+class ConnectionConflictError(GiveUp):
+    """The org already holds a live connection to another tenant (a concurrent connect got there first)."""
+
+
+class ConnectError(Refused):
+    """A connect that cannot complete; ``code`` is stable for the AR app, ``reason`` is for the user.
+
+    Codes: ``invalid_state``, ``expired_state``, ``access_denied``, ``xero_error``, ``missing_code``,
+    ``code_rejected``, ``no_organisation``, ``several_organisations``, ``different_organisation``,
+    ``organisation_in_use``, ``not_admin`` or ``admin_check_failed``.
+    """
+
+    def __init__(self, code: str, reason: str, *, org_id: str | None = None) -> None:
+        super().__init__(reason, code=code, org_id=org_id)
+
+
+class NotConnectedError(Refused):
+    """The org has no usable Xero connection: there is nothing to sync."""
+
+    default_code = "not_connected"
+
+    def __init__(self, reason: str, *, org_id: str | None = None) -> None:
+        super().__init__(reason, org_id=org_id)
+
+
+# --- sync and the writer ---------------------------------------------------------------------------------
+
+
+class SyncRunNotFoundError(GiveUp):
+    """A task named a run that does not exist (or is not planned)."""
+
+
+class SyncNotDrainedError(GiveUp):
+    """The writer has not written every record sent after the finisher's last look."""
+
+
+class WritesQueueError(RetryLater):
+    """SQS kept refusing entries of a batch (the page is not checkpointed; Step Functions retries it)."""
+
+
+class RecordTooLargeError(GiveUp):
+    """One record alone does not fit a message body (never expected: our records hold no line items)."""
+
+    def __init__(self, record_type: str, xero_id: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{record_type} {xero_id} is {size} bytes as JSON, over the {limit}-byte message limit"
+        )
+        self.record_type = record_type
+        self.xero_id = xero_id
+        self.size = size

@@ -18,9 +18,8 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from xero_bridge.errors import NeedsReconnect, XeroError, XeroRateLimited
+from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
-from xero_bridge.services.connect import ConnectError
 
 __all__ = [
     "add_query",
@@ -72,6 +71,58 @@ def callback_url(configured: str, request_context: dict[str, Any], path: str) ->
     return f"https://{host}{prefix}/callback"
 
 
+# Every named error of ``errors.py``, with its status and stable code (a test checks that none is missing).
+# ``Refused`` errors answer with their own ``code`` and ``reason``; every other error answers a fixed text,
+# never its message (which may name internal ids or Xero's words meant for the log).
+_TRY_AGAIN = "try again in a moment"
+_RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
+    # Refused: the user's own request, answered with the error's code and reason.
+    errors.ConnectError: (400, "", ""),
+    errors.NotConnectedError: (409, "", ""),
+    # Give up: nothing the caller can retry as it is.
+    errors.NeedsReconnect: (409, "needs_reconnect", ""),
+    errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),
+    errors.ConnectionConflictError: (409, "connection_conflict", "the connection changed meanwhile"),
+    errors.SettingsError: (500, "misconfigured", "the service is not configured correctly"),
+    errors.TokenCipherError: (500, "token_cipher_failed", "the stored Xero tokens could not be read"),
+    errors.SyncRunNotFoundError: (404, "sync_run_not_found", "no such sync run"),
+    errors.SyncNotDrainedError: (500, "sync_not_drained", "the sync's records were not all written"),
+    errors.RecordTooLargeError: (500, "record_too_large", "a Xero record is too large to pass on"),
+    errors.MalformedXeroRecord: (502, "xero_bad_record", "Xero sent a record we cannot read"),
+    errors.XeroUnauthorized: (502, "xero_unauthorized", "Xero refused our access token"),
+    errors.XeroInvalidGrant: (409, "needs_reconnect", "Xero refused the grant: reconnect Xero"),
+    errors.XeroOAuthError: (502, "xero_oauth_error", "Xero's identity service refused the request"),
+    errors.XeroForbidden: (502, "xero_forbidden", "Xero refused access to the organisation"),
+    errors.XeroNotFound: (404, "xero_not_found", "Xero does not hold what was asked"),
+    errors.XeroValidationError: (502, "xero_rejected", "Xero refused the request as invalid"),
+    errors.XeroBadResponseError: (502, "xero_unavailable", f"Xero did not answer as expected; {_TRY_AGAIN}"),
+    errors.XeroError: (502, "xero_unavailable", f"Xero did not answer as expected; {_TRY_AGAIN}"),
+    # Retry later: the same request may succeed in a while.
+    errors.XeroRateLimited: (429, "xero_rate_limited", "Xero's rate limit was reached; try again later"),
+    errors.XeroServerError: (502, "xero_unavailable", f"Xero did not answer as expected; {_TRY_AGAIN}"),
+    errors.XeroTimeout: (504, "xero_timeout", f"Xero did not answer in time; {_TRY_AGAIN}"),
+    errors.DailyLimitReached: (429, "xero_daily_limit", "Xero's daily limit is spent; try again tomorrow"),
+    errors.RateLimitWaitExceeded: (429, "xero_rate_limited", "Xero's rate limit was reached; try later"),
+    errors.RateLimiterUnavailable: (503, "unavailable", _TRY_AGAIN),
+    errors.TokenRefreshTimeoutError: (503, "unavailable", _TRY_AGAIN),
+    errors.StaleTokenVersionError: (503, "unavailable", _TRY_AGAIN),
+    errors.SecretUnavailableError: (503, "unavailable", _TRY_AGAIN),
+    errors.WritesQueueError: (503, "unavailable", _TRY_AGAIN),
+}
+_GROUPS: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
+    errors.Refused: (400, "", ""),
+    errors.RetryLater: (503, "unavailable", _TRY_AGAIN),
+    errors.GiveUp: (500, "internal_error", f"something went wrong on our side; {_TRY_AGAIN}"),
+}
+
+
+def _retry_after(exc: Exception) -> dict[str, str]:
+    seconds = getattr(exc, "retry_after_seconds", None)
+    if isinstance(exc, errors.RetryLater):
+        return {"Retry-After": str(max(1, round(seconds if isinstance(seconds, int | float) else 5)))}
+    return {}
+
+
 def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """Status, error code, reason and extra headers for an error (the one mapping every API uses)."""
     if isinstance(exc, RequestValidationError):
@@ -79,20 +130,24 @@ def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 400, "invalid_request", "missing or invalid: " + ", ".join(fields), {}
     if isinstance(exc, ServiceError):  # the resolver's own: unknown route (404), wrong method (405)...
         return exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"), str(exc.msg), {}
-    if isinstance(exc, ConnectError):
-        return 400, exc.code, exc.reason, {}
-    if isinstance(exc, NeedsReconnect):
-        return 409, "needs_reconnect", exc.reason, {}
-    if isinstance(exc, XeroRateLimited):
-        return (
-            429,
-            "xero_rate_limited",
-            "Xero's rate limit was reached; try again later",
-            {"Retry-After": str(max(1, round(exc.retry_after_seconds)))},
-        )
-    if isinstance(exc, XeroError):
-        return 502, "xero_unavailable", "Xero did not answer as expected; try again in a moment", {}
-    return 500, "internal_error", "something went wrong on our side; try again in a moment", {}
+    if not isinstance(exc, errors.XeroBridgeError):
+        return 500, "internal_error", f"something went wrong on our side; {_TRY_AGAIN}", {}
+    # The most specific entry: the class itself, else its nearest mapped ancestor, else its group.
+    status, code, reason = next(
+        (_RESPONSES.get(cls) or _GROUPS[cls])
+        for cls in type(exc).__mro__
+        if cls in _RESPONSES or cls in _GROUPS
+    )
+    if isinstance(exc, errors.Refused):
+        code, reason = exc.code, exc.reason
+    elif isinstance(exc, errors.NeedsReconnect):
+        reason = exc.reason
+    return status, code, reason, _retry_after(exc)
+
+
+def mapped_errors() -> frozenset[type[errors.XeroBridgeError]]:
+    """The error classes :func:`error_response` names one by one (the groups are only a safety net)."""
+    return frozenset(_RESPONSES)
 
 
 def register_error_handlers(

@@ -14,13 +14,11 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "get_settings", "reset_settings"]
+from xero_bridge.errors import SettingsError
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
 
 _Url = Annotated[str, Field(min_length=1)]
-
-
-class SettingsError(RuntimeError):
-    """The environment does not hold what a function needs; the message names the variables."""
 
 
 class Settings(BaseSettings):

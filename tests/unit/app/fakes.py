@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pydantic import SecretStr
 
 from xero_bridge.adapters.xero.oauth import AccessTokenClaims, TokenSet
-from xero_bridge.errors import XeroInvalidGrant
+from xero_bridge.errors import (
+    ConnectionConflictError,
+    InvalidStateError,
+    StaleTokenVersionError,
+    XeroInvalidGrant,
+)
 from xero_bridge.models.connection import (
     ConnectionStatus,
     OAuthState,
@@ -19,11 +24,6 @@ from xero_bridge.models.connection import (
     XeroConnection,
 )
 from xero_bridge.models.xero import Connection, User
-from xero_bridge.services.ports import (
-    ConnectionConflictError,
-    InvalidStateError,
-    StaleTokenVersionError,
-)
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

@@ -11,9 +11,14 @@ from pydantic import SecretStr
 
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine, execution_name
-from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher, TokenCipherError
+from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+from xero_bridge.errors import (
+    ConnectionConflictError,
+    InvalidStateError,
+    StaleTokenVersionError,
+    TokenCipherError,
+)
 from xero_bridge.models.connection import ConnectionStatus, OAuthState, StoredTokens, XeroConnection
-from xero_bridge.services.ports import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
 
 from .fakes import T0
 

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from xero_bridge.errors import XeroForbidden
+from xero_bridge.errors import ConnectError, XeroForbidden
 from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.xero import User
-from xero_bridge.services.connect import ConnectError, ConnectService
+from xero_bridge.services.connect import ConnectService
 
 from .fakes import (
     T0,

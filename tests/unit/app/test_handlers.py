@@ -23,9 +23,10 @@ from functions.oauth_callback import app as oauth_callback
 from functions.oauth_connect import app as oauth_connect
 from xero_bridge import wiring
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+from xero_bridge.errors import SettingsError
 from xero_bridge.models.connection import ConnectionStatus, OAuthState, XeroConnection
 from xero_bridge.observability import logger
-from xero_bridge.settings import SettingsError, reset_settings
+from xero_bridge.settings import reset_settings
 
 EVENT_STATE = load_event("oauth_callback/success")["queryStringParameters"]["state"]
 EVENT_CODE = load_event("oauth_callback/success")["queryStringParameters"]["code"]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from xero_bridge.errors import SettingsError
 from xero_bridge.observability import REDACTED, logger, redact
-from xero_bridge.settings import SettingsError, get_settings, reset_settings
+from xero_bridge.settings import get_settings, reset_settings
 
 REQUIRED = {
     "TABLE_NAME": "connections",

@@ -12,9 +12,9 @@ import pytest
 
 from tests.support.atomic_dynamodb import SerializedClient
 from xero_bridge.adapters.aws.connections_table import ConnectionsTable
-from xero_bridge.errors import NeedsReconnect
+from xero_bridge.errors import NeedsReconnect, TokenRefreshTimeoutError
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
-from xero_bridge.services.token_vault import REVOKED_REASON, TokenRefreshTimeoutError, TokenVault
+from xero_bridge.services.token_vault import REVOKED_REASON, TokenVault
 
 from .fakes import T0, EventLog, FakeCipher, FakeClock, FakeOAuth, FakeTable
 

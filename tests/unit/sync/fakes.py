@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from xero_bridge.adapters.rate_limiter import DailyLimitReached
 from xero_bridge.adapters.xero.client import BadRecord, Page, Quota
+from xero_bridge.errors import DailyLimitReached
 from xero_bridge.models import xero as xm
 from xero_bridge.models.sync import ResourcePlan, SyncRun, SyncStatus
 

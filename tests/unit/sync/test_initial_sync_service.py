@@ -17,6 +17,7 @@ from tests.unit.sync.fakes import (
     LambdaDied,
     organisation_data,
 )
+from xero_bridge.errors import SyncNotDrainedError
 from xero_bridge.models.sync import (
     FailureInput,
     FinishInput,
@@ -25,7 +26,7 @@ from xero_bridge.models.sync import (
     SyncRequest,
     SyncStatus,
 )
-from xero_bridge.services.initial_sync import InitialSyncService, SyncNotDrainedError, execution_name
+from xero_bridge.services.initial_sync import InitialSyncService, execution_name
 
 ORG = "org-1"
 TENANT = "tenant-1"
@@ -318,7 +319,7 @@ def test_start_sync_new_running_and_resumed() -> None:
 
 
 def test_start_sync_refuses_an_org_without_connection() -> None:
-    from xero_bridge.services.initial_sync import NotConnectedError
+    from xero_bridge.errors import NotConnectedError
 
     sync = service(FakeXero(organisation_data()), FakeRuns(), FakeQueue(), connections=FakeConnections(None))
     with pytest.raises(NotConnectedError):

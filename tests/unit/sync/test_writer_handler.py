@@ -147,7 +147,7 @@ def test_older_version_arriving_late_never_replaces_newer(
 def test_missing_setting_fails_with_its_name(
     stack: Any, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xero_bridge.settings import SettingsError
+    from xero_bridge.errors import SettingsError
 
     monkeypatch.delenv("RECORDS_TABLE_NAME")
     reset_settings()
@@ -196,7 +196,8 @@ def test_split_for_sqs_keeps_every_body_under_the_budget_and_every_record() -> N
 
 
 def test_split_for_sqs_names_a_record_too_large() -> None:
-    from xero_bridge.services.write_records import RecordsMessage, RecordTooLargeError
+    from xero_bridge.errors import RecordTooLargeError
+    from xero_bridge.services.write_records import RecordsMessage
 
     records, source = _page(1)
     with pytest.raises(RecordTooLargeError, match="inv-0000"):

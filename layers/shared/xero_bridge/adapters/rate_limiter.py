@@ -77,7 +77,11 @@ from xero_bridge.domain.rate_window import (
     prune,
     unseen_calls,
 )
-from xero_bridge.errors import XeroBridgeError
+from xero_bridge.errors import (
+    DailyLimitReached,
+    RateLimiterUnavailable,
+    RateLimitWaitExceeded,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -103,36 +107,6 @@ Item = Mapping[str, Any]
 
 
 # --- errors ------------------------------------------------------------------------------------------
-
-
-class DailyLimitReached(XeroBridgeError):
-    """The tenant's daily Xero allowance is spent: stop, and try again at ``resets_at`` (aware UTC)."""
-
-    def __init__(self, tenant_id: str, resets_at: datetime) -> None:
-        super().__init__(
-            f"Xero's daily call limit for tenant {tenant_id} is spent until {resets_at.isoformat()}"
-        )
-        self.tenant_id = tenant_id
-        self.resets_at = resets_at
-
-
-class RateLimitWaitExceeded(XeroBridgeError):
-    """No slot frees within the caller's ``max_wait``; the next one is expected at ``retry_at``.
-
-    A Lambda near its timeout (or a Step Functions task that would rather ``Wait`` than pay for sleeping)
-    passes ``max_wait`` and hands the work back instead of sleeping. When every concurrency slot is leased
-    (``reason == "concurrent"``), ``retry_at`` is when to look again: a release may come at any moment.
-    """
-
-    def __init__(self, tenant_id: str, retry_at: datetime, reason: str) -> None:
-        super().__init__(f"no Xero call slot for tenant {tenant_id} before {retry_at.isoformat()} ({reason})")
-        self.tenant_id = tenant_id
-        self.retry_at = retry_at
-        self.reason = reason
-
-
-class RateLimiterUnavailable(XeroBridgeError):
-    """DynamoDB failed (other than a lost race) while the limiter read or wrote its item."""
 
 
 # --- status ------------------------------------------------------------------------------------------

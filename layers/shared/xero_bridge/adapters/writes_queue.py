@@ -10,16 +10,12 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from xero_bridge.adapters.aws import clients
-from xero_bridge.errors import XeroBridgeError
+from xero_bridge.errors import WritesQueueError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["SqsWritesQueue", "WritesQueueError"]
-
-
-class WritesQueueError(XeroBridgeError):
-    """SQS kept refusing entries of a batch (the page is not checkpointed; Step Functions retries it)."""
+__all__ = ["SqsWritesQueue"]
 
 
 class SqsWritesQueue:

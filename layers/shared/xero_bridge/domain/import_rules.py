@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from xero_bridge.errors import MalformedXeroRecord
 from xero_bridge.models import records as our
 from xero_bridge.models import xero
 from xero_bridge.models.records import (
@@ -138,15 +139,8 @@ def _updated(record: Any, kind: RecordType) -> datetime:
     if updated is None:
         # Without Xero's version we could not tell a late delivery from a newer one: refuse it rather
         # than risk overwriting newer data. Xero always sends UpdatedDateUTC on these resources.
-        raise _Malformed(kind, "UpdatedDateUTC is missing: the version cannot be ordered")
+        raise MalformedXeroRecord(kind, "UpdatedDateUTC is missing: the version cannot be ordered")
     return updated
-
-
-class _Malformed(Exception):
-    def __init__(self, kind: RecordType, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
 
 
 def _allocations(allocations: Iterable[xero.Allocation]) -> tuple[our.Allocation, ...]:
@@ -549,8 +543,10 @@ def map_records(
         except ValidationError as exc:
             out.skipped.append(_skip(kind, _id_of(raw, rule), SkipReason.MALFORMED, _describe(exc)))
             continue
-        except _Malformed as exc:
-            out.skipped.append(_skip(exc.kind, _id_of(raw, rule), SkipReason.MALFORMED, exc.detail))
+        except MalformedXeroRecord as exc:
+            out.skipped.append(
+                _skip(RecordType(exc.kind), _id_of(raw, rule), SkipReason.MALFORMED, exc.detail)
+            )
             continue
         if isinstance(result, SyncedRecord):
             out.records.append(result)
@@ -586,7 +582,7 @@ def why_not_imported(record: BaseModel, *, incremental: bool = False) -> Skipped
             source = RecordSource(kind="by_id")
             try:
                 result = rule.mapper(record, source, incremental=incremental)
-            except (ValidationError, _Malformed) as exc:
+            except (ValidationError, MalformedXeroRecord) as exc:
                 detail = _describe(exc) if isinstance(exc, ValidationError) else exc.detail
                 return _skip(RECORD_TYPE_OF[resource], _id_of(record, rule), SkipReason.MALFORMED, detail)
             return result if isinstance(result, SkippedRecord) else None

@@ -19,7 +19,14 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from xero_bridge.errors import XeroBridgeError, XeroError, XeroForbidden, XeroInvalidGrant
+from xero_bridge.errors import (
+    ConnectError,
+    ConnectionConflictError,
+    InvalidStateError,
+    XeroError,
+    XeroForbidden,
+    XeroInvalidGrant,
+)
 from xero_bridge.models.connection import (
     ConnectionStatus,
     ConnectOutcome,
@@ -30,9 +37,7 @@ from xero_bridge.models.connection import (
 from xero_bridge.models.xero import Connection, User
 from xero_bridge.observability import logger
 from xero_bridge.services.ports import (
-    ConnectionConflictError,
     ConnectionStore,
-    InvalidStateError,
     StateStore,
     SyncStarter,
     TokenCipher,
@@ -40,35 +45,13 @@ from xero_bridge.services.ports import (
     XeroOAuthPort,
 )
 
-__all__ = ["ADMIN_ROLES", "ConnectError", "ConnectService"]
+__all__ = ["ADMIN_ROLES", "ConnectService"]
 
 # Xero's OrganisationRole enum has no ADMIN: its full-access role, which can manage users and connected
 # apps, is FINANCIALADVISER (the "Adviser" of Xero's UI). The organisation's subscriber (its owner) is an
 # admin whatever its role says, so IsSubscriber counts too.
 ADMIN_ROLES = frozenset({"FINANCIALADVISER"})
 ORGANISATION_TENANT = "ORGANISATION"
-
-
-class ConnectError(XeroBridgeError):
-    """A connect that cannot complete; ``code`` is stable for the AR app, ``reason`` is for the user.
-
-    Attributes
-    ----------
-    code : str
-        ``invalid_state``, ``expired_state``, ``access_denied``, ``xero_error``, ``missing_code``,
-        ``code_rejected``, ``no_organisation``, ``several_organisations``, ``different_organisation``,
-        ``organisation_in_use``, ``not_admin`` or ``admin_check_failed``.
-    reason : str
-        What the user reads.
-    org_id : str or None
-        The AR org the connect was for, once the state told us.
-    """
-
-    def __init__(self, code: str, reason: str, *, org_id: str | None = None) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-        self.org_id = org_id
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from xero_bridge.adapters.rate_limiter import DailyLimitReached
 from xero_bridge.domain.import_rules import MappedBatch, map_records, source_filter
-from xero_bridge.errors import XeroBridgeError, XeroRateLimited
+from xero_bridge.errors import (
+    DailyLimitReached,
+    NotConnectedError,
+    SyncNotDrainedError,
+    SyncRunNotFoundError,
+    XeroRateLimited,
+)
 from xero_bridge.models.records import RecordSource, SkippedRecord, SkipReason, SyncedRecord
 from xero_bridge.models.sync import (
     PAGED_RESOURCES,
@@ -59,14 +64,7 @@ from xero_bridge.models.sync import (
 )
 from xero_bridge.services.write_records import RecordsMessage
 
-__all__ = [
-    "MAX_SQS_BATCH_BYTES",
-    "MAX_SQS_BATCH_ENTRIES",
-    "InitialSyncService",
-    "NotConnectedError",
-    "SyncNotDrainedError",
-    "SyncRunNotFoundError",
-]
+__all__ = ["MAX_SQS_BATCH_BYTES", "MAX_SQS_BATCH_ENTRIES", "InitialSyncService"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,18 +78,6 @@ UNPAGED_RESOURCES = ("Organisation", "Accounts")
 
 
 # --- errors ------------------------------------------------------------------------------------------
-
-
-class NotConnectedError(XeroBridgeError):
-    """The org has no usable Xero connection: there is nothing to sync."""
-
-
-class SyncRunNotFoundError(XeroBridgeError):
-    """A task named a run that does not exist."""
-
-
-class SyncNotDrainedError(XeroBridgeError):
-    """The writer has not written every record sent after the finisher's last look."""
 
 
 # --- ports -------------------------------------------------------------------------------------------
@@ -306,7 +292,7 @@ class InitialSyncService:
         assert self._machine is not None and self._connections is not None
         connection = self._connections.get_connection(org_id)
         if connection is None or str(getattr(connection.status, "value", connection.status)) != "connected":
-            raise NotConnectedError(f"org {org_id} has no connected Xero organisation")
+            raise NotConnectedError(f"org {org_id} has no connected Xero organisation", org_id=org_id)
         tenant_id = str(connection.tenant_id)
         latest = self._runs.latest_run(org_id)
         if latest is not None and latest.status.active and self._still_running(latest):

@@ -24,11 +24,8 @@ from xero_bridge.models.xero import Connection, User
 __all__ = [
     "AccessClaims",
     "Clock",
-    "ConnectionConflictError",
     "ConnectionStore",
-    "InvalidStateError",
     "RefreshLease",
-    "StaleTokenVersionError",
     "StateStore",
     "SyncStarter",
     "TokenCipher",
@@ -83,23 +80,6 @@ class UsersLookup(Protocol):
 
 
 # --- Storage ---------------------------------------------------------------------------------------------
-
-
-class InvalidStateError(Exception):
-    """A ``state`` that is unknown, already used (``reason="unknown"``) or expired (``reason="expired"``)."""
-
-    def __init__(self, reason: str, *, org_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.org_id = org_id
-
-
-class ConnectionConflictError(Exception):
-    """The org already holds a live connection to another tenant (a concurrent connect got there first)."""
-
-
-class StaleTokenVersionError(Exception):
-    """The stored token set is no longer the version the writer read: someone else rotated it."""
 
 
 class StateStore(Protocol):

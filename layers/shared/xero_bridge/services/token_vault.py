@@ -18,25 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from xero_bridge.errors import NeedsReconnect, XeroBridgeError, XeroInvalidGrant
+from xero_bridge.errors import (
+    NeedsReconnect,
+    StaleTokenVersionError,
+    TokenRefreshTimeoutError,
+    XeroInvalidGrant,
+)
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, TokenRecord, XeroConnection
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import (
-    ConnectionStore,
-    RefreshLease,
-    StaleTokenVersionError,
-    TokenCipher,
-    TokenStore,
-    XeroOAuthPort,
-)
+from xero_bridge.services.ports import ConnectionStore, RefreshLease, TokenCipher, TokenStore, XeroOAuthPort
 
-__all__ = ["REVOKED_REASON", "TokenRefreshTimeoutError", "TokenVault"]
+__all__ = ["REVOKED_REASON", "TokenVault"]
 
 REVOKED_REASON = "token revoked or expired: reconnect Xero"
-
-
-class TokenRefreshTimeoutError(XeroBridgeError):
-    """Another Lambda held the refresh lease for longer than this one could wait; retry later."""
 
 
 @dataclass(frozen=True)

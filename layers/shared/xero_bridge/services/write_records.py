@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xero_bridge.errors import XeroBridgeError
+from xero_bridge.errors import RecordTooLargeError
 from xero_bridge.models.records import (
     RESOURCE_OF,
     RecordSource,
@@ -27,30 +27,10 @@ from xero_bridge.models.records import (
     WriteOutcome,
 )
 
-__all__ = [
-    "SQS_BODY_LIMIT",
-    "RecordTooLargeError",
-    "RecordsMessage",
-    "RecordsWriter",
-    "SyncProgress",
-    "WriteSummary",
-    "write_batch",
-]
+__all__ = ["SQS_BODY_LIMIT", "RecordsMessage", "RecordsWriter", "SyncProgress", "WriteSummary", "write_batch"]
 
 SQS_BODY_LIMIT = 240_000
 """Default budget of one message body in bytes: under SQS's 256 KiB (262,144 bytes, attributes included)."""
-
-
-class RecordTooLargeError(XeroBridgeError):
-    """One record alone does not fit a message body (never expected: our records hold no line items)."""
-
-    def __init__(self, record_type: str, xero_id: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"{record_type} {xero_id} is {size} bytes as JSON, over the {limit}-byte message limit"
-        )
-        self.record_type = record_type
-        self.xero_id = xero_id
-        self.size = size
 
 
 # --- Ports ---------------------------------------------------------------------------------------------

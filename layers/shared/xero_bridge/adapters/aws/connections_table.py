@@ -34,13 +34,13 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
+from xero_bridge.errors import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
 from xero_bridge.models.connection import (
     ConnectionStatus,
     OAuthState,
     TokenRecord,
     XeroConnection,
 )
-from xero_bridge.services.ports import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
 
 if TYPE_CHECKING:
     pass

@@ -5,13 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities import parameters
 from pydantic import SecretStr
 
-from xero_bridge.errors import XeroBridgeError
+from xero_bridge.errors import SecretUnavailableError
 
-__all__ = ["SecretUnavailableError", "read_secret"]
-
-
-class SecretUnavailableError(XeroBridgeError):
-    """The secret could not be read (missing, no permission, Secrets Manager down)."""
+__all__ = ["read_secret"]
 
 
 def read_secret(name: str, *, max_age: int) -> SecretStr:

@@ -12,17 +12,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws import clients
-from xero_bridge.errors import XeroBridgeError
+from xero_bridge.errors import TokenCipherError
 from xero_bridge.models.connection import StoredTokens
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-__all__ = ["KmsTokenCipher", "TokenCipherError"]
-
-
-class TokenCipherError(XeroBridgeError):
-    """KMS refused to encrypt or decrypt a token set (wrong key, wrong context, no permission)."""
+__all__ = ["KmsTokenCipher"]
 
 
 class KmsTokenCipher:

@@ -1,15 +1,7 @@
 """Xero adapters: OAuth 2.0 and connections (:mod:`.oauth`), the Accounting API client (:mod:`.client`),
 and the retry loop both share (:mod:`.transport`)."""
 
-from xero_bridge.adapters.xero.client import (
-    BadRecord,
-    Page,
-    Quota,
-    Resource,
-    TokenProvider,
-    XeroBadResponseError,
-    XeroClient,
-)
+from xero_bridge.adapters.xero.client import BadRecord, Page, Quota, Resource, TokenProvider, XeroClient
 from xero_bridge.adapters.xero.oauth import (
     PRODUCT_SCOPES,
     AccessTokenClaims,
@@ -32,7 +24,6 @@ __all__ = [
     "RetryPolicy",
     "TokenProvider",
     "TokenSet",
-    "XeroBadResponseError",
     "XeroClient",
     "XeroEndpoints",
     "XeroOAuthClient",

@@ -32,6 +32,7 @@ from xero_bridge.adapters.xero.transport import (
 )
 from xero_bridge.errors import (
     ElementError,
+    XeroBadResponseError,
     XeroError,
     XeroForbidden,
     XeroNotFound,
@@ -65,7 +66,6 @@ __all__ = [
     "Quota",
     "Resource",
     "TokenProvider",
-    "XeroBadResponseError",
     "XeroClient",
     "validate_idempotency_key",
 ]
@@ -81,10 +81,6 @@ MAX_IDS_PER_REQUEST = 50
 MAX_WHERE_IDS_PER_REQUEST = 25
 """IDs per ``where`` filter for resources without ``IDs=`` (keeps the URL short)."""
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-
-
-class XeroBadResponseError(XeroError):
-    """Xero answered 2xx with a body that is not what its spec describes (not JSON, wrong shape)."""
 
 
 class TokenProvider(Protocol):
