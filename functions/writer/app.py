@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
+from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.observability import logger, metrics, tracer
-from xero_bridge.services.write_records import RecordsMessage, write_batch
+from xero_bridge.services.write_records import write_batch
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import records_writer
 

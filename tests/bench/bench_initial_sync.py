@@ -138,7 +138,7 @@ def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
 
 def _messages_in_queue(world: Any) -> dict[Any, dict[str, dict[str, Any]]]:
     """Every record the fetchers sent, read back from the writes queue, per type and id (last version)."""
-    from xero_bridge.services.write_records import RecordsMessage
+    from xero_bridge.models.messages import RecordsMessage
 
     sqs, url = world.stack.client("sqs"), world.stack.physical_id("WritesQueue")
     sent: dict[Any, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -176,9 +176,9 @@ def _compare(expected: dict[Any, dict[str, Any]], held: dict[Any, dict[str, Any]
 def page_memory(store: Any, tenant_id: str) -> tuple[float, int]:
     """Peak MiB of reading, validating, mapping and packing one page of up to 1,000 invoices."""
     from xero_bridge.domain.import_rules import map_records
+    from xero_bridge.models.messages import RecordsMessage
     from xero_bridge.models.records import RecordSource
     from xero_bridge.models.xero import Invoice
-    from xero_bridge.services.write_records import RecordsMessage
     from xero_emulator import xero_json
 
     raw = xero_json.dumps_str(store.list_resource(tenant_id, "Invoices", page=1, page_size=PAGE_SIZE))

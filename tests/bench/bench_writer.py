@@ -33,8 +33,9 @@ from moto import mock_aws  # noqa: E402
 
 from tests.support.tables import create_template_table  # noqa: E402
 from xero_bridge.adapters.records_repository import RecordsRepository  # noqa: E402
+from xero_bridge.models.messages import SQS_BODY_LIMIT, RecordsMessage  # noqa: E402
 from xero_bridge.models.records import Invoice, RecordSource, SyncedRecord, WriteOutcome  # noqa: E402
-from xero_bridge.services.write_records import SQS_BODY_LIMIT, RecordsMessage, write_batch  # noqa: E402
+from xero_bridge.services.write_records import write_batch  # noqa: E402
 
 TENANT = "a3b6c1d2-4e5f-4a7b-8c9d-0e1f2a3b4c5d"
 ORG = "org_bench"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from xero_bridge.adapters.xero import Quota, Resource, RetryPolicy, XeroClient, XeroEndpoints
+from xero_bridge.adapters.xero import Resource, RetryPolicy, XeroClient, XeroEndpoints
 from xero_bridge.errors import (
     XeroBadResponseError,
     XeroError,
@@ -24,6 +24,7 @@ from xero_bridge.errors import (
     XeroUnauthorized,
     XeroValidationError,
 )
+from xero_bridge.models.pages import Quota
 from xero_bridge.models.xero import Contact, CreditNote, Invoice, PaymentCreate
 
 TENANT = "fe79f7dd-b6d4-4a92-ba7b-538af6289c58"

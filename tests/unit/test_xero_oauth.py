@@ -15,7 +15,6 @@ import pytest
 from xero_bridge.adapters.xero import (
     PRODUCT_SCOPES,
     RetryPolicy,
-    TokenSet,
     XeroEndpoints,
     XeroOAuthClient,
     new_pkce_pair,
@@ -28,6 +27,7 @@ from xero_bridge.errors import (
     XeroTimeout,
     XeroUnauthorized,
 )
+from xero_bridge.models.oauth import TokenSet
 
 NOW = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
 ENDPOINTS = XeroEndpoints(

@@ -72,8 +72,8 @@ def test_sync_survives_429_bursts_5xx_timeouts_and_dropped_connections(world: Sy
 
 def test_sqs_delivering_a_message_twice_changes_nothing(world: SyncWorld) -> None:
     from xero_bridge.domain.import_rules import map_records
+    from xero_bridge.models.messages import RecordsMessage
     from xero_bridge.models.records import RecordSource
-    from xero_bridge.services.write_records import RecordsMessage
 
     status, _ = world.run_sync()
     assert status == "SUCCEEDED"

@@ -29,9 +29,9 @@ from tests.integration.sync.harness import SyncWorld, sync_world  # noqa: E402
 from tools.local_stack.sqs_poller import build_event  # noqa: E402
 from tools.reconcile import differences  # noqa: E402
 from xero_bridge.domain.import_rules import map_records  # noqa: E402
+from xero_bridge.models.messages import RecordsMessage  # noqa: E402
 from xero_bridge.models.records import RecordSource, RecordType, SyncedRecord  # noqa: E402
 from xero_bridge.models.sync import SyncRun, SyncStatus  # noqa: E402
-from xero_bridge.services.write_records import RecordsMessage  # noqa: E402
 from xero_emulator.store import ChangeEvent  # noqa: E402
 
 T = TypeVar("T")

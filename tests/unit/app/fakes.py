@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from xero_bridge.adapters.xero.oauth import AccessTokenClaims, TokenSet
 from xero_bridge.errors import (
     ConnectionConflictError,
     InvalidStateError,
@@ -23,6 +22,7 @@ from xero_bridge.models.connection import (
     TokenRecord,
     XeroConnection,
 )
+from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
 from xero_bridge.models.xero import Connection, User
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from xero_bridge.adapters.xero.client import BadRecord, Page, Quota
 from xero_bridge.errors import DailyLimitReached
 from xero_bridge.models import xero as xm
+from xero_bridge.models.pages import BadRecord, Page, Quota
 from xero_bridge.models.sync import ResourcePlan, SyncRun, SyncStatus
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -182,7 +182,7 @@ def _page(count: int) -> tuple[list[Any], Any]:
 
 
 def test_split_for_sqs_keeps_every_body_under_the_budget_and_every_record() -> None:
-    from xero_bridge.services.write_records import RecordsMessage
+    from xero_bridge.models.messages import RecordsMessage
 
     records, source = _page(300)
     bodies = RecordsMessage.split_for_sqs(
@@ -197,7 +197,7 @@ def test_split_for_sqs_keeps_every_body_under_the_budget_and_every_record() -> N
 
 def test_split_for_sqs_names_a_record_too_large() -> None:
     from xero_bridge.errors import RecordTooLargeError
-    from xero_bridge.services.write_records import RecordsMessage
+    from xero_bridge.models.messages import RecordsMessage
 
     records, source = _page(1)
     with pytest.raises(RecordTooLargeError, match="inv-0000"):
@@ -205,7 +205,7 @@ def test_split_for_sqs_names_a_record_too_large() -> None:
 
 
 def test_nothing_to_send_is_no_message() -> None:
-    from xero_bridge.services.write_records import RecordsMessage
+    from xero_bridge.models.messages import RecordsMessage
 
     _, source = _page(0)
     assert RecordsMessage.split_for_sqs([], org_id=ORG, tenant_id=TENANT, source=source) == []

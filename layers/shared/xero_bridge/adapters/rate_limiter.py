@@ -56,7 +56,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -82,6 +82,7 @@ from xero_bridge.errors import (
     RateLimiterUnavailable,
     RateLimitWaitExceeded,
 )
+from xero_bridge.models.pages import RateStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -110,26 +111,6 @@ Item = Mapping[str, Any]
 
 
 # --- status ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RateStatus:
-    """One tenant's quota as the connection status API shows it.
-
-    ``minute_remaining``, ``day_remaining`` and ``app_minute_remaining`` are Xero's last headers (None until
-    seen); ``calls_last_minute``, ``in_flight`` and ``calls_today`` are our own count.
-    """
-
-    tenant_id: str
-    minute_remaining: int | None
-    day_remaining: int | None
-    app_minute_remaining: int | None
-    quota_observed_at: datetime | None
-    calls_last_minute: int
-    in_flight: int
-    calls_today: int
-    blocked_until: datetime | None
-    day_blocked_until: datetime | None
 
 
 # --- lease -------------------------------------------------------------------------------------------

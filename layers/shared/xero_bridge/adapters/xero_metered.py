@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from xero_bridge.adapters.xero.client import Page, Quota, XeroClient
+from xero_bridge.adapters.xero.client import XeroClient
 from xero_bridge.adapters.xero.transport import parse_retry_after
+from xero_bridge.models.pages import Page, Quota
 
 __all__ = ["LimiterAttempts", "MeteredXero", "SlotLimiter"]
 

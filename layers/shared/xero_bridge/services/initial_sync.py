@@ -39,6 +39,7 @@ from xero_bridge.errors import (
     SyncRunNotFoundError,
     XeroRateLimited,
 )
+from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.records import RecordSource, SkippedRecord, SkipReason, SyncedRecord
 from xero_bridge.models.sync import (
     PAGED_RESOURCES,
@@ -62,7 +63,6 @@ from xero_bridge.models.sync import (
     SyncTrigger,
     step_functions_timestamp,
 )
-from xero_bridge.services.write_records import RecordsMessage
 
 __all__ = ["MAX_SQS_BATCH_BYTES", "MAX_SQS_BATCH_ENTRIES", "InitialSyncService"]
 

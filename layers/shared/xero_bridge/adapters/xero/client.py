@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from xero_bridge.adapters.xero.oauth import DEFAULT_ENDPOINTS, XeroEndpoints
 from xero_bridge.adapters.xero.transport import (
@@ -39,6 +39,7 @@ from xero_bridge.errors import (
     XeroUnauthorized,
     XeroValidationError,
 )
+from xero_bridge.models.pages import ANY_PAGE, BadRecord, Page, Quota
 from xero_bridge.models.xero import (
     NIL_ID,
     Account,
@@ -70,8 +71,6 @@ __all__ = [
     "validate_idempotency_key",
 ]
 
-T = TypeVar("T")
-
 MAX_PAGE_SIZE = 1000
 """The largest ``pageSize`` Xero accepts."""
 DEFAULT_PAGE_SIZE = 100
@@ -89,37 +88,6 @@ class TokenProvider(Protocol):
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
         """The access token; ``force_refresh`` after Xero answered 401 to the cached one."""
         ...
-
-
-class Quota(BaseModel):
-    """The remaining-quota headers of the last response (None when Xero did not send one)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    minute_remaining: int | None = None
-    day_remaining: int | None = None
-    app_minute_remaining: int | None = None
-    observed_at: datetime
-
-    @classmethod
-    def from_headers(cls, headers: httpx.Headers, observed_at: datetime) -> Quota:
-        """Read ``X-MinLimit-Remaining``, ``X-DayLimit-Remaining`` and ``X-AppMinLimit-Remaining``."""
-        return cls(
-            minute_remaining=_int_header(headers, "X-MinLimit-Remaining"),
-            day_remaining=_int_header(headers, "X-DayLimit-Remaining"),
-            app_minute_remaining=_int_header(headers, "X-AppMinLimit-Remaining"),
-            observed_at=observed_at,
-        )
-
-
-def _int_header(headers: httpx.Headers, name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
 
 
 class Resource(StrEnum):
@@ -167,47 +135,7 @@ _SPECS: dict[Resource, _ResourceSpec] = {
 _IF_MODIFIED_SINCE = frozenset(r for r in Resource if r is not Resource.ORGANISATION)
 
 
-class BadRecord(BaseModel):
-    """A record of a page that did not match its model: where it was, its id if readable, and why."""
-
-    index: int
-    record_id: str | None = None
-    error: str
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a resource as Xero answered it.
-
-    Attributes
-    ----------
-    records
-        The records that matched their model, in Xero's order.
-    bad_records
-        The ones that did not (they do not sink the page).
-    pagination
-        Xero's ``pagination`` envelope, when it sent one.
-    page
-        The page number asked for (None for an unpaged request).
-    quota
-        The remaining-quota headers of this response.
-    is_last
-        True when there is nothing after this page: ``pagination`` says ``page >= pageCount``, or, with no
-        envelope, the page is empty or shorter than the smaller of the page size asked and Xero's default
-        of 100 (a server may ignore ``pageSize``, so a full page of 100 is never taken for the last one).
-    """
-
-    records: list[T] = Field(default_factory=list)
-    bad_records: list[BadRecord] = Field(default_factory=list)
-    pagination: Pagination | None = None
-    page: int | None = None
-    quota: Quota
-    is_last: bool = True
-
-
 # Parametrised once: pydantic's cache of generic models is weak, so ``Page[Any]`` in a hot path rebuilds it.
-_ANY_PAGE = Page[Any]
-
-
 def validate_idempotency_key(key: str) -> str:
     """Check an ``Idempotency-Key``: 1 to 128 printable ASCII characters (Xero's limit is 128)."""
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -397,7 +325,7 @@ class XeroClient:
         else:
             is_last = raw_count < min(page_size or DEFAULT_PAGE_SIZE, DEFAULT_PAGE_SIZE)
         assert self.quota is not None  # set by the response just read
-        return _ANY_PAGE(
+        return ANY_PAGE(
             records=records,
             bad_records=bad,
             pagination=pagination,
@@ -448,7 +376,7 @@ class XeroClient:
                 bad.extend(b.model_copy(update={"index": b.index + seen}) for b in current.bad_records)
                 seen += len(current.records) + len(current.bad_records)
         quota = self.quota or Quota(observed_at=self._clock())
-        return _ANY_PAGE(records=records, bad_records=bad, quota=quota, is_last=True)
+        return ANY_PAGE(records=records, bad_records=bad, quota=quota, is_last=True)
 
     def get_by_ids(self, resource: Resource | str, ids: Sequence[str]) -> list[Any]:
         """The records of ``ids`` (chunks of at most 50); see :meth:`fetch_by_ids` to get bad records too."""

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
 from xero_bridge.adapters.xero.transport import DEFAULT_RETRY, RetryPolicy, send, utc_now, xero_message
 from xero_bridge.errors import (
@@ -31,6 +31,7 @@ from xero_bridge.errors import (
     XeroOAuthError,
     XeroUnauthorized,
 )
+from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
 from xero_bridge.models.xero import Connection
 
 __all__ = [
@@ -70,32 +71,6 @@ class XeroEndpoints:
         """All three on one host (the emulator)."""
         base = base_url.rstrip("/")
         return cls(login_url=base, identity_url=base, api_url=base)
-
-
-class TokenSet(BaseModel):
-    """The tokens of one authorisation. ``access_token``, ``refresh_token`` and ``id_token`` never print."""
-
-    model_config = ConfigDict(frozen=True)
-
-    access_token: SecretStr
-    refresh_token: SecretStr
-    id_token: SecretStr | None = None
-    expires_at: datetime
-    scopes: tuple[str, ...] = ()
-
-    def expires_within(self, seconds: float, *, now: datetime | None = None) -> bool:
-        """True when the access token expires in less than ``seconds`` from ``now``."""
-        return self.expires_at - (now or utc_now()) < timedelta(seconds=seconds)
-
-
-class AccessTokenClaims(BaseModel):
-    """Claims of Xero's access token, read **without** verifying it; all None when it is not a JWT."""
-
-    authentication_event_id: str | None = None
-    xero_userid: str | None = None
-    sub: str | None = None
-    exp: datetime | None = None
-    scopes: tuple[str, ...] = ()
 
 
 DEFAULT_ENDPOINTS = XeroEndpoints()
