@@ -18,7 +18,7 @@ import httpx
 
 from tools.local_stack.app import LocalApp, running_app
 from tools.reconcile import SYNCED_TYPES, differences, expected_records, held_records
-from xero_bridge.adapters.records_repository import RecordsRepository
+from xero_bridge.adapters.aws.records_table import RecordsTable
 
 ORG_ID = "acme-ar"
 OTHER_ORG_ID = "globex-ar"
@@ -104,7 +104,7 @@ def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.mo
 def print_counts(app: LocalApp, tenant_id: str) -> None:
     """What DynamoDB holds beside what Xero holds that the import rules let in, record for record."""
     expected = expected_records(app.emulator.store, tenant_id)
-    repository = RecordsRepository(app.stack.physical_id("RecordsTable"), client=app.stack.client("dynamodb"))
+    repository = RecordsTable(app.stack.physical_id("RecordsTable"), client=app.stack.client("dynamodb"))
     held = held_records(repository, tenant_id)
     say(f"   {'record type':14} {'in DynamoDB':>12} {'in Xero (imported)':>19}")
     for record_type in SYNCED_TYPES:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xero_bridge.adapters.records_repository import RecordsRepository
+from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.domain.import_rules import map_records, source_filter
 from xero_bridge.models.records import RESOURCE_OF, RecordSource, RecordType
 from xero_emulator.store import XeroStore
@@ -54,7 +54,7 @@ def expected_records(store: XeroStore, tenant_id: str) -> Records:
     return out
 
 
-def held_records(records: RecordsRepository, tenant_id: str) -> Records:
+def held_records(records: RecordsTable, tenant_id: str) -> Records:
     """What the records table holds for the tenant, in the same shape."""
     return {
         t: {r.xero_id: r.payload.model_dump(mode="json") for r in records.list_items(tenant_id, t)}

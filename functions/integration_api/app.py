@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xero_bridge import wiring
 from xero_bridge.http import register_error_handlers
 from xero_bridge.models.connection import ORG_ID_PATTERN, ConnectionView
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import connection_status_service, initial_sync_service
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
@@ -23,13 +23,13 @@ register_error_handlers(app)
 @app.get("/orgs/<org_id>/connection")
 def connection(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> ConnectionView:
     logger.append_keys(org_id=org_id)
-    return connection_status_service().status(org_id)
+    return wiring.connection_status().status(org_id)
 
 
 @app.get("/orgs/<org_id>/sync")
 def sync_progress(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> SyncProgressView:
     logger.append_keys(org_id=org_id)
-    return initial_sync_service().sync_progress(org_id)
+    return wiring.sync_progress().progress(org_id)
 
 
 @app.post("/orgs/<org_id>/sync")
@@ -37,7 +37,7 @@ def start_sync(
     org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)], resume: Annotated[bool, Query()] = False
 ) -> Response[SyncStarted]:
     logger.append_keys(org_id=org_id)
-    started = initial_sync_service().start_sync(org_id, resume=resume)
+    started = wiring.start_sync().start(org_id, resume=resume)
     # 202: the sync runs on; 200 when the one already running is reported.
     return Response(200 if started.already_running else 202, content_types.APPLICATION_JSON, started)
 

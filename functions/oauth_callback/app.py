@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge.http import add_query, callback_url, redirect, register_error_handlers, wants_json
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import connect_service
+from xero_bridge.wiring import complete_connect
 
 app = APIGatewayRestResolver(enable_validation=True)
 # The user's browser lands here: a refusal goes back to the AR app with the reason (JSON if asked for).
@@ -30,9 +30,7 @@ def callback(
     redirect_uri = callback_url(
         settings.xero_redirect_uri, app.current_event.raw_event["requestContext"], "/callback"
     )
-    outcome = connect_service(redirect_uri, completing=True).complete_connect(
-        state, code, error, error_description
-    )
+    outcome = complete_connect(redirect_uri).complete(state, code, error, error_description)
     metrics.add_metric(name="XeroConnected", unit=MetricUnit.Count, value=1)
     if wants_json(app.current_event.headers):
         return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"))

@@ -14,7 +14,7 @@ from xero_bridge.http import callback_url, redirect, register_error_handlers
 from xero_bridge.models.connection import ORG_ID_PATTERN
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import connect_service
+from xero_bridge.wiring import begin_connect
 
 app = APIGatewayRestResolver(enable_validation=True)
 # A /connect link without a valid org_id is the AR app's bug: answer 400 naming the field, no redirect.
@@ -27,7 +27,7 @@ def connect(org_id: Annotated[str, Query(pattern=ORG_ID_PATTERN)]) -> Response[s
     redirect_uri = callback_url(
         get_settings().xero_redirect_uri, app.current_event.raw_event["requestContext"], "/connect"
     )
-    location = connect_service(redirect_uri, completing=False).begin_connect(org_id)
+    location = begin_connect(redirect_uri).begin(org_id)
     metrics.add_metric(name="ConnectStarted", unit=MetricUnit.Count, value=1)
     return redirect(location)
 

@@ -16,7 +16,7 @@ from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PageTask
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import initial_sync_service
+from xero_bridge.wiring import fetch_page
 
 
 @logger.inject_lambda_context(correlation_id_path="run_id")
@@ -26,7 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     get_settings()  # a missing variable fails the invocation here, with its name
     task = PageTask.model_validate(event)
     logger.append_keys(org_id=task.org_id, tenant_id=task.tenant_id, resource=task.resource, page=task.page)
-    result = initial_sync_service().fetch_page(task, time_left=time_left(context))
+    result = fetch_page().fetch(task, time_left=time_left(context))
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=result.calls)
     metrics.add_metric(name="Xero429s", unit=MetricUnit.Count, value=result.rate_limited)
     metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=result.records_sent)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from xero_bridge.models.sync import FailureInput, FinishInput
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import initial_sync_service
+from xero_bridge.wiring import finish_sync, record_sync_failure
 
 
 class _Action(BaseModel):
@@ -26,11 +26,10 @@ class _Action(BaseModel):
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
-    service = initial_sync_service()
     if _Action.model_validate(event).action == "finish":
         request = FinishInput.model_validate(event)
         logger.append_keys(org_id=request.org_id, run_id=request.run_id)
-        return service.finish(request).model_dump(mode="json")
+        return finish_sync().finish(request).model_dump(mode="json")
     failure = FailureInput.model_validate(event)
     logger.append_keys(org_id=failure.org_id, run_id=failure.run_id)
-    return service.record_failure(failure).model_dump(mode="json")
+    return record_sync_failure().record(failure).model_dump(mode="json")

@@ -15,7 +15,7 @@ from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PlanInput
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
-from xero_bridge.wiring import initial_sync_service
+from xero_bridge.wiring import plan_sync
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")
@@ -25,7 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     get_settings()  # a missing variable fails the invocation here, with its name
     request = PlanInput.model_validate(event)
     logger.append_keys(org_id=request.sync.org_id, tenant_id=request.sync.tenant_id)
-    plan = initial_sync_service().plan(request, time_left=time_left(context))
+    plan = plan_sync().plan(request, time_left=time_left(context))
     logger.append_keys(run_id=plan.run_id)
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=plan.calls)
     metrics.add_metric(name="SyncPagesPlanned", unit=MetricUnit.Count, value=len(plan.pages))

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Json
 
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.observability import logger, metrics, tracer
-from xero_bridge.services.write_records import write_batch
+from xero_bridge.services.writer.write_records import write_batch
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import records_writer
 

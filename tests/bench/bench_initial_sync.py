@@ -129,7 +129,7 @@ def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
         floor=floor,
         seconds=seconds,
         cpu_seconds=cpu,
-        records_sent=int(found[1].get("records_sent", 0)),
+        records_sent=found[1].records_sent,
         run_id=run_id,
         execution_arn=arn,
         setup_seconds=setup_seconds,
@@ -274,7 +274,7 @@ def main() -> None:
         status, output = world.stack.wait_execution(medium.execution_arn, timeout=600)
         found = world.runs.get_run_and_counters(world.org_id, medium.run_id)
         assert found is not None
-        written = int(found[1].get("records_written", 0))
+        written = found[1].records_written
         medium_lines, medium_differ = _compare(world.expected(), world.held())
     rows += _fetch_rows("medium", medium)
     rows += [

@@ -31,7 +31,7 @@ from moto import mock_aws
 
 from tests.support.atomic_dynamodb import SerializedClient
 from tests.support.tables import create_template_table
-from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
 
 TABLE = "xero-bridge-connections"
 

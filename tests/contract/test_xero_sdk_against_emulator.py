@@ -225,7 +225,8 @@ def test_get_invoices_accrec_authorised_deserialises_into_the_sdk_models(world: 
         assert type(invoice.due_date) is date
         assert invoice.date <= invoice.due_date
         assert isinstance(invoice.updated_date_utc, datetime)
-        assert invoice.updated_date_utc.utcoffset().total_seconds() == 0
+        offset = invoice.updated_date_utc.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
         # money arrives as exact Decimals and adds up
         for amount in (invoice.sub_total, invoice.total_tax, invoice.total, invoice.amount_due):
             assert isinstance(amount, Decimal)

@@ -1,45 +1,61 @@
-"""Composition: the real adapters behind each use case, built once per container from the settings.
+"""Composition: the real adapters behind each use case, built from the settings. It only composes.
 
-Handlers call these factories; services never import adapters. Everything here is lazy: nothing touches
-AWS or Xero until a use case runs.
+Handlers call these factories; services never import adapters. Each factory builds exactly what its use case
+needs, and a setting that use case cannot do without is required here (``Settings.require``): a function
+missing it fails with the variable's name, never later inside a service. Everything is lazy: nothing
+touches AWS or Xero until a use case runs; what a container may reuse (the token vault's cache, the rate
+limiter, the HTTP pool) is built once.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import httpx
+from pydantic import SecretStr
 
-from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+from xero_bridge.adapters.aws.connections_table import (
+    ConnectionsTable,
+    OAuthStatesTable,
+    RefreshLeaseTable,
+    TokensTable,
+)
+from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.adapters.aws.secrets import read_secret
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter
-from xero_bridge.adapters.records_repository import RecordsRepository
-from xero_bridge.adapters.sync_progress import DynamoSyncProgress
-from xero_bridge.adapters.sync_runs import SyncRunsTable
-from xero_bridge.adapters.writes_queue import SqsWritesQueue
-from xero_bridge.adapters.xero.client import XeroClient
+from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
+from xero_bridge.adapters.xero.metered import MeteredXeroFactory
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
-from xero_bridge.adapters.xero.transport import RetryPolicy
-from xero_bridge.adapters.xero_metered import LimiterAttempts, MeteredXero
-from xero_bridge.adapters.xero_users import XeroUsersLookup
-from xero_bridge.services.connect import ConnectService
-from xero_bridge.services.connection_status import ConnectionStatusService
-from xero_bridge.services.initial_sync import InitialSyncService
+from xero_bridge.adapters.xero.users import XeroUsersLookup
+from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect
+from xero_bridge.services.connection.status import ConnectionStatusService
+from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.sync.fetch_page import FetchPage
+from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
+from xero_bridge.services.sync.plan import PlanSync
+from xero_bridge.services.sync.progress import SyncProgressQuery
+from xero_bridge.services.sync.start import StartSync
 from xero_bridge.services.token_vault import TokenVault
 from xero_bridge.settings import Settings, get_settings
 
 __all__ = [
-    "connect_service",
-    "connection_status_service",
-    "initial_sync_service",
+    "begin_connect",
+    "complete_connect",
+    "connection_status",
+    "fetch_page",
+    "finish_sync",
+    "plan_sync",
     "rate_limiter",
+    "record_sync_failure",
     "records_writer",
     "reset_wiring",
+    "start_sync",
+    "sync_progress",
     "token_vault",
 ]
 
@@ -62,35 +78,38 @@ def _http() -> httpx.Client:
     return _shared_http[0]
 
 
-def _table(settings: Settings) -> ConnectionsTable:
-    return ConnectionsTable(settings.table_name)
+def _client_secret(settings: Settings) -> SecretStr:
+    return read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
 
 
-def connect_service(redirect_uri: str, *, completing: bool) -> ConnectService:
-    """The connect use case for this API's ``redirect_uri``.
+# --- connect and the connection ------------------------------------------------------------------------
 
-    ``completing=False`` (``/connect``) never reads the client secret: that function is not granted it.
-    """
+
+def begin_connect(redirect_uri: str) -> BeginConnect:
+    """``/connect`` for this API's ``redirect_uri``; it never reads the client secret (nor is granted it)."""
     settings = get_settings()
-    table = _table(settings)
-    secret = (
-        read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
-        if completing
-        else ""  # the authorize URL carries no secret
+    oauth = XeroOAuthClient(settings.xero_client_id, "", redirect_uri, _endpoints(settings), http=_http())
+    return BeginConnect(
+        states=OAuthStatesTable(settings.table_name),
+        oauth=oauth,
+        pkce=new_pkce_pair,
+        state_ttl_seconds=settings.oauth_state_ttl_seconds,
     )
-    oauth = XeroOAuthClient(settings.xero_client_id, secret, redirect_uri, _endpoints(settings), http=_http())
-    sync = (
-        StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")) if completing else None
+
+
+def complete_connect(redirect_uri: str) -> CompleteConnect:
+    """``/callback`` for this API's ``redirect_uri``: the code exchange, the checks, the sync's start."""
+    settings = get_settings()
+    oauth = XeroOAuthClient(
+        settings.xero_client_id, _client_secret(settings), redirect_uri, _endpoints(settings), http=_http()
     )
-    return ConnectService(
-        states=table,
-        connections=table,
+    return CompleteConnect(
+        states=OAuthStatesTable(settings.table_name),
+        connections=ConnectionsTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
         oauth=oauth,
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
-        sync=sync,
-        pkce=new_pkce_pair,
-        state_ttl_seconds=settings.oauth_state_ttl_seconds,
+        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
     )
 
 
@@ -98,23 +117,25 @@ def connect_service(redirect_uri: str, *, completing: bool) -> ConnectService:
 def token_vault() -> TokenVault:
     """The container's token vault (its cache lives as long as the container)."""
     settings = get_settings()
-    table = _table(settings)
-    secret = read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
     # Refresh never sends a redirect URI; the configured one is passed for completeness.
     oauth = XeroOAuthClient(
-        settings.xero_client_id, secret, settings.xero_redirect_uri, _endpoints(settings), http=_http()
+        settings.xero_client_id,
+        _client_secret(settings),
+        settings.xero_redirect_uri,
+        _endpoints(settings),
+        http=_http(),
     )
     return TokenVault(
-        connections=table,
-        tokens=table,
-        lease=table,
+        connections=ConnectionsTable(settings.table_name),
+        tokens=TokensTable(settings.table_name),
+        lease=RefreshLeaseTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
         oauth=oauth,
     )
 
 
-def connection_status_service() -> ConnectionStatusService:
-    return ConnectionStatusService(_table(get_settings()))
+def connection_status() -> ConnectionStatusService:
+    return ConnectionStatusService(ConnectionsTable(get_settings().table_name))
 
 
 # --- the initial sync ----------------------------------------------------------------------------------
@@ -127,73 +148,22 @@ def rate_limiter() -> DynamoDBRateLimiter:
     return DynamoDBRateLimiter(settings.table_name, time_scale=settings.rate_limit_time_scale)
 
 
-class _LimiterQuota:
-    def __init__(self, limiter: DynamoDBRateLimiter) -> None:
-        self._limiter = limiter
-
-    def quota(self, tenant_id: str) -> tuple[int | None, int | None]:
-        status = self._limiter.status(tenant_id)
-        return status.minute_remaining, status.day_remaining
-
-
-#: Of a page fetcher's remaining time, what one Xero attempt (15 s read timeout, a slow 1,000-record
-#: answer) and the page's mapping, SQS sends and checkpoint may need after the limiter grants a slot.
-CALL_RESERVE_SECONDS = 30.0
-
-
-class MeteredXeroFactory:
-    """``xero(tenant_id)``: a fresh metered client per task (its call and 429 counts are the task's).
-
-    ``time_left`` (real seconds, e.g. the Lambda context's remaining time) bounds each limiter wait to what
-    leaves :data:`CALL_RESERVE_SECONDS` for the call and the work after it.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        scale = settings.rate_limit_time_scale
-        # Retry-After and backoff are in Xero's (possibly scaled) seconds: sleep them scaled too.
-        self._retry = RetryPolicy(sleep=lambda seconds: _sleep(seconds / scale))
-
-    def __call__(self, tenant_id: str, *, time_left: Callable[[], float] | None = None) -> MeteredXero:
-        limiter = rate_limiter()
-        scale = self._settings.rate_limit_time_scale
-
-        def clock() -> datetime:
-            return datetime.fromtimestamp(limiter.now(), UTC)
-
-        def max_wait() -> float | None:
-            if time_left is None:
-                return None
-            return max(0.0, time_left() - CALL_RESERVE_SECONDS) * scale  # in the limiter's seconds
-
-        attempts = LimiterAttempts(limiter, tenant_id, clock=clock, max_wait=max_wait)
-        client = XeroClient(
-            token_vault(),
-            tenant_id,
-            _endpoints(self._settings),
-            http=_http(),
-            retry=self._retry,
-            clock=clock,
-            limiter=attempts,
-        )
-        return MeteredXero(client, attempts)
-
-
-def _sleep(seconds: float) -> None:
-    if seconds > 0:
-        time.sleep(seconds)
-
-
-@lru_cache(maxsize=1)
-def initial_sync_service() -> InitialSyncService:
-    """The initial sync's use cases with their real adapters (what each function needs, built on use)."""
-    settings = get_settings()
-    queue = SqsWritesQueue(settings.writes_queue_url) if settings.writes_queue_url else None
-    machine = (
-        StepFunctionsSyncMachine(settings.initial_sync_state_machine_arn)
-        if settings.initial_sync_state_machine_arn
-        else None
+def _xero_readers(settings: Settings) -> MeteredXeroFactory:
+    return MeteredXeroFactory(
+        limiter=rate_limiter(),
+        tokens=token_vault(),
+        endpoints=_endpoints(settings),
+        http=_http(),
+        time_scale=settings.rate_limit_time_scale,
     )
+
+
+def _writes_queue(settings: Settings) -> SqsWritesQueue:
+    return SqsWritesQueue(settings.require("writes_queue_url"))
+
+
+def _wall_clock(settings: Settings) -> Callable[[datetime], datetime]:
+    """A rate-limiter time (scaled in benchmarks) as the wall-clock time a Step Functions Wait waits for."""
     scale = settings.rate_limit_time_scale
 
     def to_wall_clock(when: datetime) -> datetime:
@@ -202,29 +172,68 @@ def initial_sync_service() -> InitialSyncService:
         limiter_now = datetime.fromtimestamp(rate_limiter().now(), UTC)
         return datetime.now(UTC) + timedelta(seconds=max((when - limiter_now).total_seconds(), 0) / scale)
 
-    return InitialSyncService(
+    return to_wall_clock
+
+
+def start_sync() -> StartSync:
+    settings = get_settings()
+    return StartSync(
         runs=SyncRunsTable(settings.table_name),
-        xero=MeteredXeroFactory(settings),
-        queue=queue,
-        machine=machine,
-        connections=_table(settings),
-        quota=_LimiterQuota(rate_limiter()),
-        to_wall_clock=to_wall_clock,
+        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        connections=ConnectionsTable(settings.table_name),
+    )
+
+
+def sync_progress() -> SyncProgressQuery:
+    settings = get_settings()
+    return SyncProgressQuery(runs=SyncRunsTable(settings.table_name), limiter=rate_limiter())
+
+
+def plan_sync() -> PlanSync:
+    settings = get_settings()
+    return PlanSync(
+        runs=SyncRunsTable(settings.table_name),
+        xero=_xero_readers(settings),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+    )
+
+
+def fetch_page() -> FetchPage:
+    settings = get_settings()
+    return FetchPage(
+        runs=SyncRunsTable(settings.table_name),
+        xero=_xero_readers(settings),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        to_wall_clock=_wall_clock(settings),
+    )
+
+
+def finish_sync() -> FinishSync:
+    settings = get_settings()
+    return FinishSync(
+        runs=SyncRunsTable(settings.table_name),
+        queue=_writes_queue(settings),
         max_finish_checks=settings.sync_finish_max_checks,
     )
 
 
+def record_sync_failure() -> RecordSyncFailure:
+    return RecordSyncFailure(runs=SyncRunsTable(get_settings().table_name))
+
+
+# --- the writer ------------------------------------------------------------------------------------------
+
+
 @lru_cache(maxsize=1)
-def records_writer() -> tuple[RecordsRepository, DynamoSyncProgress]:
-    """The writer's ports: the records table (its only writer) and the run's progress counters."""
+def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
+    """The writer's ports: the records table (its only writer) and the sync runs' counters."""
     settings = get_settings()
-    return RecordsRepository(settings.records_table_name), DynamoSyncProgress(settings.table_name)
+    return RecordsTable(settings.records_table_name), SyncRunsTable(settings.table_name)
 
 
 def reset_wiring(*, http: httpx.Client | None = None) -> None:
     """Forget the container-wide objects; ``http`` replaces the shared httpx client (tests: a fake Xero)."""
     token_vault.cache_clear()
-    initial_sync_service.cache_clear()
     rate_limiter.cache_clear()
     records_writer.cache_clear()
     _shared_http.clear()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.app.harness import App, connect, connection_status, consent, new_org, returned
-from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+from tests.support.connect_tables import ConnectTables
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
 from xero_bridge.adapters.xero.client import XeroClient
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient
@@ -41,11 +41,11 @@ class Lambda:
         secret = secrets.get_secret_value(SecretId=env["XERO_CLIENT_SECRET_NAME"])["SecretString"]
         self.endpoints = XeroEndpoints(env["XERO_LOGIN_URL"], env["XERO_IDENTITY_URL"], env["XERO_API_URL"])
         self.http = httpx.Client(timeout=30.0)
-        table = ConnectionsTable(env["TABLE_NAME"], client=app.stack.client("dynamodb"))
+        table = ConnectTables.over(env["TABLE_NAME"], client=app.stack.client("dynamodb"))
         self.vault = TokenVault(
-            connections=table,
-            tokens=table,
-            lease=table,
+            connections=table.connections,
+            tokens=table.tokens,
+            lease=table.lease,
             cipher=KmsTokenCipher(env["TOKEN_KEY_ID"], client=app.stack.client("kms")),
             oauth=XeroOAuthClient(
                 env["XERO_CLIENT_ID"], secret, env["XERO_REDIRECT_URI"], self.endpoints, http=self.http

@@ -19,13 +19,13 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from tests.support.connect_tables import ConnectTables
 from tools.local_stack import LocalStack
 from tools.reconcile import Records, expected_records, held_records
 from xero_bridge.adapters.aws.clients import reset_clients
-from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+from xero_bridge.adapters.aws.records_table import RecordsTable
+from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-from xero_bridge.adapters.records_repository import RecordsRepository
-from xero_bridge.adapters.sync_runs import SyncRunsTable
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
 from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
 from xero_emulator.server import Emulator
@@ -49,8 +49,8 @@ class SyncWorld:
         return SyncRunsTable(self.stack.physical_id("ConnectionsTable"), client=self.stack.client("dynamodb"))
 
     @property
-    def records(self) -> RecordsRepository:
-        return RecordsRepository(self.stack.physical_id("RecordsTable"), client=self.stack.client("dynamodb"))
+    def records(self) -> RecordsTable:
+        return RecordsTable(self.stack.physical_id("RecordsTable"), client=self.stack.client("dynamodb"))
 
     def run_sync(self, *, name: str | None = None, timeout: float = 180.0, **extra: Any) -> tuple[str, Any]:
         """Start the machine as the callback does and wait for it; the writer drains meanwhile."""
@@ -94,7 +94,7 @@ def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) ->
         tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
     )[0]
     now = datetime.now(UTC)
-    table = ConnectionsTable(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
+    table = ConnectTables.over(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
     cipher = KmsTokenCipher(stack.physical_id("TokenKey"))
     stored = StoredTokens.from_token_set(tokens)
     connection = XeroConnection(
@@ -108,7 +108,7 @@ def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) ->
         connected_at=now,
         updated_at=now,
     )
-    table.save_connection(
+    table.connections.save_connection(
         connection,
         ciphertext=cipher.encrypt(stored, org_id=org_id, tenant_id=tenant.tenant_id),
         access_expires_at=tokens.expires_at,

@@ -22,7 +22,7 @@ if (
 from moto.core.models import botocore_stubber  # noqa: E402
 
 from tests.integration.sync.harness import SyncWorld, organisation_size, sync_world  # noqa: E402
-from xero_bridge.adapters.rate_limiter import DynamoDBRateLimiter, decode_state  # noqa: E402
+from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter, decode_state  # noqa: E402
 from xero_bridge.models.records import RecordType  # noqa: E402
 
 #: The ``large`` generator at a size where Invoices take several pages of 1,000 (the planner does page 1;
@@ -112,10 +112,10 @@ def test_a_fetcher_dying_after_half_a_page_loses_nothing_and_costs_one_call(worl
     assert found is not None
     run, counters = found
     invoices = len(expected[RecordType.INVOICE])
-    assert counters["records_sent#Invoices"] == invoices
+    assert counters.resource("Invoices").records_sent == invoices
     # (each invoice written once; the dead attempt's half page came again and was found unchanged)
-    assert counters["records_written#Invoices"] == invoices
-    assert counters["records_unchanged#Invoices"] == len(fault.records_before_death)
+    assert counters.resource("Invoices").records_written == invoices
+    assert counters.resource("Invoices").records_unchanged == len(fault.records_before_death)
     assert run.plan is not None
     invoice_pages = run.plan["Invoices"].pages_total
     assert invoice_pages is not None and invoice_pages >= 2

@@ -133,7 +133,7 @@ def test_a_webhook_version_written_while_the_sync_pages_wait_is_not_overwritten(
     run = wait_for("the sync to fetch every page and wait for the writer", writing)
     progress = world.runs.get_run_and_counters(world.org_id, run.run_id)
     assert progress is not None
-    sent = progress[1]["records_sent"]
+    sent = progress[1].records_sent
     assert sent > 0 and queued_writes(world) > 0
     assert sum(len(r) for r in world.held().values()) == 0, "the writer ran while its pollers were stopped"
 
@@ -189,11 +189,11 @@ def test_a_webhook_version_written_while_the_sync_pages_wait_is_not_overwritten(
     assert found is not None
     finished, counters = found
     assert finished.status is SyncStatus.FINISHED
-    assert counters["records_sent"] == sent
-    assert counters["records_written"] + counters["records_unchanged"] >= counters["records_sent"]
+    assert counters.records_sent == sent
+    assert counters.records_written + counters.records_unchanged >= counters.records_sent
     # (exactly the sync's copies of the records the webhook wrote first were refused as older)
-    assert counters["records_unchanged"] == len(newer), counters
-    assert counters.get("records_unchanged#Invoices") == 1, counters
+    assert counters.records_unchanged == len(newer), counters
+    assert counters.resource("Invoices").records_unchanged == 1, counters
     assert time.monotonic() - started < 60
 
 

@@ -19,13 +19,16 @@ __all__ = [
     "FailureOutput",
     "FinishInput",
     "FinishOutput",
+    "PageCheckpoint",
     "PageResult",
     "PageTask",
     "PlanInput",
     "PlanOutput",
     "PlannedPage",
+    "ResourceCounters",
     "ResourcePlan",
     "ResourceProgress",
+    "RunCounters",
     "SyncProgressView",
     "SyncRequest",
     "SyncRun",
@@ -123,6 +126,72 @@ class SyncRun(BaseModel):
     finish_checks: int = 0
 
 
+class PageCheckpoint(BaseModel):
+    """A page done in a run: how many records it sent and whether it was the resource's last."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str
+    page: int = Field(ge=1)
+    records: int = 0
+    is_last: bool
+
+
+class ResourceCounters(BaseModel):
+    """What a run did with one resource so far (pages by the fetchers, records by the writer too)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records_sent: int = 0
+    records_written: int = 0
+    records_unchanged: int = 0
+    pages_done: int = 0
+    skipped: int = 0
+    malformed: int = 0
+
+
+class RunCounters(BaseModel):
+    """A run's counters: per resource, and its Xero calls and 429s."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resources: dict[str, ResourceCounters] = Field(default_factory=dict)
+    calls: int = 0
+    rate_limited: int = 0
+
+    def resource(self, name: str) -> ResourceCounters:
+        return self.resources.get(name) or ResourceCounters()
+
+    @property
+    def records_sent(self) -> int:
+        return sum(r.records_sent for r in self.resources.values())
+
+    @property
+    def records_written(self) -> int:
+        return sum(r.records_written for r in self.resources.values())
+
+    @property
+    def records_unchanged(self) -> int:
+        return sum(r.records_unchanged for r in self.resources.values())
+
+    @property
+    def pages_done(self) -> int:
+        return sum(r.pages_done for r in self.resources.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.resources.values())
+
+    @property
+    def malformed(self) -> int:
+        return sum(r.malformed for r in self.resources.values())
+
+    @property
+    def records_done(self) -> int:
+        """Records the writer has seen: stored, or found already held (a duplicate, a newer version)."""
+        return sum(r.records_written + r.records_unchanged for r in self.resources.values())
+
+
 class SyncRequest(BaseModel):
     """The machine's input: from :func:`start_sync` (with ``run_id``) or the OAuth callback (without)."""
 
@@ -132,6 +201,10 @@ class SyncRequest(BaseModel):
     tenant_id: str | None = None
     run_id: str | None = None
     trigger: SyncTrigger = SyncTrigger.CONNECT
+
+    def as_input(self) -> dict[str, str]:
+        """The execution's input (what the connect callback and ``StartSync`` send the machine)."""
+        return {k: str(v) for k, v in self.model_dump(mode="json", exclude_none=True).items()}
 
 
 class PlanInput(BaseModel):

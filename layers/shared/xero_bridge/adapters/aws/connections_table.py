@@ -1,4 +1,8 @@
-"""The DynamoDB repository over ``ConnectionsTable``: connections, encrypted tokens, OAuth states, leases.
+"""The adapters over ``ConnectionsTable``'s connect items: OAuth states, connections, token sets, leases.
+
+One adapter per port, each over the same physical table: :class:`OAuthStatesTable`, :class:`ConnectionsTable`,
+:class:`TokensTable` and :class:`RefreshLeaseTable` (sync runs: :mod:`.sync_runs`; the rate limiter's
+items: :mod:`.rate_limiter`).
 
 Key design (single table, ``pk``/``sk`` strings; ``expires_at`` is the table's TTL attribute):
 
@@ -18,7 +22,7 @@ refresh lease     ``ORG#{org_id}``       ``LEASE#TOKEN_REFRESH``     owner, leas
                                                                      expires_at (TTL)
 OAuth state       ``STATE#{state}``      ``STATE``                   org_id, code_verifier, created_at,
                                                                      expires_at (N, epoch s, TTL)
-sync run (next)   ``ORG#{org_id}``       ``SYNC#{run_id}``           (the sync issue)
+sync run          ``ORG#{org_id}``       ``SYNC#{run_id}``           see :mod:`.sync_runs`
 ================  =====================  ==========================  ==================================
 
 ``ByTenant`` (``tenant_id`` + ``sk``, keys only) routes a Xero tenant id to its AR org; the item itself is
@@ -28,12 +32,17 @@ then read from the table with a strongly consistent ``GetItem`` (a GSI is only e
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, SupportsBytes, cast
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
+from xero_bridge.adapters.aws.dynamodb import (
+    DynamoDBTableAdapter,
+    from_item,
+    is_conditional_check_failure,
+    iso,
+    to_item,
+)
 from xero_bridge.errors import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
 from xero_bridge.models.connection import (
     ConnectionStatus,
@@ -45,7 +54,7 @@ from xero_bridge.models.connection import (
 if TYPE_CHECKING:
     pass
 
-__all__ = ["BY_TENANT_INDEX", "ConnectionsTable"]
+__all__ = ["BY_TENANT_INDEX", "ConnectionsTable", "OAuthStatesTable", "RefreshLeaseTable", "TokensTable"]
 
 BY_TENANT_INDEX = "ByTenant"
 SK_CONNECTION = "CONNECTION"
@@ -55,40 +64,36 @@ SK_STATE = "STATE"
 # Leases and states linger this long after they stop mattering, then DynamoDB's TTL sweeps them.
 _TTL_GRACE = timedelta(days=1)
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 def org_pk(org_id: str) -> str:
     return f"ORG#{org_id}"
 
 
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+def _token_update(
+    org_id: str, tenant_id: str, ciphertext: bytes, access_expires_at: datetime, now: datetime
+) -> dict[str, Any]:
+    # The version only grows: it orders rotations, and a reconnect's new grant is newer than any refresh.
+    return {
+        "UpdateExpression": (
+            "SET #type = :type, org_id = :org, tenant_id = :t, ciphertext = :c, "
+            "access_expires_at = :x, updated_at = :u, #v = if_not_exists(#v, :zero) + :one"
+        ),
+        "ExpressionAttributeNames": {"#type": "type", "#v": "version"},
+        "ExpressionAttributeValues": {
+            ":org": {"S": org_id},
+            ":t": {"S": tenant_id},
+            ":c": {"B": ciphertext},
+            ":x": {"S": iso(access_expires_at)},
+            ":u": {"S": iso(now)},
+            ":one": {"N": "1"},
+            ":zero": {"N": "0"},
+            ":type": {"S": "tokens"},
+        },
+    }
 
 
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    # The deserializer wraps binary values in Binary; callers want the bytes.
-    return {k: (bytes(cast(SupportsBytes, v)) if isinstance(v, Binary) else v) for k, v in out.items()}
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-class ConnectionsTable(DynamoDBTableAdapter):
-    """Every read and write of ``ConnectionsTable`` (implements the state, connection, token and lease ports).
-
-    Parameters
-    ----------
-    table_name : str
-        The physical table name (``TABLE_NAME``).
-    client : DynamoDBClient, optional
-        A DynamoDB client; the container's shared one is created on first use when omitted.
-    """
-
-    # --- OAuth states ------------------------------------------------------------------------------------
+class OAuthStatesTable(DynamoDBTableAdapter):
+    """Pending OAuth states (``STATE#{state}``): single use, expiring (implements ``StateStore``)."""
 
     def put_state(self, state: OAuthState) -> None:
         """Store a new state; a (vanishingly unlikely) duplicate state value is refused, never overwritten."""
@@ -98,11 +103,11 @@ class ConnectionsTable(DynamoDBTableAdapter):
             "type": "oauth_state",
             "org_id": state.org_id,
             "code_verifier": state.code_verifier.get_secret_value(),
-            "created_at": _iso(state.created_at),
+            "created_at": iso(state.created_at),
             "expires_at": int(state.expires_at.timestamp()),
         }
         self.client.put_item(
-            TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
         )
 
     def take_state(self, state: str, *, now: datetime) -> OAuthState:
@@ -114,7 +119,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
             ``reason="unknown"`` when it never existed or was already taken (a replayed callback),
             ``reason="expired"`` when it outlived its TTL, even if DynamoDB has not swept it yet.
         """
-        key = _to_item({"pk": f"STATE#{state}", "sk": SK_STATE})
+        key = to_item({"pk": f"STATE#{state}", "sk": SK_STATE})
         try:
             response = self.client.delete_item(
                 TableName=self._table,
@@ -129,11 +134,9 @@ class ConnectionsTable(DynamoDBTableAdapter):
             # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
             old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
             if "Attributes" in old:
-                raise InvalidStateError(
-                    "expired", org_id=_from_item(old["Attributes"]).get("org_id")
-                ) from exc
+                raise InvalidStateError("expired", org_id=from_item(old["Attributes"]).get("org_id")) from exc
             raise InvalidStateError("unknown") from exc
-        values = _from_item(response["Attributes"])
+        values = from_item(response["Attributes"])
         return OAuthState(
             state=state,
             org_id=values["org_id"],
@@ -142,12 +145,15 @@ class ConnectionsTable(DynamoDBTableAdapter):
             expires_at=datetime.fromtimestamp(int(values["expires_at"]), UTC),
         )
 
-    # --- Connections -------------------------------------------------------------------------------------
+
+class ConnectionsTable(DynamoDBTableAdapter):
+    """One AR org's Xero connection (``ORG#{org_id}`` / ``CONNECTION``) and the tenant → org route
+    (GSI ``ByTenant``); a new grant's token set is written with it, atomically (``ConnectionStore``)."""
 
     def get_connection(self, org_id: str) -> XeroConnection | None:
         response = self.client.get_item(
             TableName=self._table,
-            Key=_to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+            Key=to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -163,7 +169,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
         )
         found = []
         for key in response.get("Items", []):
-            org_id = _from_item(key)["pk"].removeprefix("ORG#")
+            org_id = from_item(key)["pk"].removeprefix("ORG#")
             connection = self.get_connection(org_id)
             # The index lags the table: re-check the tenant on the consistent read.
             if connection is not None and connection.tenant_id == tenant_id:
@@ -192,7 +198,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
         item["scopes"] = list(connection.scopes)
         put_connection = {
             "TableName": self._table,
-            "Item": _to_item(item),
+            "Item": to_item(item),
             "ConditionExpression": "attribute_not_exists(pk) OR tenant_id = :t OR #s = :disconnected",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {
@@ -202,8 +208,8 @@ class ConnectionsTable(DynamoDBTableAdapter):
         }
         update_tokens = {
             "TableName": self._table,
-            "Key": _to_item({"pk": org_pk(connection.org_id), "sk": SK_TOKENS}),
-            **self._token_update(connection.org_id, connection.tenant_id, ciphertext, access_expires_at, now),
+            "Key": to_item({"pk": org_pk(connection.org_id), "sk": SK_TOKENS}),
+            **_token_update(connection.org_id, connection.tenant_id, ciphertext, access_expires_at, now),
         }
         transaction: Any = [{"Put": put_connection}, {"Update": update_tokens}]
         try:
@@ -213,13 +219,13 @@ class ConnectionsTable(DynamoDBTableAdapter):
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 raise ConnectionConflictError(connection.org_id) from exc
             raise
-        stored = self.get_tokens(connection.org_id)
+        stored = TokensTable(self._table, self.client).get_tokens(connection.org_id)
         return stored.version if stored else 1
 
     def set_status(self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime) -> None:
         """Change the status (and its reason) of an existing connection; a missing one stays missing."""
         names = {"#s": "status", "#r": "reason", "#u": "updated_at"}
-        values: dict[str, Any] = {":s": {"S": status.value}, ":u": {"S": _iso(now)}}
+        values: dict[str, Any] = {":s": {"S": status.value}, ":u": {"S": iso(now)}}
         if reason is None:
             update = "SET #s = :s, #u = :u REMOVE #r"
         else:
@@ -228,7 +234,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=_to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+                Key=to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
                 UpdateExpression=update,
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
@@ -240,22 +246,24 @@ class ConnectionsTable(DynamoDBTableAdapter):
 
     @staticmethod
     def _connection(item: dict[str, Any]) -> XeroConnection:
-        values = _from_item(item)
+        values = from_item(item)
         values["scopes"] = tuple(values.get("scopes") or ())
         return XeroConnection.model_validate(values)
 
-    # --- Token sets --------------------------------------------------------------------------------------
+
+class TokensTable(DynamoDBTableAdapter):
+    """The KMS-encrypted token set of a connection, versioned (``TokenStore``)."""
 
     def get_tokens(self, org_id: str) -> TokenRecord | None:
         response = self.client.get_item(
             TableName=self._table,
-            Key=_to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
+            Key=to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
             ConsistentRead=True,
         )
         item = response.get("Item")
         if not item:
             return None
-        values = _from_item(item)
+        values = from_item(item)
         return TokenRecord(
             org_id=values["org_id"],
             tenant_id=values["tenant_id"],
@@ -282,14 +290,14 @@ class ConnectionsTable(DynamoDBTableAdapter):
         StaleTokenVersionError
             ``expected_version`` was given and the stored version differs (someone else rotated it).
         """
-        update = self._token_update(org_id, tenant_id, ciphertext, access_expires_at, now)
+        update = _token_update(org_id, tenant_id, ciphertext, access_expires_at, now)
         if expected_version is not None:
             update["ConditionExpression"] = "#v = :expected"
             update["ExpressionAttributeValues"][":expected"] = {"N": str(expected_version)}
         try:
             response = self.client.update_item(
                 TableName=self._table,
-                Key=_to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
+                Key=to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}),
                 ReturnValues="UPDATED_NEW",
                 **update,
             )
@@ -299,30 +307,9 @@ class ConnectionsTable(DynamoDBTableAdapter):
             raise
         return int(response["Attributes"]["version"]["N"])
 
-    @staticmethod
-    def _token_update(
-        org_id: str, tenant_id: str, ciphertext: bytes, access_expires_at: datetime, now: datetime
-    ) -> dict[str, Any]:
-        # The version only grows: it orders rotations, and a reconnect's new grant is newer than any refresh.
-        return {
-            "UpdateExpression": (
-                "SET #type = :type, org_id = :org, tenant_id = :t, ciphertext = :c, "
-                "access_expires_at = :x, updated_at = :u, #v = if_not_exists(#v, :zero) + :one"
-            ),
-            "ExpressionAttributeNames": {"#type": "type", "#v": "version"},
-            "ExpressionAttributeValues": {
-                ":org": {"S": org_id},
-                ":t": {"S": tenant_id},
-                ":c": {"B": ciphertext},
-                ":x": {"S": _iso(access_expires_at)},
-                ":u": {"S": _iso(now)},
-                ":one": {"N": "1"},
-                ":zero": {"N": "0"},
-                ":type": {"S": "tokens"},
-            },
-        }
 
-    # --- Refresh lease -----------------------------------------------------------------------------------
+class RefreshLeaseTable(DynamoDBTableAdapter):
+    """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
 
     def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
         """Take the org's refresh lease if nobody holds it (or the holder's lease ran out).
@@ -342,7 +329,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
         try:
             self.client.put_item(
                 TableName=self._table,
-                Item=_to_item(item),
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR #o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":me": {"S": owner}},
@@ -358,7 +345,7 @@ class ConnectionsTable(DynamoDBTableAdapter):
         try:
             self.client.delete_item(
                 TableName=self._table,
-                Key=_to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
+                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":me": {"S": owner}},

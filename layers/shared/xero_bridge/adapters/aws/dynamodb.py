@@ -1,9 +1,14 @@
-"""What every DynamoDB adapter shares: its table, the container's client on first use, a lost condition."""
+"""What every DynamoDB adapter shares: its table, the container's client on first use, a lost condition, and
+the one item codec (values to DynamoDB's typed attributes and back)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, SupportsBytes, cast
 
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws import clients
@@ -11,7 +16,54 @@ from xero_bridge.adapters.aws import clients
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoDBTableAdapter", "is_conditional_check_failure"]
+__all__ = [
+    "DynamoDBTableAdapter",
+    "from_item",
+    "is_conditional_check_failure",
+    "iso",
+    "plain_numbers",
+    "to_attribute",
+    "to_item",
+]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values → DynamoDB attribute values; a None value is left out (DynamoDB stores no null here)."""
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def to_attribute(value: Any) -> Any:
+    """One Python value → its DynamoDB attribute value (``{"M": ...}`` for a dict...)."""
+    return _serializer.serialize(value)
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → Python values: numbers as Decimal, binary as bytes."""
+    values = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    # The deserializer wraps binary values in Binary; callers want the bytes.
+    return {
+        key: (bytes(cast(SupportsBytes, value)) if isinstance(value, Binary) else value)
+        for key, value in values.items()
+    }
+
+
+def plain_numbers(value: Any) -> Any:
+    """DynamoDB's Decimals back to ints (counters, page numbers) or floats, inside nested maps and lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_numbers(item) for item in value]
+    return value
+
+
+def iso(value: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC (``+00:00``)."""
+    return value.astimezone(UTC).isoformat()
 
 
 def is_conditional_check_failure(exc: ClientError) -> bool:

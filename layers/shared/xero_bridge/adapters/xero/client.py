@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -57,16 +57,13 @@ from xero_bridge.models.xero import (
     XeroModel,
 )
 from xero_bridge.models.xero_dates import to_if_modified_since
+from xero_bridge.services.ports import TokenProvider
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_IDS_PER_REQUEST",
     "MAX_PAGE_SIZE",
-    "BadRecord",
-    "Page",
-    "Quota",
     "Resource",
-    "TokenProvider",
     "XeroClient",
     "validate_idempotency_key",
 ]
@@ -80,14 +77,6 @@ MAX_IDS_PER_REQUEST = 50
 MAX_WHERE_IDS_PER_REQUEST = 25
 """IDs per ``where`` filter for resources without ``IDs=`` (keeps the URL short)."""
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-
-
-class TokenProvider(Protocol):
-    """Gives the current access token of a tenant (the token vault, serialising refreshes)."""
-
-    def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
-        """The access token; ``force_refresh`` after Xero answered 401 to the cached one."""
-        ...
 
 
 class Resource(StrEnum):

@@ -38,7 +38,6 @@ __all__ = [
     "DEFAULT_ENDPOINTS",
     "PRODUCT_SCOPES",
     "AccessTokenClaims",
-    "Connection",
     "TokenSet",
     "XeroEndpoints",
     "XeroOAuthClient",

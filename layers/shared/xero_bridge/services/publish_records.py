@@ -1,0 +1,142 @@
+"""The step every reading flow shares: map a batch of Xero records, send them to the writer, checkpoint.
+
+The initial sync (a page), the change fetcher (records fetched for webhook events) and the catch-up (a page
+of what changed since a cursor) all end the same way: the import rules map the Xero records into ours, the
+records (and the ones left out, with why) go to the writes queue, and only once the queue has accepted every
+one of them is the work marked done — a page checkpoint, an event batch acknowledged, a cursor moved. A
+caller that dies between the two re-sends the batch; the writer's conditional upserts make that harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from xero_bridge.domain.import_rules import MappedBatch, map_records
+from xero_bridge.models.pages import BadRecord
+from xero_bridge.models.records import RecordSource, SkipReason
+from xero_bridge.models.xero import XeroModel
+from xero_bridge.observability import logger
+from xero_bridge.services.ports import Clock, WritesQueue
+
+__all__ = ["Published", "RecordPublisher"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one batch became: records sent to the writer, records the rules left out, unreadable ones."""
+
+    records_sent: int
+    skipped: int
+    malformed: int
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordPublisher:
+    """Map → send → checkpoint, for one batch of Xero records of one resource.
+
+    Parameters
+    ----------
+    queue
+        The writes queue.
+    mapper
+        The import rules (``domain.import_rules.map_records``), as ``mapper(resource, records, source,
+        incremental=...)``.
+    clock
+        Aware-UTC clock (the ``fetched_at`` of each batch's source).
+    """
+
+    def __init__(
+        self,
+        *,
+        queue: WritesQueue,
+        mapper: Callable[..., MappedBatch] = map_records,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._queue = queue
+        self._map = mapper
+        self._now = clock
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def publish(
+        self,
+        *,
+        org_id: str,
+        tenant_id: str,
+        resource: str,
+        records: Sequence[XeroModel],
+        source: RecordSource,
+        bad_records: Sequence[BadRecord] = (),
+        incremental: bool = False,
+        checkpoint: Callable[[Published], object] | None = None,
+    ) -> Published:
+        """Map ``records`` of ``resource``, send them to the writer, then call ``checkpoint``.
+
+        Parameters
+        ----------
+        org_id, tenant_id
+            Whose records they are.
+        resource
+            Xero's resource name (``"Invoices"``...).
+        records
+            The Xero records, as the client read them.
+        source
+            Where this version came from (page of a run, webhook events, catch-up), kept on every record.
+        bad_records
+            Records of the same answer that the client could not read: counted and logged, never sent.
+        incremental
+            Records of a change (webhook, catch-up) rather than a full import: the rules then also see
+            archived contacts, to mark them inactive.
+        checkpoint
+            Called with the counts once every record was accepted by the queue (never when sending
+            failed: the caller retries the batch).
+
+        Returns
+        -------
+        Published
+            Records sent, skipped by the rules (with their reasons sent along), malformed.
+
+        Raises
+        ------
+        WritesQueueError, RecordTooLargeError
+            The queue did not take the batch; nothing was checkpointed.
+        """
+        batch = self._map(resource, list(records), source, incremental=incremental)
+        unreadable = sum(1 for s in batch.skipped if s.reason == SkipReason.MALFORMED)
+        for bad in bad_records:
+            # Where and why, never the record's content.
+            logger.warning(
+                "malformed Xero record skipped",
+                extra={
+                    "org_id": org_id,
+                    "run_id": source.run_id,
+                    "resource": resource,
+                    "page": source.page,
+                    "index": bad.index,
+                    "record_id": bad.record_id,
+                    "error": bad.error,
+                },
+            )
+        if batch.records or batch.skipped:
+            self._queue.send_records(
+                batch.records,
+                org_id=org_id,
+                tenant_id=tenant_id,
+                source=source,
+                run_id=source.run_id,
+                skipped=batch.skipped,
+            )
+        published = Published(
+            records_sent=len(batch.records),
+            skipped=len(batch.skipped) - unreadable,
+            malformed=len(bad_records) + unreadable,
+        )
+        if checkpoint is not None:
+            checkpoint(published)
+        return published

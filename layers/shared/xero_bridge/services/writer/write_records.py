@@ -1,0 +1,77 @@
+"""Use case: write a batch of synced records — the writer's only job.
+
+Page fetchers (initial sync), the change fetcher (webhooks) and the catch-up send
+:class:`~xero_bridge.models.messages.RecordsMessage` bodies through the records queue (the shared step
+:mod:`xero_bridge.services.publish_records`); the writer function hands each to :func:`write_batch`.
+
+Idempotency is the write itself: each record is stored only if its version (``xero_updated_at``) is newer
+than what we hold for (tenant, record type, Xero id) — the business identity. A redelivered message, a
+replayed one with a new SQS message id, or an old page arriving after a webhook all end as ``stale``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from xero_bridge.models.messages import RecordsMessage
+from xero_bridge.models.records import RESOURCE_OF, WriteOutcome
+from xero_bridge.services.ports import RecordsStore, RunStore
+
+__all__ = ["WriteSummary", "write_batch"]
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What one message did: records stored, already held (same or newer), only-if-exists absent, skipped."""
+
+    written: int = 0
+    stale: int = 0
+    skipped_missing: int = 0
+    not_imported: int = 0
+
+
+def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore) -> WriteSummary:
+    """Write the message's records (newer versions only) and add what was written to the run's progress.
+
+    Parameters
+    ----------
+    message
+        The records and where they came from.
+    repo
+        The records repository (conditional writes).
+    progress
+        The sync-run counters; only called for a message of a run (``run_id``): per resource, versions
+        written, and versions unchanged (stale, or only-if-exists of a record we never held) — together,
+        every record the run sent, which is how the run knows the writer drained it.
+
+    Returns
+    -------
+    WriteSummary
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        A DynamoDB failure: the message is retried whole and counted only then (nothing is counted for
+        an attempt that failed); what the failed attempt wrote comes back ``stale`` and counts as unchanged.
+    """
+    outcomes = repo.upsert_many(message.tenant_id, message.org_id, message.records)
+    for skipped in message.skipped:
+        repo.record_skipped(message.tenant_id, message.org_id, skipped, message.source)
+    if message.run_id:
+        written: Counter[str] = Counter()
+        unchanged: Counter[str] = Counter()
+        for record, outcome in zip(message.records, outcomes, strict=True):
+            resource = record.source.resource or RESOURCE_OF[record.record_type]
+            (written if outcome is WriteOutcome.WRITTEN else unchanged)[resource] += 1
+        for resource, count in sorted(written.items()):
+            progress.records_written(message.org_id, message.run_id, resource, count)
+        for resource, count in sorted(unchanged.items()):
+            progress.records_unchanged(message.org_id, message.run_id, resource, count)
+    counts = Counter(outcomes)
+    return WriteSummary(
+        written=counts[WriteOutcome.WRITTEN],
+        stale=counts[WriteOutcome.STALE],
+        skipped_missing=counts[WriteOutcome.MISSING_FOR_UPDATE],
+        not_imported=len(message.skipped),
+    )
