@@ -40,7 +40,7 @@ from xero_emulator.oauth import (
     TenantDirectory,
 )
 from xero_emulator.ratelimit import CallStats, LimitSettings, RateLimiter
-from xero_emulator.store import RESOURCES as STORE_RESOURCES
+from xero_emulator.store import ROUTES as STORE_ROUTES
 from xero_emulator.webhooks import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -51,9 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("xero_emulator")
 
 API_PREFIX = "/api.xro/2.0/"
-#: Canonical resource names (Xero's paths are case-insensitive): the store's, and three whose scope is
-#: checked although the emulator holds no data for them.
-RESOURCES = {name.lower(): name for name in (*STORE_RESOURCES, "Currencies", "TaxRates", "BankTransactions")}
+#: Every resource name routed (Xero's paths are case-insensitive) -> canonical name: the store's, with the
+#: aliases real clients use (``Organisations``), and two whose scope is checked although the emulator holds
+#: no data for them (they answer 404 after the scope check).
+RESOURCES = STORE_ROUTES | {name.lower(): name for name in ("TaxRates", "BankTransactions")}
 _WRITABLE = {"Contacts", "Invoices", "Payments"}
 
 

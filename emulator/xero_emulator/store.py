@@ -57,7 +57,10 @@ RESOURCES = (
     "Accounts",
     "Organisation",
     "Users",
+    "Currencies",
 )
+#: Other names real clients use for a resource (Xero answers both): pyxero asks for ``Organisations``.
+RESOURCE_ALIASES = {"Organisations": "Organisation"}
 #: Resources whose GET takes ``page``/``pageSize`` and answers with a ``pagination`` object (per the spec).
 PAGED_RESOURCES = frozenset(
     {"Contacts", "Invoices", "CreditNotes", "Payments", "Overpayments", "Prepayments"}
@@ -98,6 +101,17 @@ TAX_RATES: dict[str, Decimal] = {
     "EXEMPTEXPENSES": Decimal("0"),
     "EXEMPTINPUT": Decimal("0"),
     "BASEXCLUDED": Decimal("0"),
+}
+#: The currencies every emulated organisation is subscribed to (``GET /Currencies``), with Xero's names.
+CURRENCY_NAMES: dict[str, str] = {
+    "AUD": "Australian Dollar",
+    "CAD": "Canadian Dollar",
+    "EUR": "Euro",
+    "GBP": "British Pound",
+    "JPY": "Japanese Yen",
+    "NZD": "New Zealand Dollar",
+    "SGD": "Singapore Dollar",
+    "USD": "United States Dollar",
 }
 #: Units of each currency per 1 AUD: Xero uses the XE.com day rate when a document gives no CurrencyRate.
 AUD_RATES: dict[str, Decimal] = {
@@ -298,6 +312,14 @@ class Account:
     description: str = ""
     system_account: str = ""
     seq: int = 0
+
+
+@dataclass(slots=True, eq=False, frozen=True)
+class Currency:
+    """A currency the organisation is subscribed to: no id, no UpdatedDateUTC (the spec's ``Currency``)."""
+
+    code: str
+    description: str
 
 
 @dataclass(slots=True, eq=False)
@@ -740,7 +762,7 @@ class XeroStore:
         if statuses and spec.status_field:
             wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
             records = [r for r in records if spec.status_of(r) in wanted_status]
-        if if_modified_since is not None:
+        if if_modified_since is not None and "UpdatedDateUTC" in spec.fields:  # Currencies have none
             since = if_modified_since if if_modified_since.tzinfo else if_modified_since.replace(tzinfo=UTC)
             records = [r for r in records if r.updated > since]
         if where and where.strip():
@@ -2446,6 +2468,12 @@ _USER_FIELDS: dict[str, Getter] = {
 }
 
 
+def _currencies(tenant: Tenant) -> dict[str, Currency]:
+    """The organisation's currencies: its base currency first, then the others by code."""
+    codes = [tenant.base_currency, *sorted(c for c in CURRENCY_NAMES if c != tenant.base_currency)]
+    return {code: Currency(code, CURRENCY_NAMES[code]) for code in codes}
+
+
 def _with_id(fields: dict[str, Getter], id_name: str, number_name: str | None = None) -> dict[str, Getter]:
     out: dict[str, Getter] = {id_name: lambda c, r: _guid(r.doc_id)}
     if number_name:
@@ -2523,12 +2551,29 @@ _SPECS: dict[str, _ResourceSpec] = {
         _USER_FIELDS,
         status_field=False,
     ),
+    "Currencies": _ResourceSpec(
+        "Currencies",
+        "Currency",
+        _currencies,
+        lambda r: r.code,
+        lambda s, t, r, d, summ: {"Code": r.code, "Description": r.description},
+        {"Code": lambda c, r: r.code, "Description": lambda c, r: r.description},
+        status_field=False,
+    ),
 }
-_RESOURCE_NAMES = {name.lower(): name for name in RESOURCES} | {"organisations": "Organisation"}
+#: Every name the API routes (lower-case, as Xero's paths are case-insensitive) -> the canonical resource.
+ROUTES: dict[str, str] = {name.lower(): name for name in RESOURCES} | {
+    alias.lower(): name for alias, name in RESOURCE_ALIASES.items()
+}
+
+
+def resource_name(resource: str) -> str | None:
+    """The canonical resource a path segment names (``organisations`` -> ``Organisation``), or ``None``."""
+    return ROUTES.get(resource.strip().strip("/").lower())
 
 
 def _resource_name(resource: str) -> str:
-    name = _RESOURCE_NAMES.get(resource.strip().strip("/").lower())
+    name = resource_name(resource)
     if name is None:
         raise NotFound(f"no resource {resource}")
     return name

@@ -209,3 +209,21 @@ def test_ms_helpers_round_trip() -> None:
     assert xero_json.parse_date("/Date(1573689600000+0000)/").isoformat() == "2019-11-14"
     assert xero_json.parse_date("2019-11-14T00:00:00").isoformat() == "2019-11-14"
     assert xero_json.ms_datetime(moment - timedelta(days=20000)).startswith("/Date(-")
+
+
+def test_the_currencies_listed_are_exactly_those_a_document_may_use(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    listed = [c["Code"] for c in store.list_resource(tenant, "Currencies")["Currencies"]]
+    assert listed[0] == store.base_currency(tenant)
+    contact = store.list_resource(tenant, "Contacts")["Contacts"][0]["ContactID"]
+
+    def draft(currency: str) -> dict[str, object]:
+        return {"Type": "ACCREC", "Contact": {"ContactID": contact}, "CurrencyCode": currency}
+
+    for code in listed:
+        status, _ = store.create_invoices(tenant, {"Invoices": [draft(code)]})
+        assert status == 200, code
+    with pytest.raises(BadRequest) as refused:
+        store.create_invoices(tenant, {"Invoices": [draft("CHF")]})
+    assert refused.value.messages == ["Organisation is not subscribed to currency CHF"]
+    assert "CHF" not in listed
