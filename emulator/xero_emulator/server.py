@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -283,7 +284,7 @@ class Emulator:
             if method == "GET":
                 return self._connections(request)
         elif lower.startswith("/connections/") and method == "DELETE":
-            return self._delete_connection(request, path.split("/")[2])
+            return self._delete_connection(request, _as_guid(path.split("/")[2]) or "")
         if lower == "/.well-known/openid-configuration":
             return json_response(self.identity.openid_configuration())
         if lower == "/.well-known/openid-configuration/jwks":
@@ -340,7 +341,7 @@ class Emulator:
         method = request.method.upper()
         segments = [s for s in request.path[len(API_PREFIX) :].split("/") if s]
         resource = RESOURCES.get(segments[0].lower()) if segments else None
-        tenant_id = request.headers.get("xero-tenant-id")
+        tenant_id = _as_guid(request.headers.get("xero-tenant-id"))
         try:
             identity = self._bearer(request)
             self.identity.check_tenant(identity, tenant_id)
@@ -550,6 +551,19 @@ class Emulator:
         except EmulatorError as exc:
             return _store_error(exc)
         return _xero_response(status, out)
+
+
+def _as_guid(value: str | None) -> str | None:
+    """A GUID header or path segment in the emulator's spelling (lower-case, dashed) when it is one.
+
+    Xero parses GUIDs, so a tenant id or connection id sent without dashes or in capitals is the same id.
+    """
+    if not value:
+        return value
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return value
 
 
 def _xero_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -175,6 +175,20 @@ def msg_bank_currency(bank: str, document: str) -> str:
     )
 
 
+def guid_key(value: object) -> str:
+    """A GUID as the store keys it (``str(uuid.UUID(...))``: lower-case, dashed), however it was written.
+
+    Xero parses the GUIDs it is given -- in a path, in ``IDs=``, in ``Guid("...")``, in a request body --
+    so ``9F3C...`` without dashes, upper-case or in braces names the same record as the dashed text.
+    Anything that is not a GUID (an invoice number, say) is only trimmed and lower-cased.
+    """
+    text = "" if value is None else str(value).strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text.lower()
+
+
 # --- records (internal) ---------------------------------------------------------------------------------
 
 
@@ -752,7 +766,7 @@ class XeroStore:
         """Every record of the collection that the query's filters keep, in the query's order."""
         records: list[Any] = list(spec.collection(tenant).values())
         if ids is not None:
-            wanted = [i.strip().strip('"').lower() for i in ids if i and i.strip()]
+            wanted = [guid_key(i.strip().strip('"')) for i in ids if i and i.strip()]
             if len(wanted) > MAX_IDS:
                 raise NotFound(f"more than {MAX_IDS} IDs")
             wanted_set = set(wanted)
@@ -788,7 +802,7 @@ class XeroStore:
     def _find(self, tenant: Tenant, name: str, resource_id: str) -> Any:
         spec = _SPECS[name]
         collection = spec.collection(tenant)
-        record = collection.get(resource_id.lower()) or collection.get(resource_id)
+        record = collection.get(guid_key(resource_id)) or collection.get(resource_id)
         if record is None and spec.number_of is not None:
             record = next((r for r in collection.values() if spec.number_of(r) == resource_id), None)
         if record is None:
@@ -1033,7 +1047,7 @@ class XeroStore:
     ) -> tuple[list[str], Callable[[], str] | None]:
         errors: list[str] = []
         existing: Contact | None = None
-        cid = str(element.get("ContactID") or "").lower()
+        cid = guid_key(element.get("ContactID"))
         if cid:
             existing = tenant.contacts.get(cid)
             if existing is None or not allow_update:
@@ -1140,7 +1154,7 @@ class XeroStore:
     ) -> tuple[list[str], Callable[[], str] | None]:
         errors: list[str] = []
         existing: Invoice | None = None
-        iid = str(element.get("InvoiceID") or "").lower()
+        iid = guid_key(element.get("InvoiceID"))
         if iid:
             existing = tenant.invoices.get(iid)
             if existing is None:
@@ -1168,7 +1182,7 @@ class XeroStore:
             if not isinstance(contact_el, Mapping):
                 errors.append(MSG_CONTACT_REQUIRED)
             elif contact_el.get("ContactID"):
-                found = tenant.contacts.get(str(contact_el["ContactID"]).lower())
+                found = tenant.contacts.get(guid_key(contact_el["ContactID"]))
                 if found is None:
                     errors.append("The contact with the specified ContactID could not be found")
                 else:
@@ -1633,7 +1647,7 @@ class XeroStore:
     def _payment_invoice(self, tenant: Tenant, element: Mapping[str, Any]) -> Invoice | None:
         ref = element.get("Invoice") if isinstance(element.get("Invoice"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        invoice_id = str(ref.get("InvoiceID") or element.get("InvoiceID") or "").lower()
+        invoice_id = guid_key(ref.get("InvoiceID") or element.get("InvoiceID"))
         if invoice_id:
             return tenant.invoices.get(invoice_id)
         number = ref.get("InvoiceNumber") or element.get("InvoiceNumber")
@@ -1649,7 +1663,7 @@ class XeroStore:
         ``HasAccount``), not with the bare element that was sent."""
         ref = echoed.get("Account") if isinstance(echoed.get("Account"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        account_id = str(ref.get("AccountID") or "").lower()
+        account_id = guid_key(ref.get("AccountID"))
         code = str(ref.get("Code") or "")
         account = tenant.accounts.get(account_id) if account_id else None
         if account is None and code:
@@ -1678,7 +1692,7 @@ class XeroStore:
     ) -> tuple[Account | None, str | None]:
         ref = element.get("Account") if isinstance(element.get("Account"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        account_id = str(ref.get("AccountID") or "").lower()
+        account_id = guid_key(ref.get("AccountID"))
         code = str(ref.get("Code") or element.get("Code") or "")
         account: Account | None
         if account_id:
@@ -1708,7 +1722,7 @@ class XeroStore:
         status = str((elements[0] if elements else {}).get("Status") or "").upper()
         with self._write():
             tenant = self._tenant(tenant_id)
-            payment = tenant.payments.get(payment_id.lower())
+            payment = tenant.payments.get(guid_key(payment_id))
             if payment is None:
                 raise NotFound(f"no payment {payment_id}")
             if status != "DELETED":

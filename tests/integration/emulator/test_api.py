@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
@@ -198,6 +199,19 @@ def test_where_order_and_ids(xero: Xero, token: str) -> None:
     assert ordered.json()["Contacts"][0]["Name"] == "Customer 0003"
     by_ids = xero.api("GET", "Contacts", token, xero.tenants[0], params={"IDs": f"{ids[0]},{ids[3]}"})
     assert sorted(c["ContactID"] for c in by_ids.json()["Contacts"]) == sorted([ids[0], ids[3]])
+
+
+def test_guids_without_dashes_or_in_capitals_in_path_ids_and_tenant_header(xero: Xero, token: str) -> None:
+    ids = add_customers(xero.em, xero.tenants[0], 3)
+    tenant = uuid.UUID(xero.tenants[0]).hex.upper()
+    # A path id and the tenant header, both without dashes and in capitals
+    one = xero.api("GET", f"Contacts/{uuid.UUID(ids[1]).hex.upper()}", token, tenant)
+    assert one.status_code == 200, one.text
+    assert one.json()["Contacts"][0]["ContactID"] == ids[1]
+    # IDs= as pyxero sends them (hex, no dashes)
+    hexed = ",".join(uuid.UUID(i).hex for i in ids[:2])
+    by_ids = xero.api("GET", "Contacts", token, xero.tenants[0], params={"IDs": hexed})
+    assert sorted(c["ContactID"] for c in by_ids.json()["Contacts"]) == sorted(ids[:2])
 
 
 def test_get_by_id_and_404_as_plain_text(xero: Xero, token: str) -> None:
