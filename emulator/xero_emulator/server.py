@@ -446,6 +446,9 @@ class Emulator:
                         include_archived=_flag(args.get("includearchived")),
                         summary_only=_flag(args.get("summaryonly")),
                         order=args.get("order") or None,
+                        invoice_numbers=_split(args.get("invoicenumbers")),
+                        contact_ids=_split(args.get("contactids")),
+                        search_term=args.get("searchterm") or None,
                     )
         except ValueError:
             return _xero_response(request, 400, validation_error("page and pageSize must be whole numbers"))

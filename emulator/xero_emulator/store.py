@@ -665,6 +665,9 @@ class XeroStore:
         include_archived: bool = False,
         summary_only: bool = False,
         order: str | None = None,
+        invoice_numbers: list[str] | None = None,
+        contact_ids: list[str] | None = None,
+        search_term: str | None = None,
     ) -> dict[str, Any]:
         """The whole body of ``GET /api.xro/2.0/<resource>``.
 
@@ -679,7 +682,10 @@ class XeroStore:
           ``IDs`` or from ``GET /<resource>/{id}``);
         * Accounts, Organisation and Users are never paged.
 
-        Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), ``include_archived``
+        Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), for Invoices
+        ``invoice_numbers`` and ``contact_ids`` (``InvoiceNumbers=``, ``ContactIDs=``), for Contacts
+        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber
+        or EmailAddress), ``include_archived``
         (contacts with ``ContactStatus`` ARCHIVED are left out unless it is true, as the spec says),
         ``statuses`` (documents' ``Status`` in the list), ``if_modified_since`` (``UpdatedDateUTC`` after
         it; naive means UTC), ``where`` (see :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``;
@@ -704,6 +710,9 @@ class XeroStore:
                 name,
                 include_archived,
                 tuple(statuses) if statuses else None,
+                tuple(invoice_numbers) if invoice_numbers is not None else None,
+                tuple(contact_ids) if contact_ids is not None else None,
+                search_term,
                 if_modified_since,
                 where.strip() if where else None,
                 order.strip() if order else None,
@@ -717,6 +726,9 @@ class XeroStore:
                     name,
                     spec,
                     ids=ids,
+                    invoice_numbers=invoice_numbers,
+                    contact_ids=contact_ids,
+                    search_term=search_term,
                     include_archived=include_archived,
                     statuses=statuses,
                     if_modified_since=if_modified_since,
@@ -757,6 +769,9 @@ class XeroStore:
         spec: _ResourceSpec,
         *,
         ids: list[str] | None,
+        invoice_numbers: list[str] | None,
+        contact_ids: list[str] | None,
+        search_term: str | None,
         include_archived: bool,
         statuses: list[str] | None,
         if_modified_since: datetime | None,
@@ -771,6 +786,15 @@ class XeroStore:
                 raise NotFound(f"more than {MAX_IDS} IDs")
             wanted_set = set(wanted)
             records = [r for r in records if spec.record_id(r) in wanted_set]
+        if name == "Invoices" and invoice_numbers is not None:
+            numbers = {n.strip().strip('"') for n in invoice_numbers}
+            records = [r for r in records if r.number in numbers]
+        if name == "Invoices" and contact_ids is not None:
+            contacts = {guid_key(c.strip().strip('"')) for c in contact_ids}
+            records = [r for r in records if r.contact_id in contacts]
+        if name == "Contacts" and search_term and search_term.strip():
+            term = search_term.strip().lower()
+            records = [r for r in records if any(term in text.lower() for text in _searched_text(r))]
         if name == "Contacts" and not include_archived:
             records = [r for r in records if r.status != "ARCHIVED"]
         if statuses and spec.status_field:
@@ -2482,6 +2506,11 @@ _USER_FIELDS: dict[str, Getter] = {
 }
 
 
+def _searched_text(contact: Contact) -> tuple[str, ...]:
+    """The fields Xero's ``searchTerm`` looks in."""
+    return (contact.name, contact.first_name, contact.last_name, contact.contact_number, contact.email)
+
+
 def _currencies(tenant: Tenant) -> dict[str, Currency]:
     """The organisation's currencies: its base currency first, then the others by code."""
     codes = [tenant.base_currency, *sorted(c for c in CURRENCY_NAMES if c != tenant.base_currency)]
@@ -2705,6 +2734,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _METHODS = {"contains", "startswith", "endswith"}
+_CASE_METHODS = {"tolower": str.lower, "toupper": str.upper}
 Predicate = Callable[[_Ctx, Any], bool]
 Operand = Callable[[_Ctx, Any], Any]
 
@@ -2739,6 +2769,7 @@ class _WhereParser:
         comparison := operand (("==" | "!=" | ">=" | "<=" | ">" | "<") operand)?   # a bare boolean field
         operand    := "string" | number | true | false | null | guid("...") | DateTime(y, m, d[, h, mi, s])
                     | Field[.Path] | Field.Contains("...") | Field.StartsWith("...") | Field.EndsWith("...")
+                    | Field.ToLower() | Field.ToUpper()
     """
 
     def __init__(self, text: str, type_name: str, fields: Mapping[str, Getter]) -> None:
@@ -2831,6 +2862,11 @@ class _WhereParser:
         if lowered in ("guid", "datetime") and self.peek() == ("op", "("):
             return self.call(lowered)
         head, _, method = value.rpartition(".")
+        if head and method.lower() in _CASE_METHODS and self.peek() == ("op", "("):
+            getter, change = self.field(head), _CASE_METHODS[method.lower()]
+            self.expect("(")
+            self.expect(")")
+            return lambda ctx, record: change(str(getter(ctx, record) or ""))
         if head and method.lower() in _METHODS and self.peek() == ("op", "("):
             getter = self.field(head)
             self.expect("(")
@@ -2929,7 +2965,8 @@ def compile_where(text: str, resource: str, fields: Mapping[str, Getter] | None 
 
     Supported: ``==``, ``!=``, ``>``, ``>=``, ``<``, ``<=`` between a field and a string, number, ``true``/
     ``false``/``null``, ``guid("…")`` or ``DateTime(y,m,d[,h,mi,s])``; ``AND``/``&&``, ``OR``/``||``,
-    ``NOT``/``!``, parentheses, ``Field.Contains("…")``/``StartsWith``/``EndsWith``. Text compares without
+    ``NOT``/``!``, parentheses, ``Field.Contains("…")``/``StartsWith``/``EndsWith``, ``Field.ToLower()``/
+    ``ToUpper()`` (as pyxero writes ``Name__tolower``). Text compares without
     regard to case; dates compare as UTC instants. Fields are those of the resource (dotted for nested ones,
     e.g. ``Contact.ContactID``, ``Invoice.InvoiceID``); an unknown field is rejected as Xero does.
     """

@@ -139,6 +139,13 @@ def test_filters_become_xeros_where(world: World) -> None:
     assert recent and all(i["Date"].date() > date(2026, 1, 1) for i in recent)  # /Date()/ -> datetime
     by_status = xero_.invoices.filter(Statuses=["PAID", "VOIDED"])
     assert by_status and {i["Status"] for i in by_status} <= {"PAID", "VOIDED"}
+    assert [c["Name"] for c in xero_.contacts.filter(Name__tolower=named.lower())] == [named]
+    assert named in [c["Name"] for c in xero_.contacts.filter(searchTerm=named[2:-2].upper())]
+    numbers = [i["InvoiceNumber"] for i in authorised[:2]]
+    assert sorted(i["InvoiceNumber"] for i in xero_.invoices.filter(InvoiceNumbers=numbers)) == sorted(
+        numbers
+    )
+    assert xero_.invoices.filter(ContactIDs=[contact_id]) == theirs  # sent as GUIDs without dashes
     ordered = xero_.contacts.filter(order="Name DESC", IsCustomer=True)
     assert [c["Name"] for c in ordered] == sorted((c["Name"] for c in customers), reverse=True)
 
