@@ -7,6 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Singer's tap-xero pins old libraries: its own virtualenv, inside .venv so `make clean` removes it too.
+TAP_VENV := $(VENV)/tap-xero
+TAP_STAMP := $(TAP_VENV)/.installed
+TAP_REQUIREMENTS := tests/contract/clients/tap-xero-requirements.txt
 
 # Xero emulator (make xero)
 PORT ?= 8765
@@ -38,8 +42,14 @@ $(STAMP): pyproject.toml layers/shared/requirements.txt
 	$(BIN)/pip install --quiet -r layers/shared/requirements.txt --group dev --group sam
 	touch $(STAMP)
 
+$(TAP_STAMP): $(TAP_REQUIREMENTS)
+	$(PYTHON) -m venv $(TAP_VENV)
+	$(TAP_VENV)/bin/pip install --quiet --upgrade pip
+	$(TAP_VENV)/bin/pip install --quiet -r $(TAP_REQUIREMENTS)
+	touch $(TAP_STAMP)
+
 .PHONY: install
-install: $(STAMP) ## Create .venv and install everything the project needs
+install: $(STAMP) $(TAP_STAMP) ## Create .venv (and .venv/tap-xero) and install everything the project needs
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy
@@ -61,7 +71,7 @@ build: $(STAMP) ## sam build (the layer as cp313 aarch64 wheels, the functions)
 	$(BIN)/sam build --region eu-west-1
 
 .PHONY: test
-test: lint validate build ## Lint, validate and build the template, then every test
+test: lint validate build $(TAP_STAMP) ## Lint, validate and build the template, then every test
 	$(BIN)/pytest
 
 .PHONY: bench

@@ -99,6 +99,7 @@ _READ_SCOPES: dict[str, tuple[str, ...]] = {
     "Accounts": ("accounting.settings", "accounting.settings.read"),
     "Organisation": ("accounting.settings", "accounting.settings.read"),
     "Users": ("accounting.settings", "accounting.settings.read"),
+    "Currencies": ("accounting.settings", "accounting.settings.read"),
 }
 
 

@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from xero_emulator import xero_json
+from xero_emulator import xero_json, xero_xml
 from xero_emulator.clock import Clock
 from xero_emulator.config import EmulatorConfig
 from xero_emulator.errors import EmulatorError, NotFound
@@ -40,7 +41,7 @@ from xero_emulator.oauth import (
     TenantDirectory,
 )
 from xero_emulator.ratelimit import CallStats, LimitSettings, RateLimiter
-from xero_emulator.store import RESOURCES as STORE_RESOURCES
+from xero_emulator.store import ROUTES as STORE_ROUTES
 from xero_emulator.webhooks import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -51,9 +52,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("xero_emulator")
 
 API_PREFIX = "/api.xro/2.0/"
-#: Canonical resource names (Xero's paths are case-insensitive): the store's, and three whose scope is
-#: checked although the emulator holds no data for them.
-RESOURCES = {name.lower(): name for name in (*STORE_RESOURCES, "Currencies", "TaxRates", "BankTransactions")}
+#: Every resource name routed (Xero's paths are case-insensitive) -> canonical name: the store's, with the
+#: aliases real clients use (``Organisations``), and two whose scope is checked although the emulator holds
+#: no data for them (they answer 404 after the scope check).
+RESOURCES = STORE_ROUTES | {name.lower(): name for name in ("TaxRates", "BankTransactions")}
 _WRITABLE = {"Contacts", "Invoices", "Payments"}
 
 
@@ -282,7 +284,7 @@ class Emulator:
             if method == "GET":
                 return self._connections(request)
         elif lower.startswith("/connections/") and method == "DELETE":
-            return self._delete_connection(request, path.split("/")[2])
+            return self._delete_connection(request, _as_guid(path.split("/")[2]) or "")
         if lower == "/.well-known/openid-configuration":
             return json_response(self.identity.openid_configuration())
         if lower == "/.well-known/openid-configuration/jwks":
@@ -339,7 +341,7 @@ class Emulator:
         method = request.method.upper()
         segments = [s for s in request.path[len(API_PREFIX) :].split("/") if s]
         resource = RESOURCES.get(segments[0].lower()) if segments else None
-        tenant_id = request.headers.get("xero-tenant-id")
+        tenant_id = _as_guid(request.headers.get("xero-tenant-id"))
         try:
             identity = self._bearer(request)
             self.identity.check_tenant(identity, tenant_id)
@@ -444,20 +446,25 @@ class Emulator:
                         include_archived=_flag(args.get("includearchived")),
                         summary_only=_flag(args.get("summaryonly")),
                         order=args.get("order") or None,
+                        invoice_numbers=_split(args.get("invoicenumbers")),
+                        contact_ids=_split(args.get("contactids")),
+                        search_term=args.get("searchterm") or None,
                     )
         except ValueError:
-            return json_response(validation_error("page and pageSize must be whole numbers"), 400)
+            return _xero_response(request, 400, validation_error("page and pageSize must be whole numbers"))
         except EmulatorError as exc:
-            return _store_error(exc)
-        return _xero_response(200, body)
+            return _store_error(request, exc)
+        return _xero_response(request, 200, body)
 
     def _write(self, request: Request, tenant_id: str, resource: str, record_id: str | None) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return self._write_now(request, tenant_id, resource, record_id)
         if len(key) > MAX_KEY_LENGTH or not key.strip():
-            return json_response(
-                validation_error(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters long"), 400
+            return _xero_response(
+                request,
+                400,
+                validation_error(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters long"),
             )
         fingerprint = IdempotencyStore.fingerprint(
             request.method, request.path, request.query_string, request.get_data(cache=True)
@@ -466,11 +473,12 @@ class Emulator:
             try:
                 slot, is_new = self.idempotency.begin(tenant_id, key, fingerprint)
             except KeyReusedError:
-                return json_response(
+                return _xero_response(
+                    request,
+                    400,
                     validation_error(
                         "The Idempotency-Key has already been used for a different request; use a new key"
                     ),
-                    400,
                 )
             if not is_new:
                 slot.done.wait(30)
@@ -501,26 +509,21 @@ class Emulator:
 
     def _write_now(self, request: Request, tenant_id: str, resource: str, record_id: str | None) -> Response:
         raw = request.get_data(cache=True)
+        xml = request.mimetype in xero_xml.XML_MEDIA_TYPES
         try:
-            body = xero_json.loads(raw) if raw.strip() else None
+            if xml:
+                body = xero_xml.loads(raw, resource) if raw.strip() else None
+            else:
+                body = xero_json.loads(raw) if raw.strip() else None
+        except xero_xml.XmlBodyError as exc:
+            return _xero_response(request, 400, _post_data_invalid(str(exc)))
         except ValueError:
-            return json_response(
-                validation_error(
-                    "Invalid JSON in the request body", error_number=17, type_="PostDataInvalidException"
-                ),
-                400,
-            )
+            return _xero_response(request, 400, _post_data_invalid("Invalid JSON in the request body"))
         if isinstance(body, list):
             body = {resource: body}
         if not isinstance(body, dict):
-            return json_response(
-                validation_error(
-                    "The request body must be a JSON object",
-                    error_number=17,
-                    type_="PostDataInvalidException",
-                ),
-                400,
-            )
+            what = "an XML document" if xml else "a JSON object"
+            return _xero_response(request, 400, _post_data_invalid(f"The request body must be {what}"))
         summarize = _flag(
             request.args.get("summarizeErrors") or request.args.get("summarizeerrors"), default=True
         )
@@ -547,24 +550,50 @@ class Emulator:
                 else:
                     status, out = store.upsert_invoices(tenant_id, body, summarize_errors=summarize)
         except EmulatorError as exc:
-            return _store_error(exc)
-        return _xero_response(status, out)
+            return _store_error(request, exc, resource)
+        return _xero_response(request, status, out)
 
 
-def _xero_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        xero_json.dumps(body),
-        status=status,
-        headers=headers or {},
-        content_type="application/json; charset=utf-8",
-    )
+def _post_data_invalid(message: str) -> dict[str, Any]:
+    return validation_error(message, error_number=17, type_="PostDataInvalidException")
 
 
-def _store_error(exc: EmulatorError) -> Response:
+def _as_guid(value: str | None) -> str | None:
+    """A GUID header or path segment in the emulator's spelling (lower-case, dashed) when it is one.
+
+    Xero parses GUIDs, so a tenant id or connection id sent without dashes or in capitals is the same id.
+    """
+    if not value:
+        return value
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return value
+
+
+#: What the accounting API can answer in; JSON first, so ``*/*`` or no ``Accept`` at all is JSON.
+_ANSWER_TYPES = ("application/json", *xero_xml.XML_MEDIA_TYPES)
+
+
+def _xero_response(request: Request, status: int, body: Any, resource: str | None = None) -> Response:
+    """A store body in the format the ``Accept`` header asks for: XML for ``application/xml`` or ``text/xml``,
+    JSON otherwise (Xero answers either)."""
+    media = request.accept_mimetypes.best_match(_ANSWER_TYPES, default="application/json")
+    if xero_xml.wants_xml(media):
+        item_type = xero_xml.item_name(resource) if resource else None
+        return Response(
+            xero_xml.dumps(body, item_type=item_type),
+            status=status,
+            content_type=f"{media}; charset=utf-8",
+        )
+    return Response(xero_json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+
+
+def _store_error(request: Request, exc: EmulatorError, resource: str | None = None) -> Response:
     if exc.body is None:
         text = getattr(exc, "text", None) or str(exc)
         return Response(text, status=exc.status, content_type="text/plain; charset=utf-8")
-    return _xero_response(exc.status, exc.body)
+    return _xero_response(request, exc.status, exc.body, resource)
 
 
 def _bearer_error(exc: BearerError) -> Response:

@@ -57,7 +57,10 @@ RESOURCES = (
     "Accounts",
     "Organisation",
     "Users",
+    "Currencies",
 )
+#: Other names real clients use for a resource (Xero answers both): pyxero asks for ``Organisations``.
+RESOURCE_ALIASES = {"Organisations": "Organisation"}
 #: Resources whose GET takes ``page``/``pageSize`` and answers with a ``pagination`` object (per the spec).
 PAGED_RESOURCES = frozenset(
     {"Contacts", "Invoices", "CreditNotes", "Payments", "Overpayments", "Prepayments"}
@@ -98,6 +101,17 @@ TAX_RATES: dict[str, Decimal] = {
     "EXEMPTEXPENSES": Decimal("0"),
     "EXEMPTINPUT": Decimal("0"),
     "BASEXCLUDED": Decimal("0"),
+}
+#: The currencies every emulated organisation is subscribed to (``GET /Currencies``), with Xero's names.
+CURRENCY_NAMES: dict[str, str] = {
+    "AUD": "Australian Dollar",
+    "CAD": "Canadian Dollar",
+    "EUR": "Euro",
+    "GBP": "British Pound",
+    "JPY": "Japanese Yen",
+    "NZD": "New Zealand Dollar",
+    "SGD": "Singapore Dollar",
+    "USD": "United States Dollar",
 }
 #: Units of each currency per 1 AUD: Xero uses the XE.com day rate when a document gives no CurrencyRate.
 AUD_RATES: dict[str, Decimal] = {
@@ -159,6 +173,20 @@ def msg_bank_currency(bank: str, document: str) -> str:
         f"The currency of the bank account ({bank}) must be the same as the currency of the document "
         f"({document}) or the organisation's base currency"
     )
+
+
+def guid_key(value: object) -> str:
+    """A GUID as the store keys it (``str(uuid.UUID(...))``: lower-case, dashed), however it was written.
+
+    Xero parses the GUIDs it is given -- in a path, in ``IDs=``, in ``Guid("...")``, in a request body --
+    so ``9F3C...`` without dashes, upper-case or in braces names the same record as the dashed text.
+    Anything that is not a GUID (an invoice number, say) is only trimmed and lower-cased.
+    """
+    text = "" if value is None else str(value).strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text.lower()
 
 
 # --- records (internal) ---------------------------------------------------------------------------------
@@ -298,6 +326,14 @@ class Account:
     description: str = ""
     system_account: str = ""
     seq: int = 0
+
+
+@dataclass(slots=True, eq=False, frozen=True)
+class Currency:
+    """A currency the organisation is subscribed to: no id, no UpdatedDateUTC (the spec's ``Currency``)."""
+
+    code: str
+    description: str
 
 
 @dataclass(slots=True, eq=False)
@@ -629,6 +665,9 @@ class XeroStore:
         include_archived: bool = False,
         summary_only: bool = False,
         order: str | None = None,
+        invoice_numbers: list[str] | None = None,
+        contact_ids: list[str] | None = None,
+        search_term: str | None = None,
     ) -> dict[str, Any]:
         """The whole body of ``GET /api.xro/2.0/<resource>``.
 
@@ -643,7 +682,10 @@ class XeroStore:
           ``IDs`` or from ``GET /<resource>/{id}``);
         * Accounts, Organisation and Users are never paged.
 
-        Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), ``include_archived``
+        Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), for Invoices
+        ``invoice_numbers`` and ``contact_ids`` (``InvoiceNumbers=``, ``ContactIDs=``), for Contacts
+        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber
+        or EmailAddress), ``include_archived``
         (contacts with ``ContactStatus`` ARCHIVED are left out unless it is true, as the spec says),
         ``statuses`` (documents' ``Status`` in the list), ``if_modified_since`` (``UpdatedDateUTC`` after
         it; naive means UTC), ``where`` (see :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``;
@@ -668,6 +710,9 @@ class XeroStore:
                 name,
                 include_archived,
                 tuple(statuses) if statuses else None,
+                tuple(invoice_numbers) if invoice_numbers is not None else None,
+                tuple(contact_ids) if contact_ids is not None else None,
+                search_term,
                 if_modified_since,
                 where.strip() if where else None,
                 order.strip() if order else None,
@@ -681,6 +726,9 @@ class XeroStore:
                     name,
                     spec,
                     ids=ids,
+                    invoice_numbers=invoice_numbers,
+                    contact_ids=contact_ids,
+                    search_term=search_term,
                     include_archived=include_archived,
                     statuses=statuses,
                     if_modified_since=if_modified_since,
@@ -721,6 +769,9 @@ class XeroStore:
         spec: _ResourceSpec,
         *,
         ids: list[str] | None,
+        invoice_numbers: list[str] | None,
+        contact_ids: list[str] | None,
+        search_term: str | None,
         include_archived: bool,
         statuses: list[str] | None,
         if_modified_since: datetime | None,
@@ -730,17 +781,26 @@ class XeroStore:
         """Every record of the collection that the query's filters keep, in the query's order."""
         records: list[Any] = list(spec.collection(tenant).values())
         if ids is not None:
-            wanted = [i.strip().strip('"').lower() for i in ids if i and i.strip()]
+            wanted = [guid_key(i.strip().strip('"')) for i in ids if i and i.strip()]
             if len(wanted) > MAX_IDS:
                 raise NotFound(f"more than {MAX_IDS} IDs")
             wanted_set = set(wanted)
             records = [r for r in records if spec.record_id(r) in wanted_set]
+        if name == "Invoices" and invoice_numbers is not None:
+            numbers = {n.strip().strip('"') for n in invoice_numbers}
+            records = [r for r in records if r.number in numbers]
+        if name == "Invoices" and contact_ids is not None:
+            contacts = {guid_key(c.strip().strip('"')) for c in contact_ids}
+            records = [r for r in records if r.contact_id in contacts]
+        if name == "Contacts" and search_term and search_term.strip():
+            term = search_term.strip().lower()
+            records = [r for r in records if any(term in text.lower() for text in _searched_text(r))]
         if name == "Contacts" and not include_archived:
             records = [r for r in records if r.status != "ARCHIVED"]
         if statuses and spec.status_field:
             wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
             records = [r for r in records if spec.status_of(r) in wanted_status]
-        if if_modified_since is not None:
+        if if_modified_since is not None and "UpdatedDateUTC" in spec.fields:  # Currencies have none
             since = if_modified_since if if_modified_since.tzinfo else if_modified_since.replace(tzinfo=UTC)
             records = [r for r in records if r.updated > since]
         if where and where.strip():
@@ -766,7 +826,7 @@ class XeroStore:
     def _find(self, tenant: Tenant, name: str, resource_id: str) -> Any:
         spec = _SPECS[name]
         collection = spec.collection(tenant)
-        record = collection.get(resource_id.lower()) or collection.get(resource_id)
+        record = collection.get(guid_key(resource_id)) or collection.get(resource_id)
         if record is None and spec.number_of is not None:
             record = next((r for r in collection.values() if spec.number_of(r) == resource_id), None)
         if record is None:
@@ -1011,7 +1071,7 @@ class XeroStore:
     ) -> tuple[list[str], Callable[[], str] | None]:
         errors: list[str] = []
         existing: Contact | None = None
-        cid = str(element.get("ContactID") or "").lower()
+        cid = guid_key(element.get("ContactID"))
         if cid:
             existing = tenant.contacts.get(cid)
             if existing is None or not allow_update:
@@ -1118,7 +1178,7 @@ class XeroStore:
     ) -> tuple[list[str], Callable[[], str] | None]:
         errors: list[str] = []
         existing: Invoice | None = None
-        iid = str(element.get("InvoiceID") or "").lower()
+        iid = guid_key(element.get("InvoiceID"))
         if iid:
             existing = tenant.invoices.get(iid)
             if existing is None:
@@ -1146,7 +1206,7 @@ class XeroStore:
             if not isinstance(contact_el, Mapping):
                 errors.append(MSG_CONTACT_REQUIRED)
             elif contact_el.get("ContactID"):
-                found = tenant.contacts.get(str(contact_el["ContactID"]).lower())
+                found = tenant.contacts.get(guid_key(contact_el["ContactID"]))
                 if found is None:
                     errors.append("The contact with the specified ContactID could not be found")
                 else:
@@ -1611,7 +1671,7 @@ class XeroStore:
     def _payment_invoice(self, tenant: Tenant, element: Mapping[str, Any]) -> Invoice | None:
         ref = element.get("Invoice") if isinstance(element.get("Invoice"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        invoice_id = str(ref.get("InvoiceID") or element.get("InvoiceID") or "").lower()
+        invoice_id = guid_key(ref.get("InvoiceID") or element.get("InvoiceID"))
         if invoice_id:
             return tenant.invoices.get(invoice_id)
         number = ref.get("InvoiceNumber") or element.get("InvoiceNumber")
@@ -1627,7 +1687,7 @@ class XeroStore:
         ``HasAccount``), not with the bare element that was sent."""
         ref = echoed.get("Account") if isinstance(echoed.get("Account"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        account_id = str(ref.get("AccountID") or "").lower()
+        account_id = guid_key(ref.get("AccountID"))
         code = str(ref.get("Code") or "")
         account = tenant.accounts.get(account_id) if account_id else None
         if account is None and code:
@@ -1656,7 +1716,7 @@ class XeroStore:
     ) -> tuple[Account | None, str | None]:
         ref = element.get("Account") if isinstance(element.get("Account"), Mapping) else {}
         assert isinstance(ref, Mapping)
-        account_id = str(ref.get("AccountID") or "").lower()
+        account_id = guid_key(ref.get("AccountID"))
         code = str(ref.get("Code") or element.get("Code") or "")
         account: Account | None
         if account_id:
@@ -1686,7 +1746,7 @@ class XeroStore:
         status = str((elements[0] if elements else {}).get("Status") or "").upper()
         with self._write():
             tenant = self._tenant(tenant_id)
-            payment = tenant.payments.get(payment_id.lower())
+            payment = tenant.payments.get(guid_key(payment_id))
             if payment is None:
                 raise NotFound(f"no payment {payment_id}")
             if status != "DELETED":
@@ -2446,6 +2506,17 @@ _USER_FIELDS: dict[str, Getter] = {
 }
 
 
+def _searched_text(contact: Contact) -> tuple[str, ...]:
+    """The fields Xero's ``searchTerm`` looks in."""
+    return (contact.name, contact.first_name, contact.last_name, contact.contact_number, contact.email)
+
+
+def _currencies(tenant: Tenant) -> dict[str, Currency]:
+    """The organisation's currencies: its base currency first, then the others by code."""
+    codes = [tenant.base_currency, *sorted(c for c in CURRENCY_NAMES if c != tenant.base_currency)]
+    return {code: Currency(code, CURRENCY_NAMES[code]) for code in codes}
+
+
 def _with_id(fields: dict[str, Getter], id_name: str, number_name: str | None = None) -> dict[str, Getter]:
     out: dict[str, Getter] = {id_name: lambda c, r: _guid(r.doc_id)}
     if number_name:
@@ -2523,12 +2594,29 @@ _SPECS: dict[str, _ResourceSpec] = {
         _USER_FIELDS,
         status_field=False,
     ),
+    "Currencies": _ResourceSpec(
+        "Currencies",
+        "Currency",
+        _currencies,
+        lambda r: r.code,
+        lambda s, t, r, d, summ: {"Code": r.code, "Description": r.description},
+        {"Code": lambda c, r: r.code, "Description": lambda c, r: r.description},
+        status_field=False,
+    ),
 }
-_RESOURCE_NAMES = {name.lower(): name for name in RESOURCES} | {"organisations": "Organisation"}
+#: Every name the API routes (lower-case, as Xero's paths are case-insensitive) -> the canonical resource.
+ROUTES: dict[str, str] = {name.lower(): name for name in RESOURCES} | {
+    alias.lower(): name for alias, name in RESOURCE_ALIASES.items()
+}
+
+
+def resource_name(resource: str) -> str | None:
+    """The canonical resource a path segment names (``organisations`` -> ``Organisation``), or ``None``."""
+    return ROUTES.get(resource.strip().strip("/").lower())
 
 
 def _resource_name(resource: str) -> str:
-    name = _RESOURCE_NAMES.get(resource.strip().strip("/").lower())
+    name = resource_name(resource)
     if name is None:
         raise NotFound(f"no resource {resource}")
     return name
@@ -2646,6 +2734,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _METHODS = {"contains", "startswith", "endswith"}
+_CASE_METHODS = {"tolower": str.lower, "toupper": str.upper}
 Predicate = Callable[[_Ctx, Any], bool]
 Operand = Callable[[_Ctx, Any], Any]
 
@@ -2680,6 +2769,7 @@ class _WhereParser:
         comparison := operand (("==" | "!=" | ">=" | "<=" | ">" | "<") operand)?   # a bare boolean field
         operand    := "string" | number | true | false | null | guid("...") | DateTime(y, m, d[, h, mi, s])
                     | Field[.Path] | Field.Contains("...") | Field.StartsWith("...") | Field.EndsWith("...")
+                    | Field.ToLower() | Field.ToUpper()
     """
 
     def __init__(self, text: str, type_name: str, fields: Mapping[str, Getter]) -> None:
@@ -2772,6 +2862,11 @@ class _WhereParser:
         if lowered in ("guid", "datetime") and self.peek() == ("op", "("):
             return self.call(lowered)
         head, _, method = value.rpartition(".")
+        if head and method.lower() in _CASE_METHODS and self.peek() == ("op", "("):
+            getter, change = self.field(head), _CASE_METHODS[method.lower()]
+            self.expect("(")
+            self.expect(")")
+            return lambda ctx, record: change(str(getter(ctx, record) or ""))
         if head and method.lower() in _METHODS and self.peek() == ("op", "("):
             getter = self.field(head)
             self.expect("(")
@@ -2870,7 +2965,8 @@ def compile_where(text: str, resource: str, fields: Mapping[str, Getter] | None 
 
     Supported: ``==``, ``!=``, ``>``, ``>=``, ``<``, ``<=`` between a field and a string, number, ``true``/
     ``false``/``null``, ``guid("…")`` or ``DateTime(y,m,d[,h,mi,s])``; ``AND``/``&&``, ``OR``/``||``,
-    ``NOT``/``!``, parentheses, ``Field.Contains("…")``/``StartsWith``/``EndsWith``. Text compares without
+    ``NOT``/``!``, parentheses, ``Field.Contains("…")``/``StartsWith``/``EndsWith``, ``Field.ToLower()``/
+    ``ToUpper()`` (as pyxero writes ``Name__tolower``). Text compares without
     regard to case; dates compare as UTC instants. Fields are those of the resource (dotted for nested ones,
     e.g. ``Contact.ContactID``, ``Invoice.InvoiceID``); an unknown field is rejected as Xero does.
     """

@@ -75,9 +75,13 @@ class EmulatorProcess:
             self._process.kill()
 
 
-def _serve_until_told(emulator: Emulator, host: str, port: int, control: Any) -> None:
+def _serve_until_told(emulator: Emulator, host: str, port: int, control: Any, parents_end: Any) -> None:
+    # The fork copied the parent's end of the pipe too: while this process holds it open, the pipe never
+    # reaches EOF, and a parent killed without stopping us (a benchmark or test run stopped by SIGTERM or
+    # SIGKILL) left this emulator serving, holding its port, for good. Closed, the parent's death is an EOF.
+    parents_end.close()
     control.send(emulator.start(host=host, port=port))
-    with suppress(EOFError):
+    with suppress(EOFError, OSError):
         control.recv()  # "stop", or EOF when the parent has gone
     emulator.stop()
 
@@ -93,7 +97,7 @@ def emulator_in_process(
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
     process = context.Process(
-        target=_serve_until_told, args=(emulator, host, port, theirs), name="xero-emulator", daemon=True
+        target=_serve_until_told, args=(emulator, host, port, theirs, ours), name="xero-emulator", daemon=True
     )
     process.start()
     theirs.close()

@@ -42,6 +42,8 @@ from xero_emulator.config import EmulatorConfig
 from xero_emulator.httputil import webhook_datetime
 
 API_PATH = "/api.xro/2.0/"
+#: How long :meth:`WebhookDispatcher.stop` waits for the delivery thread (real seconds).
+STOP_WAIT_REAL_SECONDS = 1.0
 RESOURCE_PATHS = {
     "CONTACT": "Contacts",
     "INVOICE": "Invoices",
@@ -142,16 +144,26 @@ class WebhookDispatcher:
     # --- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="xero-emulator-webhooks", daemon=True)
+        self._stop = threading.Event()  # one per run: a restart never revives a loop that was told to stop
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="xero-emulator-webhooks", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop delivering, within about a second even while a receiver is slow to answer.
+
+        A POST in flight can take the receiver's whole 5 s timeout and cannot be interrupted, so it is not
+        waited for: the thread is a daemon, drops that attempt (the payload stays queued, as it would if
+        Xero's own sender died) and closes the HTTP client itself when it ends.
+        """
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_WAIT_REAL_SECONDS)
+            if self._thread.is_alive():
+                return
         self._http.close()
 
     def reset(self) -> None:
@@ -356,8 +368,15 @@ class WebhookDispatcher:
         }
         delivery.body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        try:
+            self._deliver_until(stop)
+        finally:
+            if stop.is_set() and stop is self._stop:  # not if a new run has started with the same client
+                self._http.close()
+
+    def _deliver_until(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             with self._lock:
                 formed = self._form_batches()
                 self._busy = bool(formed)
@@ -382,6 +401,8 @@ class WebhookDispatcher:
                 continue
             signature = sign(key + "-wrong" if wrong else key, head.body)
             status, error = self._post(target, head.body, signature)
+            if stop.is_set():
+                return  # stopped while sending: the attempt does not count, the payload stays queued
             self._record_attempt(head, status, error)
 
     def _record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:

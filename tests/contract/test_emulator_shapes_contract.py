@@ -74,6 +74,8 @@ def _validate(spec: dict[str, Any], schema_name: str, body: dict[str, Any]) -> N
         ("Prepayments", "Prepayments"),
         ("Accounts", "Accounts"),
         ("Organisation", "Organisations"),
+        ("Organisations", "Organisations"),
+        ("Currencies", "Currencies"),
     ],
 )
 def test_list_bodies_match_the_spec(
@@ -85,7 +87,7 @@ def test_list_bodies_match_the_spec(
 ) -> None:
     store, tenant = seeded
     paged = store.list_resource(tenant, resource, page=1, page_size=1000, include_archived=True)
-    key = "Organisations" if resource == "Organisation" else resource
+    key = schema
     assert paged[key], f"no {resource} seeded"
     _validate(accounting_spec, schema, paged)
     _validate(accounting_spec, schema, store.list_resource(tenant, resource, summary_only=True))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -19,6 +21,7 @@ from xero_emulator.testing import running_emulator
 CLIENT_ID = "xero-bridge-local"
 CLIENT_SECRET = "local-client-secret"
 REDIRECT_URI = "http://127.0.0.1:3000/callback"
+ROOT = Path(__file__).resolve().parents[3]
 SCOPES = "openid profile email offline_access accounting.contacts accounting.transactions accounting.settings"
 
 
@@ -94,6 +97,15 @@ class Xero:
             headers["xero-tenant-id"] = tenant_id
         headers.update(kwargs.pop("headers", {}))
         return self.http.request(method, f"/api.xro/2.0/{path}", headers=headers, **kwargs)
+
+
+def port_is_free(base_url: str) -> bool:
+    host, port = base_url.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return True
+    return False
 
 
 def add_customers(em: Emulator, tenant_id: str, count: int, prefix: str = "Customer") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
@@ -127,6 +128,69 @@ def test_paths_and_query_names_are_case_insensitive(xero: Xero, token: str) -> N
     assert response.json()["pagination"]["pageSize"] == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        *[
+            (spelling, name)
+            for name in ("Contacts", "Invoices", "CreditNotes", "Payments", "Overpayments", "Prepayments")
+            for spelling in (name, name.lower(), name.upper())
+        ],
+        ("Accounts", "Accounts"),
+        ("accounts", "Accounts"),
+        ("Users", "Users"),
+        ("USERS", "Users"),
+        ("Currencies", "Currencies"),
+        ("currencies", "Currencies"),
+        ("Organisation", "Organisations"),
+        ("organisation", "Organisations"),
+        ("Organisations", "Organisations"),  # pyxero's name for it
+        ("organisations", "Organisations"),
+        ("ORGANISATIONS", "Organisations"),
+    ],
+)
+def test_every_resource_is_routed_case_insensitively_with_its_aliases(
+    xero: Xero, token: str, path: str, key: str
+) -> None:
+    response = xero.api("GET", path, token, xero.tenants[0])
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()[key], list)
+
+
+def test_organisations_alias_answers_the_organisation(xero: Xero, token: str) -> None:
+    [organisation] = xero.api("GET", "Organisations", token, xero.tenants[0]).json()["Organisations"]
+    assert organisation["OrganisationID"] == xero.tenants[0]
+    assert organisation["Name"] == "Org 1"
+
+
+def test_currencies_are_the_organisations_base_first(xero: Xero, token: str) -> None:
+    body = xero.api("GET", "Currencies", token, xero.tenants[0]).json()
+    currencies = body["Currencies"]
+    assert currencies[0] == {"Code": "AUD", "Description": "Australian Dollar"}
+    assert {"Code": "USD", "Description": "United States Dollar"} in currencies
+    assert len({c["Code"] for c in currencies}) == len(currencies)
+    assert body["Status"] == "OK" and "pagination" not in body
+    only_usd = xero.api("GET", "Currencies", token, xero.tenants[0], params={"where": 'Code=="USD"'})
+    assert only_usd.json()["Currencies"] == [{"Code": "USD", "Description": "United States Dollar"}]
+    ordered = xero.api("GET", "Currencies", token, xero.tenants[0], params={"order": "Code DESC"})
+    codes = [c["Code"] for c in ordered.json()["Currencies"]]
+    assert codes == sorted(codes, reverse=True)
+
+
+def test_currencies_need_a_settings_scope(xero: Xero) -> None:
+    # Given a user who granted contacts only
+    xero.admin.set_consent(grant_only_scopes=["openid", "offline_access", "accounting.contacts.read"])
+    token = xero.connect(scope="openid offline_access accounting.contacts.read")["access_token"]
+    # Then currencies are refused, naming the scopes that would allow them
+    denied = xero.api("GET", "Currencies", token, xero.tenants[0])
+    assert denied.status_code == 403
+    assert "accounting.settings.read" in denied.json()["Detail"]
+    # And a settings.read grant is enough
+    xero.admin.set_consent(grant_only_scopes=None)
+    reader = xero.connect(scope="openid offline_access accounting.settings.read")["access_token"]
+    assert xero.api("GET", "Currencies", reader, xero.tenants[0]).status_code == 200
+
+
 def test_where_order_and_ids(xero: Xero, token: str) -> None:
     ids = add_customers(xero.em, xero.tenants[0], 4)
     where = xero.api("GET", "Contacts", token, xero.tenants[0], params={"where": 'Name=="Customer 0002"'})
@@ -135,6 +199,19 @@ def test_where_order_and_ids(xero: Xero, token: str) -> None:
     assert ordered.json()["Contacts"][0]["Name"] == "Customer 0003"
     by_ids = xero.api("GET", "Contacts", token, xero.tenants[0], params={"IDs": f"{ids[0]},{ids[3]}"})
     assert sorted(c["ContactID"] for c in by_ids.json()["Contacts"]) == sorted([ids[0], ids[3]])
+
+
+def test_guids_without_dashes_or_in_capitals_in_path_ids_and_tenant_header(xero: Xero, token: str) -> None:
+    ids = add_customers(xero.em, xero.tenants[0], 3)
+    tenant = uuid.UUID(xero.tenants[0]).hex.upper()
+    # A path id and the tenant header, both without dashes and in capitals
+    one = xero.api("GET", f"Contacts/{uuid.UUID(ids[1]).hex.upper()}", token, tenant)
+    assert one.status_code == 200, one.text
+    assert one.json()["Contacts"][0]["ContactID"] == ids[1]
+    # IDs= as pyxero sends them (hex, no dashes)
+    hexed = ",".join(uuid.UUID(i).hex for i in ids[:2])
+    by_ids = xero.api("GET", "Contacts", token, xero.tenants[0], params={"IDs": hexed})
+    assert sorted(c["ContactID"] for c in by_ids.json()["Contacts"]) == sorted(ids[:2])
 
 
 def test_get_by_id_and_404_as_plain_text(xero: Xero, token: str) -> None:

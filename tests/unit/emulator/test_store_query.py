@@ -209,3 +209,54 @@ def test_ms_helpers_round_trip() -> None:
     assert xero_json.parse_date("/Date(1573689600000+0000)/").isoformat() == "2019-11-14"
     assert xero_json.parse_date("2019-11-14T00:00:00").isoformat() == "2019-11-14"
     assert xero_json.ms_datetime(moment - timedelta(days=20000)).startswith("/Date(-")
+
+
+def test_the_currencies_listed_are_exactly_those_a_document_may_use(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    listed = [c["Code"] for c in store.list_resource(tenant, "Currencies")["Currencies"]]
+    assert listed[0] == store.base_currency(tenant)
+    contact = store.list_resource(tenant, "Contacts")["Contacts"][0]["ContactID"]
+
+    def draft(currency: str) -> dict[str, object]:
+        return {"Type": "ACCREC", "Contact": {"ContactID": contact}, "CurrencyCode": currency}
+
+    for code in listed:
+        status, _ = store.create_invoices(tenant, {"Invoices": [draft(code)]})
+        assert status == 200, code
+    with pytest.raises(BadRequest) as refused:
+        store.create_invoices(tenant, {"Invoices": [draft("CHF")]})
+    assert refused.value.messages == ["Organisation is not subscribed to currency CHF"]
+    assert "CHF" not in listed
+
+
+def test_invoice_numbers_and_contact_ids_select_invoices(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    invoices = store.list_resource(tenant, "Invoices", where='Type=="ACCREC"')["Invoices"]
+    numbers = [invoices[0]["InvoiceNumber"], invoices[5]["InvoiceNumber"]]
+    by_number = store.list_resource(tenant, "Invoices", invoice_numbers=numbers)["Invoices"]
+    assert sorted(i["InvoiceNumber"] for i in by_number) == sorted(numbers)
+    contact_id = invoices[0]["Contact"]["ContactID"]
+    theirs = store.list_resource(tenant, "Invoices", contact_ids=[contact_id.replace("-", "").upper()])
+    expected = [i["InvoiceID"] for i in store.list_resource(tenant, "Invoices")["Invoices"]
+                if i["Contact"]["ContactID"] == contact_id]  # fmt: skip
+    assert [i["InvoiceID"] for i in theirs["Invoices"]] == expected
+    assert store.list_resource(tenant, "Invoices", invoice_numbers=["NO-SUCH"])["Invoices"] == []
+
+
+def test_search_term_looks_in_names_numbers_and_email_without_regard_to_case(store: XeroStore) -> None:
+    tenant = store.add_tenant("Search Org")
+    store.admin_create_contact(tenant, "Alpha Traders")
+    store.admin_create_contact(tenant, "Beta Ltd", EmailAddress="accounts@ALPHA.example")
+    store.admin_create_contact(tenant, "Gamma Ltd", ContactNumber="CUST-ALP-9")
+    store.admin_create_contact(tenant, "Delta Ltd", FirstName="Alphonse")
+    store.admin_create_contact(tenant, "Epsilon Ltd")
+    found = store.list_resource(tenant, "Contacts", search_term="alp")["Contacts"]
+    assert [c["Name"] for c in found] == ["Alpha Traders", "Beta Ltd", "Gamma Ltd", "Delta Ltd"]
+
+
+def test_where_to_lower_and_to_upper(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    name = store.list_resource(tenant, "Contacts")["Contacts"][0]["Name"]
+    lower = store.list_resource(tenant, "Contacts", where=f'Name.ToLower()=="{name.lower()}"')["Contacts"]
+    upper = store.list_resource(tenant, "Contacts", where=f'Name.toupper()=="{name.upper()}"')["Contacts"]
+    assert [c["Name"] for c in lower] == [c["Name"] for c in upper] == [name]
