@@ -98,7 +98,7 @@ def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
         if found is not None and found[0].plan is not None:
             run, counters = found
             assert run.plan is not None
-            if counters.get("pages_done", 0) >= sum(p.pages_total or 0 for p in run.plan.values()):
+            if counters.pages_done >= sum(p.pages_total or 0 for p in run.plan.values()):
                 break
         if time.monotonic() - started > 1800:
             raise TimeoutError("the fetch phase did not end within 30 minutes")
