@@ -2,7 +2,9 @@
 
 Starts the Xero emulator with a seeded organisation and the local stack from template.yaml, then plays the
 story through real HTTP: a finance user connects Xero (connect → Xero's consent → callback), a non-admin is
-refused, the initial sync runs with progress, and its counts are set beside the emulator's own.
+refused, the initial sync runs with progress, and its counts are set beside the emulator's own; then a Xero
+user makes changes that arrive by webhook within seconds (an invoice edited, a payment, a new customer, an
+archived one), and the catch-up brings what no webhook delivered.
 """
 
 from __future__ import annotations
@@ -160,6 +162,135 @@ def play(app: LocalApp) -> None:
         f"   Xero calls made: {view.get('calls_made')} (the floor: {floor}, one a page plus Accounts and the "
         f"Organisation), 429s met: {view.get('rate_limited')}"
     )
+    play_real_time(app, demo_tenant)
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> tuple[Any, float]:
+    """``probe()`` until it answers something; the answer and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        found = probe()
+        if found:
+            return found, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def api_get(app: LocalApp, path: str) -> httpx.Response:
+    return httpx.get(f"{app.api_url}{path}", headers=app.api_headers, timeout=30)
+
+
+def play_real_time(app: LocalApp, tenant_id: str) -> None:
+    """Step 5 and 6: changes a Xero user makes, arriving by webhook, and what only the catch-up sees."""
+    store = app.emulator.store
+    step(5, "A Xero user works in Xero; each change reaches the AR platform by webhook")
+    invoices = store.list_resource(tenant_id, "Invoices", where='Type=="ACCREC" AND Status=="AUTHORISED"')
+    unpaid = [i for i in invoices["Invoices"] if float(i["AmountPaid"]) == 0]
+    edited, paid = str(unpaid[0]["InvoiceID"]), unpaid[1]
+    path = f"/orgs/{ORG_ID}/invoices/{edited}"
+    app.admin.edit_invoice(tenant_id, edited, {"Reference": "PO-4471", "DueDate": "2027-01-31"})
+
+    def edit_arrived() -> dict[str, Any] | None:
+        body = api_get(app, path).json()
+        return body if body.get("reference") == "PO-4471" else None
+
+    body, seconds = wait_until("the edited invoice", edit_arrived)
+    say(f"   Invoice {body['number']} edited in Xero (reference PO-4471, due 2027-01-31)")
+    say(f"      GET {path} shows it {seconds:.2f} s later, from {body['sync']['kind']} event(s)")
+    say(f"      {body['sync']['event_ids'][0]}")
+
+    bank = store.list_resource(tenant_id, "Accounts", where='Type=="BANK"')["Accounts"][0]
+    amount = f"{float(paid['AmountDue']) / 2:.2f}"
+    app.admin.record_payment(tenant_id, str(paid["InvoiceID"]), amount, account_code=bank["Code"])
+
+    def payment_arrived() -> dict[str, Any] | None:
+        body = api_get(app, f"/orgs/{ORG_ID}/invoices/{paid['InvoiceID']}").json()
+        return body if body.get("amount_paid") not in (None, "0", "0.00") else None
+
+    body, seconds = wait_until("the payment", payment_arrived)
+    say(f"   A payment of {amount} {paid['CurrencyCode']} recorded in Xero on {paid['InvoiceNumber']}")
+    say(
+        f"      Xero sends no payment webhook; its invoice's did: amount paid {body['amount_paid']}, "
+        f"due {body['amount_due']}, {seconds:.2f} s later, the payment itself beside it"
+    )
+
+    created = app.admin.create_contacts(tenant_id, {"Contacts": [{"Name": "Northwind Traders"}]})
+    contact_id = str(created["Contacts"][0]["ContactID"])
+
+    def explained() -> dict[str, Any] | None:
+        response = api_get(app, f"/orgs/{ORG_ID}/customers/{contact_id}")
+        return (
+            response.json()
+            if response.status_code == 404 and response.json()["error"] != "not_found"
+            else None
+        )
+
+    refused, _ = wait_until("the new contact's reason", explained)
+    say(f"   A new contact 'Northwind Traders' is not a customer yet: {refused['reason']}")
+    app.admin.create_invoices(
+        tenant_id,
+        {
+            "Invoices": [
+                {
+                    "Type": "ACCREC",
+                    "Contact": {"ContactID": contact_id},
+                    "Status": "AUTHORISED",
+                    "Date": "2026-12-01",
+                    "DueDate": "2026-12-31",
+                    "LineItems": [
+                        {"Description": "Consulting", "Quantity": 4, "UnitAmount": 150, "AccountCode": "200"}
+                    ],
+                }
+            ]
+        },
+    )
+
+    def customer_arrived() -> dict[str, Any] | None:
+        response = api_get(app, f"/orgs/{ORG_ID}/customers/{contact_id}")
+        return response.json() if response.status_code == 200 else None
+
+    body, seconds = wait_until("the new customer", customer_arrived)
+    say(f"   ... a sales invoice later it is a customer of the AR platform ({seconds:.2f} s)")
+
+    customers = store.list_resource(tenant_id, "Contacts", where="IsCustomer==true")["Contacts"]
+    archived = next(c for c in customers if c["ContactID"] != contact_id and c["ContactStatus"] == "ACTIVE")
+    app.admin.archive_contact(tenant_id, str(archived["ContactID"]))
+
+    def archive_arrived() -> dict[str, Any] | None:
+        body = api_get(app, f"/orgs/{ORG_ID}/customers/{archived['ContactID']}").json()
+        return body if body.get("active") is False else None
+
+    _, seconds = wait_until("the archive", archive_arrived)
+    say(f"   '{archived['Name']}' archived in Xero: kept, marked inactive ({seconds:.2f} s)")
+
+    step(6, "What no webhook says: a change made while Xero's webhook is not delivering")
+    silent = str(unpaid[2]["InvoiceID"])
+    with app.emulator.webhooks.muted():
+        app.admin.edit_invoice(tenant_id, silent, {"Reference": "NO-WEBHOOK"})
+    time.sleep(1)
+    before = api_get(app, f"/orgs/{ORG_ID}/invoices/{silent}").json()
+    say(f"   Invoice {before['number']} edited in Xero; no webhook came:")
+    say(f"      we still hold reference {before['reference']!r}")
+    app.stack.fire_schedule("CatchUpFunction")
+
+    def caught_up() -> dict[str, Any] | None:
+        body = api_get(app, f"/orgs/{ORG_ID}/invoices/{silent}").json()
+        return body if body.get("reference") == "NO-WEBHOOK" else None
+
+    body, seconds = wait_until("the catch-up", caught_up)
+    status = connection_status(app, ORG_ID)
+    catch_up = status.get("catch_up") or {}
+    say(
+        f"   The scheduled catch-up (fired now, not in 5 minutes) brings it: {body['sync']['kind']} from the "
+        f"stored cursor, {seconds:.2f} s"
+    )
+    say(
+        f"   It made {catch_up.get('calls')} Xero calls (one a resource) and counted "
+        f"{catch_up.get('missed_by_webhooks')} change(s) the webhooks missed (an alarm in AWS)"
+    )
+    webhooks = status.get("webhooks") or {}
+    say(f"   Webhook deliveries so far: {webhooks.get('deliveries')}, sequence gaps: {webhooks.get('gaps')}")
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""The integration API for the AR app (API key required): connection status and banner, sync progress."""
+"""The integration API for the AR app (API key required): connection status and banner, sync progress, the
+synced invoices and customers with their sync trail."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge import wiring
 from xero_bridge.http import register_error_handlers
 from xero_bridge.models.connection import ORG_ID_PATTERN, ConnectionView
+from xero_bridge.models.records import XERO_ID_PATTERN, CustomerView, InvoiceView, canonical_xero_id
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
@@ -24,6 +26,24 @@ register_error_handlers(app)
 def connection(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> ConnectionView:
     logger.append_keys(org_id=org_id)
     return wiring.connection_status().status(org_id)
+
+
+@app.get("/orgs/<org_id>/invoices/<invoice_id>")
+def invoice(
+    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
+    invoice_id: Annotated[str, Path(pattern=XERO_ID_PATTERN)],
+) -> InvoiceView:
+    logger.append_keys(org_id=org_id)
+    return wiring.read_records().invoice(org_id, canonical_xero_id(invoice_id))
+
+
+@app.get("/orgs/<org_id>/customers/<contact_id>")
+def customer(
+    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
+    contact_id: Annotated[str, Path(pattern=XERO_ID_PATTERN)],
+) -> CustomerView:
+    logger.append_keys(org_id=org_id)
+    return wiring.read_records().customer(org_id, canonical_xero_id(contact_id))
 
 
 @app.get("/orgs/<org_id>/sync")

@@ -119,6 +119,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         env_overrides=args.env_vars,
         log_sink=sys.stderr,
         stack_name=args.stack_name,
+        schedules=True,
     ) as app:
         stack = app.stack
         report = stack.declared_vs_created()
@@ -129,7 +130,11 @@ def cmd_start(args: argparse.Namespace) -> int:
             key = "  [x-api-key]" if route.api_key_required else ""
             print(f"  {route.method:6} {app.api_url}{route.path}  -> {route.function}{key}")
         if app.webhook_path:
-            print(f"webhooks       {app.xero_url} delivers to {app.api_url}{app.webhook_path}")
+            registered = (app.webhook_registration or {}).get("passed")
+            check = "intent-to-receive passed" if registered else "intent-to-receive NOT passed"
+            print(f"webhooks       {app.xero_url} delivers to {app.api_url}{app.webhook_path} ({check})")
+        for schedule in stack.stack.schedules:
+            print(f"schedule       {schedule.owner}: {schedule.expression}")
         print(f"connect        open {app.api_url}/connect?org_id=demo-org")
         print("Ctrl-C to stop.", flush=True)
         stop = threading.Event()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from tools.local_stack.scheduler import ScheduleTicker
 from tools.local_stack.stack import LocalStack
 from tools.local_stack.template import load_yaml
 
@@ -63,6 +64,7 @@ class LocalApp:
     xero_url: str
     api_key: str
     webhook_path: str | None
+    webhook_registration: dict[str, Any] | None = None  # the intent-to-receive's result, when registered
     _admin: AdminClient | None = field(default=None, repr=False)
 
     @property
@@ -91,6 +93,8 @@ def running_app(
     env_overrides: Mapping[str, Mapping[str, Any]] | str | Path | None = None,
     log_sink: TextIO | None = None,
     pollers: bool = True,
+    schedules: bool = False,
+    register_webhooks: bool = True,
     stack_name: str = "xero-bridge-local",
 ) -> Iterator[LocalApp]:
     """Start the emulator (seeded) and the local stack wired to it; stop both when the block ends.
@@ -104,6 +108,11 @@ def running_app(
         Template parameters on top of the ones pointing the stack at the emulator.
     pollers
         Start the SQS event-source pollers (Lambda's behaviour); tests that poll by hand turn them off.
+    schedules
+        Fire the template's ``rate(...)`` schedules on their own (``make start``); tests fire them by hand.
+    register_webhooks
+        Register the emulator's webhook subscription to the local API with the stack's key, as a developer
+        does at developer.xero.com: Xero's intent-to-receive must pass before deliveries count.
     """
     raw = load_yaml(Path(template))
     api_port = api_port or free_port(host)
@@ -143,9 +152,16 @@ def running_app(
             if pollers:
                 stack.start_pollers()
             app = LocalApp(stack, emulator, api_url, xero_url, api_key, path)
+            if path and register_webhooks:
+                app.webhook_registration = app.admin.register_webhook(f"{api_url}{path}", config.webhook_key)
+            ticker = ScheduleTicker(stack.stack.schedules, stack.fire_schedule) if schedules else None
+            if ticker is not None:
+                ticker.start()
             try:
                 yield app
             finally:
+                if ticker is not None:
+                    ticker.stop()
                 if app._admin is not None:
                     app._admin.close()
     finally:

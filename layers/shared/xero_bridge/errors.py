@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "CatchUpQueueError",
     "ConnectError",
     "ConnectionConflictError",
     "DailyLimitReached",
@@ -36,6 +37,7 @@ __all__ = [
     "NotConnectedError",
     "RateLimitWaitExceeded",
     "RateLimiterUnavailable",
+    "RecordNotHeld",
     "RecordTooLargeError",
     "Refused",
     "RetryLater",
@@ -46,6 +48,7 @@ __all__ = [
     "SyncRunNotFoundError",
     "TokenCipherError",
     "TokenRefreshTimeoutError",
+    "WebhookQueueError",
     "WritesQueueError",
     "XeroBadResponseError",
     "XeroBridgeError",
@@ -312,6 +315,20 @@ class SyncNotDrainedError(GiveUp):
 
 class WritesQueueError(RetryLater):
     """SQS kept refusing entries of a batch (the page is not checkpointed; Step Functions retries it)."""
+
+
+class WebhookQueueError(RetryLater):
+    """SQS refused a webhook delivery (Xero gets a 5xx and delivers it again)."""
+
+
+class CatchUpQueueError(RetryLater):
+    """SQS refused a catch-up request."""
+
+
+class RecordNotHeld(Refused):
+    """The record asked for is not in the AR platform; ``reason`` says why when we know (a skip reason)."""
+
+    default_code = "not_found"
 
 
 class RecordTooLargeError(GiveUp):

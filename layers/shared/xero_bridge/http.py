@@ -8,6 +8,7 @@ back to the AR app with ``?status=error&error=...&reason=...`` instead of showin
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
@@ -25,6 +27,8 @@ __all__ = [
     "add_query",
     "callback_url",
     "error_response",
+    "header",
+    "raw_body",
     "redirect",
     "register_error_handlers",
     "wants_json",
@@ -47,6 +51,21 @@ def redirect(location: str) -> Response[str]:
         body="",
         headers={"Location": location, "Cache-Control": "no-store"},
     )
+
+
+def raw_body(event: BaseProxyEvent) -> bytes:
+    """The request body exactly as the client sent it (API Gateway base64-encodes binary bodies)."""
+    if event.body is None:
+        return b""
+    if event.is_base64_encoded:
+        return base64.b64decode(event.body)
+    return event.body.encode("utf-8")
+
+
+def header(event: BaseProxyEvent, name: str) -> str | None:
+    """A request header, whatever case the client wrote its name in."""
+    wanted = name.lower()
+    return next((value for key, value in (event.headers or {}).items() if key.lower() == wanted), None)
 
 
 def wants_json(headers: dict[str, str] | None) -> bool:
@@ -79,6 +98,7 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     # Refused: the user's own request, answered with the error's code and reason.
     errors.ConnectError: (400, "", ""),
     errors.NotConnectedError: (409, "", ""),
+    errors.RecordNotHeld: (404, "", ""),
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),
@@ -108,6 +128,8 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.StaleTokenVersionError: (503, "unavailable", _TRY_AGAIN),
     errors.SecretUnavailableError: (503, "unavailable", _TRY_AGAIN),
     errors.WritesQueueError: (503, "unavailable", _TRY_AGAIN),
+    errors.WebhookQueueError: (503, "unavailable", _TRY_AGAIN),
+    errors.CatchUpQueueError: (503, "unavailable", _TRY_AGAIN),
 }
 _GROUPS: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.Refused: (400, "", ""),

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     initial_sync_state_machine_arn: str | None = None
     # SQS queue of records for the writer (the sync planner and page fetcher send, the finisher watches it).
     writes_queue_url: str | None = None
+    # Real-time sync: the webhook signing key's secret (name or ARN, never the key), the queue of deliveries
+    # and its dead-letter queue, the queue of catch-up requests, and the daily Xero calls a catch-up leaves
+    # for payment exports.
+    xero_webhook_key_name: str | None = None
+    webhooks_queue_url: str | None = None
+    webhooks_dlq_url: str | None = None
+    catch_up_queue_url: str | None = None
+    catch_up_day_reserve: int = Field(default=500, ge=0, le=5000)
     # Test and benchmark knob only: the rate limiter runs this many times faster than real time (the Xero
     # emulator's clock_scale); 1 in every deployed environment.
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=10_000)

@@ -16,43 +16,57 @@ from functools import lru_cache
 import httpx
 from pydantic import SecretStr
 
+from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
 from xero_bridge.adapters.aws.connections_table import (
     ConnectionsTable,
     OAuthStatesTable,
     RefreshLeaseTable,
     TokensTable,
 )
+from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
 from xero_bridge.adapters.aws.records_table import RecordsTable
-from xero_bridge.adapters.aws.secrets import read_secret
+from xero_bridge.adapters.aws.secrets import SecretsManagerWebhookKey, read_secret
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
 from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
 from xero_bridge.adapters.xero.metered import MeteredXeroFactory
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
 from xero_bridge.adapters.xero.users import XeroUsersLookup
+from xero_bridge.services.catch_up.fan_out import RequestCatchUps
+from xero_bridge.services.catch_up.tenant import CatchUpTenant
 from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect
 from xero_bridge.services.connection.status import ConnectionStatusService
 from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.records.read import ReadRecords
 from xero_bridge.services.sync.fetch_page import FetchPage
 from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
 from xero_bridge.services.sync.plan import PlanSync
 from xero_bridge.services.sync.progress import SyncProgressQuery
 from xero_bridge.services.sync.start import StartSync
 from xero_bridge.services.token_vault import TokenVault
+from xero_bridge.services.webhooks.consume import ConsumeDelivery
+from xero_bridge.services.webhooks.fetch_changes import FetchChanges
+from xero_bridge.services.webhooks.receive import ReceiveWebhook
 from xero_bridge.settings import Settings, get_settings
 
 __all__ = [
     "begin_connect",
+    "catch_up_tenant",
     "complete_connect",
     "connection_status",
+    "consume_delivery",
     "fetch_page",
     "finish_sync",
     "plan_sync",
     "rate_limiter",
+    "read_records",
+    "receive_webhook",
     "record_sync_failure",
     "records_writer",
+    "request_catch_ups",
     "reset_wiring",
     "start_sync",
     "sync_progress",
@@ -135,7 +149,10 @@ def token_vault() -> TokenVault:
 
 
 def connection_status() -> ConnectionStatusService:
-    return ConnectionStatusService(ConnectionsTable(get_settings().table_name))
+    table = get_settings().table_name
+    return ConnectionStatusService(
+        ConnectionsTable(table), CatchUpStateTable(table), WebhookSequenceTable(table)
+    )
 
 
 # --- the initial sync ----------------------------------------------------------------------------------
@@ -160,6 +177,12 @@ def _xero_readers(settings: Settings) -> MeteredXeroFactory:
 
 def _writes_queue(settings: Settings) -> SqsWritesQueue:
     return SqsWritesQueue(settings.require("writes_queue_url"))
+
+
+def _limiter_clock() -> Callable[[], datetime]:
+    """Xero's time as the rate limiter keeps it (real time in AWS; scaled with the emulator's in tests)."""
+    limiter = rate_limiter()
+    return lambda: datetime.fromtimestamp(limiter.now(), UTC)
 
 
 def _wall_clock(settings: Settings) -> Callable[[datetime], datetime]:
@@ -219,6 +242,73 @@ def finish_sync() -> FinishSync:
 
 def record_sync_failure() -> RecordSyncFailure:
     return RecordSyncFailure(runs=SyncRunsTable(get_settings().table_name))
+
+
+# --- real-time sync: webhooks and the catch-up ---------------------------------------------------------
+
+
+def receive_webhook() -> ReceiveWebhook:
+    """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
+    settings = get_settings()
+    return ReceiveWebhook(
+        key=SecretsManagerWebhookKey(
+            settings.require("xero_webhook_key_name"), max_age=settings.secret_max_age_seconds
+        ),
+        queue=SqsWebhookQueue(settings.require("webhooks_queue_url")),
+    )
+
+
+def _catch_up_queue(settings: Settings) -> SqsCatchUpQueue:
+    return SqsCatchUpQueue(settings.require("catch_up_queue_url"))
+
+
+def consume_delivery() -> ConsumeDelivery:
+    """The change fetcher: a delivery's records fetched through the rate limiter and sent to the writer."""
+    settings = get_settings()
+    queue = SqsWebhookQueue(settings.require("webhooks_queue_url"), settings.require("webhooks_dlq_url"))
+    fetch = FetchChanges(
+        connections=ConnectionsTable(settings.table_name),
+        sequences=WebhookSequenceTable(settings.table_name),
+        catch_ups=_catch_up_queue(settings),
+        xero=_xero_readers(settings),
+        records=RecordsTable(settings.records_table_name),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+    )
+    return ConsumeDelivery(
+        fetch=fetch,
+        queue=queue,
+        limiter_clock=_limiter_clock(),
+        time_scale=settings.rate_limit_time_scale,
+    )
+
+
+def request_catch_ups() -> RequestCatchUps:
+    settings = get_settings()
+    return RequestCatchUps(
+        connections=ConnectionsTable(settings.table_name), catch_ups=_catch_up_queue(settings)
+    )
+
+
+def catch_up_tenant() -> CatchUpTenant:
+    settings = get_settings()
+    return CatchUpTenant(
+        connections=ConnectionsTable(settings.table_name),
+        runs=SyncRunsTable(settings.table_name),
+        states=CatchUpStateTable(settings.table_name),
+        limiter=rate_limiter(),
+        xero=_xero_readers(settings),
+        records=RecordsTable(settings.records_table_name),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        day_reserve=settings.catch_up_day_reserve,
+        xero_clock=_limiter_clock(),
+    )
+
+
+def read_records() -> ReadRecords:
+    settings = get_settings()
+    return ReadRecords(
+        connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
+    )
 
 
 # --- the writer ------------------------------------------------------------------------------------------

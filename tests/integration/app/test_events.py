@@ -30,6 +30,9 @@ EVENTS = sorted((ROOT / "events").glob("*/*.json"))
 #: The callback events all carry a state this stack never issued, so each is refused as unknown.
 EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "integration_api/connection_status": 200,
+    "integration_api/invoice": ("refused", "not_connected"),  # no org is connected on a fresh stack
+    "integration_api/customer": ("refused", "not_connected"),
+    "integration_api/invoice_bad_id": ("refused", "invalid_request"),  # not a Xero id: a 400 naming it
     "integration_api/not_connected": 200,
     "oauth_callback/access_denied": ("refused", "invalid_state"),
     "oauth_callback/missing_code": ("refused", "invalid_state"),
@@ -37,12 +40,23 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "oauth_callback/unknown_state": ("refused", "invalid_state"),
     "oauth_connect/connect": 302,
     "oauth_connect/missing_org_id": ("refused", "invalid_request"),
+    # Signed with the local stack's webhook key (its template default): verified, enqueued or answered.
+    "webhook_receiver/delivery": 200,
+    "webhook_receiver/intent_to_receive": 200,
+    "webhook_receiver/wrong_signature": ("refused", ""),  # 401 with an empty body
+    "webhook_receiver/missing_signature": ("refused", ""),
 }
 
 #: SQS events: the message ids the consumer reports as failed (the rest were processed).
 EXPECTED_SQS_FAILURES: dict[str, list[str]] = {
     "writer/records_batch": [],
     "writer/poison_message": ["db37cc61-1bb0-4e77-b6f3-7cf87f44a72a"],  # schema 2, records not a list
+    # The tenant is not connected on a fresh stack: its events are dropped (no Xero call, no retry).
+    "change_fetcher/deliveries": [],
+    # The poison payload is set aside in the webhooks DLQ with its reason (not failed, not retried).
+    "change_fetcher/poison_message": [],
+    "catch_up/tenant_request": [],  # a tenant that is not connected is skipped
+    "catch_up/everyone_after_gap": [],  # no connected tenant: nothing to fan out
 }
 
 #: Step Functions task events whose function needs state a fresh stack does not have (a planned sync run, a

@@ -66,7 +66,9 @@ class SyncWorld:
         return held_records(self.records, self.tenant_id)
 
 
-def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) -> str:
+def connect(
+    stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str, *, redirect_uri: str = REDIRECT_URI
+) -> str:
     """Connect ``org_id`` to the emulator's first tenant as the callback would; returns the tenant id."""
     reset_clients()  # boto3 clients made now talk to the local stack's moto
     verifier, challenge = new_pkce_pair()
@@ -76,7 +78,7 @@ def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) ->
             params={
                 "response_type": "code",
                 "client_id": CLIENT_ID,
-                "redirect_uri": REDIRECT_URI,
+                "redirect_uri": redirect_uri,
                 "scope": "openid profile email offline_access accounting.contacts accounting.transactions "
                 "accounting.settings",
                 "state": secrets.token_urlsafe(8),
@@ -87,7 +89,7 @@ def connect(stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str) ->
     assert response.status_code == 302, response.text
     code = parse_qs(urlparse(response.headers["location"]).query)["code"][0]
     endpoints = XeroEndpoints(xero.base_url, xero.base_url, xero.base_url)
-    oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, endpoints)
+    oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, endpoints)
     tokens = oauth.exchange_code(code=code, code_verifier=verifier)
     claims = oauth.claims(tokens.access_token.get_secret_value())
     tenant = oauth.connections(

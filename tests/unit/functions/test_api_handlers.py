@@ -303,6 +303,15 @@ def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
         "tenant_id": "tenant-acme",
         "tenant_name": "Acme Ltd",
         "connected_at": "2026-11-21T10:00:00Z",
+        # no catch-up ran yet, and no webhook was ever delivered
+        "catch_up": None,
+        "webhooks": {
+            "deliveries": 0,
+            "gaps": 0,
+            "last_delivery_at": None,
+            "last_gap_at": None,
+            "last_sequence": None,
+        },
     }
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "map_prepayment",
     "map_records",
     "mobile_number",
+    "record_key",
     "skipped_malformed",
     "source_filter",
     "why_not_imported",
@@ -510,6 +511,13 @@ def _id_of(raw: Any, rule: _Rule) -> str | None:
         return str(value) if isinstance(value, str | int) and value != "" else None
     value = getattr(raw, rule.id_attr, None)
     return value if isinstance(value, str) else None
+
+
+def record_key(resource: str, record: xero.XeroModel) -> tuple[RecordType, str] | None:
+    """The key we hold a Xero record under (our record type, Xero's id), or None without a readable id."""
+    rule = _RULES.get(resource)
+    xero_id = _id_of(record, rule) if rule is not None else None
+    return (RECORD_TYPE_OF[resource], xero_id) if xero_id else None
 
 
 def map_records(

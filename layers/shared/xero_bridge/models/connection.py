@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
+from xero_bridge.models.webhooks import CatchUpOutcome, WebhookHealth
+
 __all__ = [
     "ConnectOutcome",
     "ConnectionStatus",
@@ -134,7 +136,8 @@ class ConnectOutcome(BaseModel):
 
 
 class ConnectionView(BaseModel):
-    """``GET /orgs/{org_id}/connection``: the connection status the AR app shows (and its banner)."""
+    """``GET /orgs/{org_id}/connection``: the connection status the AR app shows (and its banner), with how
+    current the data is: the last catch-up (or why it was skipped) and the app's webhook health."""
 
     org_id: str
     status: Literal["connected", "needs_reconnect", "disconnected", "not_connected"]
@@ -142,3 +145,5 @@ class ConnectionView(BaseModel):
     tenant_id: str | None = None
     tenant_name: str | None = None
     connected_at: datetime | None = None
+    catch_up: CatchUpOutcome | None = None
+    webhooks: WebhookHealth | None = None

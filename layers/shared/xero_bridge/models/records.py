@@ -16,6 +16,7 @@ the stored item as the per-record sync trail; :class:`SkippedRecord` says why a 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -25,12 +26,15 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "RESOURCE_OF",
+    "XERO_ID_PATTERN",
     "Allocation",
     "BankAccount",
     "CalendarDate",
     "CreditNote",
     "Customer",
+    "CustomerView",
     "Invoice",
+    "InvoiceView",
     "Money",
     "Organisation",
     "Overpayment",
@@ -42,9 +46,12 @@ __all__ = [
     "SkipReason",
     "SkippedRecord",
     "SourceKind",
+    "StoredRecord",
+    "SyncTrail",
     "SyncedRecord",
     "UtcDateTime",
     "WriteOutcome",
+    "canonical_xero_id",
 ]
 
 
@@ -406,3 +413,61 @@ class WriteOutcome(StrEnum):
     """We hold this version or a newer one: nothing changed (a duplicate or late delivery)."""
     MISSING_FOR_UPDATE = "missing_for_update"
     """An ``only_if_exists`` version of a record we never held: not created."""
+
+
+class StoredRecord(BaseModel):
+    """A record as ``RecordsTable`` holds it: the record, its version and its sync trail."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tenant_id: str
+    org_id: str
+    record_type: RecordType
+    xero_id: str
+    xero_updated_at: UtcDateTime
+    received_at: UtcDateTime
+    source: RecordSource
+    payload: RecordPayload
+
+
+# --- What the integration API answers for one record --------------------------------------------------------
+
+XERO_ID_PATTERN = r"^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$"
+"""A Xero id in a path: a GUID, dashed or not (anything else is a 400 naming the parameter)."""
+
+
+def canonical_xero_id(value: str) -> str:
+    """A Xero GUID as Xero writes it in JSON: lower case, dashed (``IDs=`` and paths take any spelling)."""
+    return str(uuid.UUID(value))
+
+
+class SyncTrail(BaseModel):
+    """Where the version we hold came from, and when the writer stored it (a record's ``sync`` block)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SourceKind
+    run_id: str | None = None
+    resource: str | None = None
+    page: int | None = None
+    event_ids: tuple[str, ...] = ()
+    event_sequence: int | None = None
+    cursor: UtcDateTime | None = None
+    fetched_at: UtcDateTime
+    received_at: UtcDateTime
+
+    @classmethod
+    def of(cls, stored: StoredRecord) -> SyncTrail:
+        return cls(**stored.source.model_dump(), received_at=stored.received_at)
+
+
+class InvoiceView(Invoice):
+    """``GET /orgs/{org_id}/invoices/{invoice_id}``: the invoice as we hold it (money as strings), trail."""
+
+    sync: SyncTrail
+
+
+class CustomerView(Customer):
+    """``GET /orgs/{org_id}/customers/{contact_id}``: the customer as we hold it, and its trail."""
+
+    sync: SyncTrail

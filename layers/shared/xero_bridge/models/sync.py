@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "CURSOR_RESOURCES",
     "PAGED_RESOURCES",
     "PLAN_PAGE_SIZE",
     "FailureInput",
@@ -48,6 +49,9 @@ PAGED_RESOURCES: tuple[str, ...] = (
 )
 """The receivable-side resources the initial sync reads page by page (bank Accounts and the Organisation are
 single unpaged calls made by the planner)."""
+
+CURSOR_RESOURCES: tuple[str, ...] = (*PAGED_RESOURCES, "Accounts")
+"""The resources a finished run stores a catch-up cursor for, and the catch-up reads."""
 
 PLAN_PAGE_SIZE = 1000
 """The ``pageSize`` asked for: Xero's largest, so the sync costs the fewest calls."""

@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from xero_bridge.models.connection import (
     ConnectionStatus,
     OAuthState,
@@ -39,11 +41,21 @@ from xero_bridge.models.connection import (
 )
 from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
 from xero_bridge.models.pages import Page, RateStatus
-from xero_bridge.models.records import RecordSource, SkippedRecord, SyncedRecord, WriteOutcome
+from xero_bridge.models.records import (
+    RecordSource,
+    RecordType,
+    SkippedRecord,
+    StoredRecord,
+    SyncedRecord,
+    WriteOutcome,
+)
 from xero_bridge.models.sync import PageCheckpoint, ResourcePlan, RunCounters, SyncRun, SyncStatus
+from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest, SequenceCheck, WebhookHealth
 from xero_bridge.models.xero import Connection, Organisation, User, XeroModel
 
 __all__ = [
+    "CatchUpRequests",
+    "CatchUpStates",
     "Clock",
     "ConnectionStore",
     "RateLimiter",
@@ -57,6 +69,9 @@ __all__ = [
     "TokenProvider",
     "TokenStore",
     "UsersLookup",
+    "WebhookKeySource",
+    "WebhookQueue",
+    "WebhookSequences",
     "WritesQueue",
     "XeroOAuthPort",
     "XeroReader",
@@ -131,6 +146,10 @@ class XeroReader(Protocol):
         """One page: records validated one by one, bad ones beside them, Xero's pagination."""
         ...
 
+    def fetch_by_ids(self, resource: str, ids: Sequence[str]) -> Page[XeroModel]:
+        """The records of ``ids`` (``IDs=`` in requests of 50, or ``where`` on the id); unknown ids absent."""
+        ...
+
     def organisation(self) -> Organisation: ...
 
 
@@ -159,6 +178,9 @@ class ConnectionStore(Protocol):
 
     def get_connection(self, org_id: str) -> XeroConnection | None: ...
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]: ...
+    def list_connected(self) -> list[XeroConnection]:
+        """Every connection whose status is ``connected`` (the catch-up's fan-out)."""
+        ...
 
     def save_connection(
         self, connection: XeroConnection, *, ciphertext: bytes, access_expires_at: datetime, now: datetime
@@ -313,6 +335,18 @@ class RecordsStore(Protocol):
         self, tenant_id: str, org_id: str, skipped: SkippedRecord, source: RecordSource
     ) -> None: ...
 
+    def get(self, tenant_id: str, record_type: RecordType, xero_id: str) -> StoredRecord | None: ...
+
+    def get_many(
+        self, tenant_id: str, keys: Sequence[tuple[RecordType, str]]
+    ) -> dict[tuple[RecordType, str], StoredRecord]:
+        """The records we hold among ``keys`` (absent ones left out)."""
+        ...
+
+    def get_skipped(self, tenant_id: str, record_type: RecordType, xero_id: str) -> SkippedRecord | None:
+        """Why we last left this record out, if we did."""
+        ...
+
 
 class RateLimiter(Protocol):
     """The shared per-tenant rate limiter, as services read it."""
@@ -320,3 +354,52 @@ class RateLimiter(Protocol):
     def status(self, tenant_id: str) -> RateStatus:
         """Xero's last quota headers for the tenant and our own count of its calls."""
         ...
+
+
+# --- Real-time sync ----------------------------------------------------------------------------------------
+
+
+class WebhookKeySource(Protocol):
+    """The webhook signing key (Secrets Manager), cached per container."""
+
+    def key(self) -> SecretStr: ...
+
+
+class WebhookQueue(Protocol):
+    """``WebhooksQueue`` (and its dead-letter queue): deliveries on their way to the change fetcher."""
+
+    def send_delivery(self, body: str) -> None:
+        """Enqueue a delivery as it came; ``WebhookQueueError`` if SQS refuses it."""
+        ...
+
+    def return_later(self, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again only after ``seconds`` (a rate limit's Retry-After)."""
+        ...
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        """Put a message that can never succeed in the dead-letter queue, with its reason."""
+        ...
+
+
+class WebhookSequences(Protocol):
+    """The app's webhook sequence numbers: the highest seen, deliveries and gaps counted."""
+
+    def record(self, first: int, last: int, *, now: datetime) -> SequenceCheck: ...
+
+    def health(self) -> WebhookHealth: ...
+
+
+class CatchUpRequests(Protocol):
+    """``CatchUpQueue``: catch-ups asked for now (a gap, a reconnect) or fanned out by the schedule."""
+
+    def request(self, request: CatchUpRequest) -> None: ...
+    def request_many(self, requests: Sequence[CatchUpRequest]) -> None: ...
+
+
+class CatchUpStates(Protocol):
+    """Per org: the lease that keeps one catch-up at a time, and the last catch-up's outcome."""
+
+    def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool: ...
+    def release(self, org_id: str, owner: str) -> None: ...
+    def save_outcome(self, outcome: CatchUpOutcome) -> None: ...
+    def last_outcome(self, org_id: str) -> CatchUpOutcome | None: ...

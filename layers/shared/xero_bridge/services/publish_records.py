@@ -9,7 +9,7 @@ caller that dies between the two re-sends the batch; the writer's conditional up
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,6 +75,7 @@ class RecordPublisher:
         bad_records: Sequence[BadRecord] = (),
         incremental: bool = False,
         checkpoint: Callable[[Published], object] | None = None,
+        sources: Mapping[str, RecordSource] | None = None,
     ) -> Published:
         """Map ``records`` of ``resource``, send them to the writer, then call ``checkpoint``.
 
@@ -96,6 +97,9 @@ class RecordPublisher:
         checkpoint
             Called with the counts once every record was accepted by the queue (never when sending
             failed: the caller retries the batch).
+        sources
+            A source of its own per record (by Xero id), where records of one batch came for different
+            reasons (the webhook events of each); the others keep ``source``.
 
         Returns
         -------
@@ -108,6 +112,14 @@ class RecordPublisher:
             The queue did not take the batch; nothing was checkpointed.
         """
         batch = self._map(resource, list(records), source, incremental=incremental)
+        if sources:
+            batch = MappedBatch(
+                records=[
+                    r.model_copy(update={"source": sources[r.xero_id]}) if r.xero_id in sources else r
+                    for r in batch.records
+                ],
+                skipped=batch.skipped,
+            )
         unreadable = sum(1 for s in batch.skipped if s.reason == SkipReason.MALFORMED)
         for bad in bad_records:
             # Where and why, never the record's content.

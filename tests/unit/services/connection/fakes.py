@@ -71,6 +71,9 @@ class FakeTable:
     def get_connection(self, org_id: str) -> XeroConnection | None:
         return self.connections.get(org_id)
 
+    def list_connected(self) -> list[XeroConnection]:
+        return [c for c in self.connections.values() if c.status == ConnectionStatus.CONNECTED]
+
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
         return [c for c in self.connections.values() if c.tenant_id == tenant_id]
 

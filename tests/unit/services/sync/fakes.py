@@ -106,6 +106,20 @@ class FakeXero:
             raise DailyLimitReached("tenant-1", NOW + timedelta(hours=3))
         self.calls += 1
 
+    def fetch_by_ids(self, resource: str, ids: Sequence[str]) -> Page[Any]:
+        """The records of ``ids`` (as the client: unknown ids absent), one call per 50."""
+        wanted = set(ids)
+        id_key = {"Contacts": "ContactID", "Invoices": "InvoiceID", "CreditNotes": "CreditNoteID"}.get(
+            resource, resource[:-1] + "ID"
+        )
+        items = [item for item in self.data[resource] if item.get(id_key) in wanted]
+        for _ in range(0, max(len(wanted), 1), 50):
+            self._call()
+        self.requests.append((resource, None, {"ids": sorted(wanted)}))
+        records = [MODELS[resource].model_validate(item) for item in items]
+        quota = Quota(minute_remaining=59, day_remaining=4999, observed_at=NOW)
+        return Page[Any](records=records, quota=quota, is_last=True)
+
     def organisation(self) -> xm.Organisation:
         self._call()
         self.requests.append(("Organisation", None, {}))
@@ -423,6 +437,10 @@ class FakeConnections:
 
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
         return [self.connection] if self.connection and self.connection.tenant_id == tenant_id else []
+
+    def list_connected(self) -> list[XeroConnection]:
+        connected = self.connection is not None and self.connection.status == ConnectionStatus.CONNECTED
+        return [self.connection] if self.connection is not None and connected else []
 
     def save_connection(
         self, connection: XeroConnection, *, ciphertext: bytes, access_expires_at: datetime, now: datetime

@@ -159,6 +159,27 @@ class ConnectionsTable(DynamoDBTableAdapter):
         item = response.get("Item")
         return self._connection(item) if item else None
 
+    def list_connected(self) -> list[XeroConnection]:
+        """Every connection that is ``connected`` (a paginated, strongly consistent ``Scan`` of the
+        connection items: one item per org, read by the catch-up's fan-out every few minutes)."""
+        found: list[XeroConnection] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :sk AND #s = :connected",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":sk": {"S": SK_CONNECTION},
+                ":connected": {"S": ConnectionStatus.CONNECTED.value},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.scan(**kwargs)
+            found.extend(self._connection(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
         """Every AR org whose connection names this tenant (normally one; a disconnected one may linger)."""
         response = self.client.query(

@@ -47,7 +47,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from xero_bridge.adapters.aws.dynamodb import (
     DynamoDBTableAdapter,
@@ -56,12 +55,11 @@ from xero_bridge.adapters.aws.dynamodb import (
     to_item,
 )
 from xero_bridge.models.records import (
-    RecordPayload,
     RecordSource,
     RecordType,
     SkippedRecord,
+    StoredRecord,
     SyncedRecord,
-    UtcDateTime,
     WriteOutcome,
 )
 
@@ -72,7 +70,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RecordsTable",
-    "StoredRecord",
     "WriteOutcome",
     "format_instant",
     "record_sk",
@@ -124,21 +121,6 @@ def _storable(value: Any) -> Any:
     if isinstance(value, float):  # never expected (money is Decimal); exact if it ever happens
         return Decimal(str(value))
     return value
-
-
-class StoredRecord(BaseModel):
-    """A record as ``RecordsTable`` holds it: the record, its version and its sync trail."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    tenant_id: str
-    org_id: str
-    record_type: RecordType
-    xero_id: str
-    xero_updated_at: UtcDateTime
-    received_at: UtcDateTime
-    source: RecordSource
-    payload: RecordPayload
 
 
 class RecordsTable(DynamoDBTableAdapter):
@@ -320,6 +302,33 @@ class RecordsTable(DynamoDBTableAdapter):
         )
         item = response.get("Item")
         return None if item is None else self._stored(item)
+
+    def get_many(
+        self, tenant_id: str, keys: Sequence[tuple[RecordType, str]]
+    ) -> dict[tuple[RecordType, str], StoredRecord]:
+        """The records we hold among ``keys``: ``BatchGetItem`` of 100 keys a call, strongly consistent,
+        the keys DynamoDB leaves unprocessed asked again."""
+        found: dict[tuple[RecordType, str], StoredRecord] = {}
+        unique = list(dict.fromkeys((RecordType(kind), xero_id) for kind, xero_id in keys))
+        for start in range(0, len(unique), 100):
+            pending: dict[str, Any] = {
+                self._table: {
+                    "Keys": [
+                        {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": record_sk(kind, xero_id)}}
+                        for kind, xero_id in unique[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(8):
+                response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    stored = self._stored(item)
+                    found[(stored.record_type, stored.xero_id)] = stored
+                pending = dict(response.get("UnprocessedKeys") or {})
+                if not pending:
+                    break
+        return found
 
     def count_by_type(self, tenant_id: str) -> dict[str, int]:
         """Records held per type for a tenant (tests, the demo): a paginated ``Query`` on ``pk``."""

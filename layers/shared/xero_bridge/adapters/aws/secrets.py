@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from xero_bridge.errors import SecretUnavailableError
 
-__all__ = ["read_secret"]
+__all__ = ["SecretsManagerWebhookKey", "read_secret"]
 
 
 def read_secret(name: str, *, max_age: int) -> SecretStr:
@@ -26,3 +26,18 @@ def read_secret(name: str, *, max_age: int) -> SecretStr:
     except parameters.exceptions.GetParameterError as exc:
         raise SecretUnavailableError(f"secret {name!r} could not be read") from exc
     return SecretStr(str(value))
+
+
+class SecretsManagerWebhookKey:
+    """The webhook signing key (``XERO_WEBHOOK_KEY_NAME``), read through Powertools Parameters.
+
+    Powertools caches the value per container for ``max_age`` seconds: the receiver's hot path does not
+    call Secrets Manager, and a rotated key is picked up within that time.
+    """
+
+    def __init__(self, name: str, *, max_age: int) -> None:
+        self._name = name
+        self._max_age = max_age
+
+    def key(self) -> SecretStr:
+        return read_secret(self._name, max_age=self._max_age)

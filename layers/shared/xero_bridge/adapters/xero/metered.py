@@ -133,6 +133,9 @@ class MeteredXero:
             ids=ids,
         )
 
+    def fetch_by_ids(self, resource: str, ids: Sequence[str]) -> Page[Any]:
+        return self._client.fetch_by_ids(resource, ids)
+
     def organisation(self) -> Organisation:
         return self._client.organisation()
 

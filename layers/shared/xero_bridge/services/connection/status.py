@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xero_bridge.models.connection import ConnectionView
-from xero_bridge.services.ports import ConnectionStore
+from xero_bridge.services.ports import CatchUpStates, ConnectionStore, WebhookSequences
 
 __all__ = ["ConnectionStatusService"]
 
@@ -15,10 +15,18 @@ class ConnectionStatusService:
     ----------
     connections : ConnectionStore
         Where connections are kept.
+    catch_ups : CatchUpStates
+        The org's last catch-up (when the data was last brought up to date, or why not).
+    webhooks : WebhookSequences
+        The app's webhook health (last delivery, sequence gaps seen).
     """
 
-    def __init__(self, connections: ConnectionStore) -> None:
+    def __init__(
+        self, connections: ConnectionStore, catch_ups: CatchUpStates, webhooks: WebhookSequences
+    ) -> None:
         self._connections = connections
+        self._catch_ups = catch_ups
+        self._webhooks = webhooks
 
     def status(self, org_id: str) -> ConnectionView:
         """Return ``connected``, ``needs_reconnect`` (with its reason), ``disconnected`` or ``not_connected``.
@@ -43,4 +51,6 @@ class ConnectionStatusService:
             tenant_id=connection.tenant_id,
             tenant_name=connection.tenant_name,
             connected_at=connection.connected_at,
+            catch_up=self._catch_ups.last_outcome(org_id),
+            webhooks=self._webhooks.health(),
         )

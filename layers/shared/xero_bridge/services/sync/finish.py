@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from xero_bridge.errors import SyncNotDrainedError, SyncRunNotFoundError
 from xero_bridge.models.sync import (
-    PAGED_RESOURCES,
+    CURSOR_RESOURCES,
     FailureInput,
     FailureOutput,
     FinishInput,
@@ -16,10 +16,7 @@ from xero_bridge.models.sync import (
 from xero_bridge.observability import logger
 from xero_bridge.services.ports import Clock, RunStore, WritesQueue
 
-__all__ = ["CURSOR_RESOURCES", "FinishSync", "RecordSyncFailure"]
-
-CURSOR_RESOURCES: tuple[str, ...] = (*PAGED_RESOURCES, "Accounts")
-"""The resources a finished run stores a catch-up cursor for."""
+__all__ = ["FinishSync", "RecordSyncFailure"]
 
 
 def _utc_now() -> datetime:

@@ -1,0 +1,40 @@
+"""POST /webhooks/xero: Xero's signed webhooks, verified over the raw body and only enqueued (C5).
+
+No API key: Xero's ``x-xero-signature`` is the authentication. Every answer has an empty body (what Xero
+expects) and no cookie; a bad signature is a 401 before anything reads the body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.http import header, raw_body, register_error_handlers
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+from xero_bridge.wiring import receive_webhook
+
+app = APIGatewayRestResolver()
+register_error_handlers(app)  # only SQS refusing the message lands there: a 503, so Xero delivers again
+
+
+@app.post("/webhooks/xero")
+def webhook() -> Response[str]:
+    event = app.current_event
+    ack = receive_webhook().receive(raw_body(event), header(event, "x-xero-signature"))
+    metrics.add_metric(name="WebhookDeliveries", unit=MetricUnit.Count, value=1)
+    if ack.status_code != 200:
+        metrics.add_metric(name="WebhookDeliveriesRefused", unit=MetricUnit.Count, value=1)
+    return Response(status_code=ack.status_code, content_type=content_types.TEXT_PLAIN, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the first invocation here, with its name
+    return app.resolve(event, context)

@@ -1,0 +1,106 @@
+"""The real-time sync's queues (SQS): webhook deliveries on their way to the change fetcher, and catch-ups.
+
+The writes queue has its own adapter (:mod:`.writes_queue`): it splits records into messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from xero_bridge.adapters.aws import clients
+from xero_bridge.errors import CatchUpQueueError, WebhookQueueError
+from xero_bridge.models.webhooks import CatchUpRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+__all__ = ["MAX_VISIBILITY_SECONDS", "SqsCatchUpQueue", "SqsWebhookQueue"]
+
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+"""SQS's longest visibility timeout (12 hours)."""
+
+
+class _SqsQueue:
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self._url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = clients.sqs()
+        return self._client
+
+
+class SqsWebhookQueue(_SqsQueue):
+    """``WebhooksQueue`` and its dead-letter queue (``WEBHOOKS_QUEUE_URL``, ``WEBHOOKS_DLQ_URL``).
+
+    Parameters
+    ----------
+    queue_url
+        The queue the receiver sends to and the change fetcher reads.
+    dead_letter_url
+        Its dead-letter queue (only the change fetcher needs it: poison messages go there with a reason).
+    client
+        An SQS client; the container's shared one is created on first use when omitted.
+    """
+
+    def __init__(self, queue_url: str, dead_letter_url: str = "", client: SQSClient | None = None) -> None:
+        super().__init__(queue_url, client)
+        self._dead_letter_url = dead_letter_url
+
+    def send_delivery(self, body: str) -> None:
+        try:
+            self.client.send_message(QueueUrl=self._url, MessageBody=body)
+        except (ClientError, BotoCoreError) as exc:
+            raise WebhookQueueError("the webhooks queue refused a delivery") from exc
+
+    def return_later(self, receipt_handle: str, seconds: int) -> None:
+        """Hide the message for ``seconds`` (it is then received again, counting one more receive)."""
+        self.client.change_message_visibility(
+            QueueUrl=self._url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_SECONDS)),
+        )
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        """Send ``body`` to the DLQ with a ``reason`` attribute (SQS's own redrive would carry no reason)."""
+        if not self._dead_letter_url:
+            raise WebhookQueueError("WEBHOOKS_DLQ_URL is not set: a poison message cannot be set aside")
+        self.client.send_message(
+            QueueUrl=self._dead_letter_url,
+            MessageBody=body,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
+        )
+
+
+class SqsCatchUpQueue(_SqsQueue):
+    """``CatchUpQueue`` (``CATCH_UP_QUEUE_URL``): one message per catch-up asked for."""
+
+    def request(self, request: CatchUpRequest) -> None:
+        self.request_many([request])
+
+    def request_many(self, requests: Sequence[CatchUpRequest]) -> None:
+        """Send the requests in batches of 10 (``SendMessageBatch``), the refused entries once more."""
+        for start in range(0, len(requests), 10):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": f"r{i}", "MessageBody": request.model_dump_json()}
+                for i, request in enumerate(requests[start : start + 10])
+            ]
+            try:
+                for _ in range(2):
+                    failed = self.client.send_message_batch(QueueUrl=self._url, Entries=entries).get(
+                        "Failed", []
+                    )
+                    refused = {f["Id"] for f in failed}
+                    entries = [e for e in entries if e["Id"] in refused]
+                    if not entries:
+                        break
+            except (ClientError, BotoCoreError) as exc:
+                raise CatchUpQueueError("the catch-up queue refused a request") from exc
+            if entries:
+                raise CatchUpQueueError(f"the catch-up queue refused {len(entries)} requests")

@@ -1,0 +1,1 @@
+"""Reading what the AR platform holds of a Xero organisation (C10): records with their sync trail."""

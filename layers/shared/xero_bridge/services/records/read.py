@@ -1,0 +1,56 @@
+"""Read one synced record for the AR app: its fields as our models name them, and where this version came
+from.
+
+A record we do not hold answers :class:`~xero_bridge.errors.RecordNotHeld`, with the import rules' reason
+when we left it out on purpose (a supplier-only contact, an archived one, a bill rather than a sale).
+"""
+
+from __future__ import annotations
+
+from xero_bridge.errors import NotConnectedError, RecordNotHeld
+from xero_bridge.models.records import CustomerView, InvoiceView, RecordType, StoredRecord, SyncTrail
+from xero_bridge.services.ports import ConnectionStore, RecordsStore
+
+__all__ = ["ReadRecords"]
+
+
+class ReadRecords:
+    """``GET /orgs/{org_id}/invoices/{invoice_id}``, ``GET /orgs/{org_id}/customers/{contact_id}``.
+
+    Parameters
+    ----------
+    connections
+        The org's connection: which tenant its records are kept under (a disconnected one's stay readable).
+    records
+        ``RecordsTable``.
+    """
+
+    def __init__(self, *, connections: ConnectionStore, records: RecordsStore) -> None:
+        self._connections = connections
+        self._records = records
+
+    def invoice(self, org_id: str, invoice_id: str) -> InvoiceView:
+        stored = self._one(org_id, RecordType.INVOICE, invoice_id, "invoice")
+        return InvoiceView(**stored.payload.model_dump(), sync=SyncTrail.of(stored))
+
+    def customer(self, org_id: str, contact_id: str) -> CustomerView:
+        stored = self._one(org_id, RecordType.CONTACT, contact_id, "customer")
+        return CustomerView(**stored.payload.model_dump(), sync=SyncTrail.of(stored))
+
+    def _one(self, org_id: str, record_type: RecordType, xero_id: str, noun: str) -> StoredRecord:
+        connection = self._connections.get_connection(org_id)
+        if connection is None:
+            raise NotConnectedError(f"org {org_id} has never connected a Xero organisation", org_id=org_id)
+        stored = self._records.get(connection.tenant_id, record_type, xero_id)
+        if stored is not None:
+            return stored
+        skipped = self._records.get_skipped(connection.tenant_id, record_type, xero_id)
+        if skipped is not None:
+            raise RecordNotHeld(
+                f"this {noun} is not in the AR platform: {skipped.detail}",
+                code=skipped.reason.value,
+                org_id=org_id,
+            )
+        raise RecordNotHeld(
+            f"no {noun} with this id has been synced from the connected Xero organisation", org_id=org_id
+        )

@@ -1,0 +1,174 @@
+"""The catch-up's use cases over fakes: the fan-out, one tenant's catch-up, its skips, cursors and misses."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from tests.unit.services.sync.fakes import NOW, FakeConnections, FakeQueue, FakeRuns, connected
+from tests.unit.services.webhooks.fakes import (
+    ORG,
+    TENANT,
+    FakeCatchUps,
+    FakeCatchUpStates,
+    FakeQuota,
+    FakeRecords,
+    FakeXeroOrg,
+    empty_org,
+    later,
+    xero_invoice,
+    xero_payment,
+)
+from xero_bridge.domain.import_rules import map_records
+from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.records import RecordSource
+from xero_bridge.models.sync import CURSOR_RESOURCES
+from xero_bridge.models.webhooks import CatchUpRequest
+from xero_bridge.services.catch_up.fan_out import RequestCatchUps
+from xero_bridge.services.catch_up.tenant import CURSOR_OVERLAP, CatchUpTenant
+from xero_bridge.services.ports import TimeLeft, XeroReader
+from xero_bridge.services.publish_records import RecordPublisher
+
+CURSOR = NOW - timedelta(hours=1)
+REQUEST = CatchUpRequest(scope="tenant", org_id=ORG, tenant_id=TENANT, reason="schedule")
+
+
+class World:
+    def __init__(
+        self, data: dict[str, list[dict[str, object]]] | None = None, *, cursors: bool = True
+    ) -> None:
+        self.xero = FakeXeroOrg(data or empty_org())
+        self.runs = FakeRuns()
+        if cursors:
+            self.runs.set_cursors(ORG, "run-1", CURSOR_RESOURCES, CURSOR)
+        self.states = FakeCatchUpStates()
+        self.quota = FakeQuota()
+        self.records = FakeRecords()
+        self.queue = FakeQueue()
+        self.connections = FakeConnections(connected(TENANT))
+
+        def readers(tenant_id: str, *, time_left: TimeLeft | None = None) -> XeroReader:
+            return self.xero
+
+        self.catch_up = CatchUpTenant(
+            connections=self.connections,
+            runs=self.runs,
+            states=self.states,
+            limiter=self.quota,
+            xero=readers,
+            records=self.records,
+            publisher=RecordPublisher(queue=self.queue, clock=lambda: NOW),
+            clock=lambda: NOW,
+            xero_clock=lambda: NOW,
+        )
+
+    def sent(self) -> list[dict[str, object]]:
+        return [record for body in self.queue.bodies for record in json.loads(body)["records"]]
+
+
+def test_the_fan_out_asks_one_catch_up_per_connected_tenant() -> None:
+    catch_ups = FakeCatchUps()
+    fan_out = RequestCatchUps(connections=FakeConnections(connected("tenant-9")), catch_ups=catch_ups)
+
+    assert fan_out.everyone("schedule") == 1
+
+    assert [(r.scope, r.tenant_id, r.reason) for r in catch_ups.requests] == [
+        ("tenant", "tenant-9", "schedule")
+    ]
+
+
+def test_an_unchanged_tenant_costs_one_call_per_resource_and_keeps_its_cursors() -> None:
+    world = World()
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert outcome.status == "caught_up"
+    assert world.xero.calls == outcome.calls == len(CURSOR_RESOURCES)
+    assert {r for r, _ in world.xero.requests} == set(CURSOR_RESOURCES)
+    assert all(asked["if_modified_since"] == CURSOR for _, asked in world.xero.requests)
+    assert world.runs.get_cursors(ORG) == dict.fromkeys(CURSOR_RESOURCES, CURSOR)
+
+
+def test_changes_are_sent_and_the_cursor_moves_to_the_newest_seen_less_the_overlap() -> None:
+    data = empty_org()
+    newest = NOW - timedelta(minutes=10)
+    data["Invoices"] = [xero_invoice(1, updated=NOW - timedelta(minutes=30)), xero_invoice(2, updated=newest)]
+    data["Payments"] = [xero_payment(1, str(data["Invoices"][0]["InvoiceID"]), "10.00", updated=newest)]
+    world = World(data)
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert outcome.records_sent == 3
+    sources = {r["record_type"]: r.get("source") for r in world.sent()}
+    assert sources and all(s is None or s["kind"] == "catch_up" for s in sources.values())  # type: ignore[index]
+    cursors = world.runs.get_cursors(ORG)
+    assert cursors["Invoices"] == cursors["Payments"] == newest - CURSOR_OVERLAP
+    assert cursors["Contacts"] == CURSOR  # nothing seen: unchanged, never "now"
+
+
+def test_changes_we_hold_older_versions_of_count_as_missed_by_the_webhooks() -> None:
+    data = empty_org()
+    old = xero_invoice(1, updated=NOW - timedelta(hours=2))
+    changed = xero_invoice(1, paid="5.00", updated=NOW - timedelta(minutes=30))  # the webhook never came
+    recent = xero_invoice(2, updated=NOW - timedelta(seconds=20))  # its webhook may still be on its way
+    data["Invoices"] = [changed, recent]
+    world = World(data)
+    source = RecordSource(kind="page", resource="Invoices", page=1)
+    world.records.hold(map_records("Invoices", [old], source, incremental=False).records[0])
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert outcome.missed_by_webhooks == 1
+
+
+def test_a_second_catch_up_while_one_runs_is_skipped() -> None:
+    world = World()
+    world.states.holder = "another-invocation"
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert (outcome.status, outcome.skipped_because, world.xero.calls) == ("skipped", "running", 0)
+
+
+def test_the_daily_reserve_is_kept_for_exports() -> None:
+    world = World()
+    world.quota.day_remaining = 120
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert (outcome.status, outcome.skipped_because, world.xero.calls) == (
+        "skipped",
+        "daily_quota_reserve",
+        0,
+    )
+    assert world.states.last_outcome(ORG) == outcome  # the status says so
+    assert world.states.holder is None  # the lease is given back
+
+
+def test_a_tenant_without_a_finished_initial_sync_is_left_to_it() -> None:
+    world = World(cursors=False)
+
+    outcome = world.catch_up.run(REQUEST)
+
+    assert (outcome.skipped_because, world.xero.calls) == ("initial_sync_not_finished", 0)
+
+
+def test_a_disconnected_or_other_tenant_is_not_caught_up() -> None:
+    world = World()
+    world.connections.connection = connected(TENANT, ConnectionStatus.DISCONNECTED)
+    assert world.catch_up.run(REQUEST).skipped_because == "not_connected"
+
+    world.connections.connection = connected("another-tenant")
+    assert world.catch_up.run(REQUEST).skipped_because == "not_connected"
+    assert world.xero.calls == 0
+
+
+def test_a_page_that_is_full_asks_for_the_next_one() -> None:
+    data = empty_org()
+    data["Invoices"] = [xero_invoice(n, updated=later(-60 - n)) for n in range(1, 1501)]
+    world = World(data)
+
+    outcome = world.catch_up.run(REQUEST)
+
+    invoice_pages = [asked["page"] for r, asked in world.xero.requests if r == "Invoices"]
+    assert invoice_pages == [1, 2] and outcome.records_sent == 1500
