@@ -286,8 +286,8 @@ def play_real_time(app: LocalApp, tenant_id: str) -> None:
         f"stored cursor, {seconds:.2f} s"
     )
     say(
-        f"   It made {catch_up.get('calls')} Xero calls (one a resource) and counted "
-        f"{catch_up.get('missed_by_webhooks')} change(s) the webhooks missed (an alarm in AWS)"
+        f"   It made {catch_up.get('calls')} Xero calls (one a resource); changes older than 2 minutes "
+        f"that no webhook brought count as missed ({catch_up.get('missed_by_webhooks')} here; alarmed in AWS)"
     )
     webhooks = status.get("webhooks") or {}
     say(f"   Webhook deliveries so far: {webhooks.get('deliveries')}, sequence gaps: {webhooks.get('gaps')}")
