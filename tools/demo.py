@@ -42,17 +42,33 @@ def _query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def connect_in_browser(app: LocalApp, org_id: str) -> dict[str, str]:
-    """Follow the redirects a browser would: /connect → Xero's consent → /callback → the AR app."""
+def connect_in_browser(app: LocalApp, org_id: str, user_email: str | None = None) -> dict[str, str]:
+    """The AR backend asks for a connect link, then the browser follows it: /connect → Xero's consent →
+    /callback → the AR app."""
+    body = {"user_email": user_email} if user_email else {}
+    asked_link = httpx.post(
+        f"{app.api_url}/orgs/{org_id}/connect", json=body, headers=app.api_headers, timeout=30
+    )
+    asked_link.raise_for_status()
+    link = asked_link.json()
+    say(
+        f"   POST /orgs/{org_id}/connect (the AR backend, with its API key) → {asked_link.status_code}: "
+        f"a single-use link until {link['expires_at']}"
+    )
     with httpx.Client(follow_redirects=False, timeout=60) as browser:
-        start = browser.get(f"{app.api_url}/connect", params={"org_id": org_id})
+        start = browser.get(link["connect_url"])
         authorize = start.headers["location"]
         asked = _query(authorize)
-        say(f"   GET /connect?org_id={org_id} → {start.status_code} to Xero's consent screen")
+        say(
+            f"   The browser opens it → {start.status_code} to Xero's consent screen, "
+            "the flow bound to this browser by a cookie"
+        )
         say(
             f"      PKCE {asked.get('code_challenge_method')}, state bound to {org_id}, "
             f"scopes: {asked.get('scope')}"
         )
+        again = httpx.get(link["connect_url"], timeout=30)
+        say(f"      the same link opened a second time (forwarded, leaked) → {again.status_code}")
         consent = browser.get(authorize)
         callback = consent.headers["location"]
         say(f"   Xero's consent screen → {consent.status_code} back to /callback with a one-time code")
@@ -163,6 +179,7 @@ def play(app: LocalApp) -> None:
         f"Organisation), 429s met: {view.get('rate_limited')}"
     )
     play_real_time(app, demo_tenant)
+    play_connection_life(app, demo_tenant)
 
 
 def wait_until(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> tuple[Any, float]:
@@ -253,7 +270,9 @@ def play_real_time(app: LocalApp, tenant_id: str) -> None:
     body, seconds = wait_until("the new customer", customer_arrived)
     say(f"   ... a sales invoice later it is a customer of the AR platform ({seconds:.2f} s)")
 
-    customers = store.list_resource(tenant_id, "Contacts", where="IsCustomer==true")["Contacts"]
+    customers = store.list_resource(
+        tenant_id, "Contacts", where='ContactStatus=="ACTIVE" AND IsCustomer==true'
+    )["Contacts"]
     archived = next(c for c in customers if c["ContactID"] != contact_id and c["ContactStatus"] == "ACTIVE")
     app.admin.archive_contact(tenant_id, str(archived["ContactID"]))
 
@@ -291,6 +310,73 @@ def play_real_time(app: LocalApp, tenant_id: str) -> None:
     )
     webhooks = status.get("webhooks") or {}
     say(f"   Webhook deliveries so far: {webhooks.get('deliveries')}, sequence gaps: {webhooks.get('gaps')}")
+
+
+def initial_sync_runs(app: LocalApp) -> int:
+    machine = app.stack.resources["InitialSyncStateMachine"].arn
+    return len(app.stack.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"])
+
+
+def play_connection_life(app: LocalApp, tenant_id: str) -> None:
+    """The banner after Xero revokes the grant, a reconnect that resumes, then a disconnect."""
+    step(7, "Someone disconnects the app inside Xero's settings")
+    app.admin.revoke_connection(tenant_id)
+    app.stack.fire_schedule("CatchUpFunction")
+
+    def banner() -> dict[str, Any] | None:
+        status = connection_status(app, ORG_ID)
+        return status if status["status"] == "needs_reconnect" else None
+
+    status, seconds = wait_until("the reconnect banner", banner)
+    say(
+        f"   The next Xero call is refused, again after a token refresh: the connection shows the banner "
+        f"({seconds:.2f} s)"
+    )
+    say(
+        f"      GET /orgs/{ORG_ID}/connection → {status['status']}, "
+        f"{status['reason_code']}: {status['reason']}"
+    )
+
+    step(8, f"A Xero admin reconnects {DEMO_COMPANY}")
+    runs_before = initial_sync_runs(app)
+    app.admin.set_consent(tenant_ids=[tenant_id], role="FINANCIALADVISER")
+    outcome = connect_in_browser(app, ORG_ID)
+    say(f"   The AR app is told: status={outcome.get('status')}")
+
+    def caught_up() -> dict[str, Any] | None:
+        catch_up = connection_status(app, ORG_ID).get("catch_up") or {}
+        return catch_up if catch_up.get("reason") == "reconnect" and catch_up.get("status") else None
+
+    catch_up, seconds = wait_until("the reconnect's catch-up", caught_up)
+    started = initial_sync_runs(app) - runs_before
+    say(
+        f"   It resumes from the stored cursors: {catch_up['status']} with {catch_up.get('calls')} "
+        f"Xero calls in {seconds:.2f} s; initial syncs started: {started} (no re-import)"
+    )
+
+    step(9, f"The AR platform disconnects AR org '{ORG_ID}'")
+    response = httpx.delete(f"{app.api_url}/orgs/{ORG_ID}/connection", headers=app.api_headers, timeout=30)
+    response.raise_for_status()
+    done = response.json()
+    say(
+        f"   DELETE /orgs/{ORG_ID}/connection → {response.status_code}: Xero connection deleted "
+        f"{done['xero_connection_deleted']}, refresh token revoked {done['refresh_token_revoked']}, "
+        "tokens erased here"
+    )
+    connections = [c for c in app.admin.connections() if c["tenantId"] == tenant_id]
+    say(f"   Xero's own list of connections for {DEMO_COMPANY} now holds {len(connections)} of ours")
+    store = app.emulator.store
+    contact = store.list_resource(
+        tenant_id, "Contacts", where='ContactStatus=="ACTIVE" AND IsCustomer==true'
+    )["Contacts"][0]
+    app.admin.archive_contact(tenant_id, str(contact["ContactID"]))
+    app.admin.wait_webhooks(timeout=10)
+    app.stack.drain(timeout=30)
+    kept = api_get(app, f"/orgs/{ORG_ID}/customers/{contact['ContactID']}").json()
+    say(
+        f"   '{contact['Name']}' archived in Xero afterwards: the webhook is ignored; we keep it as it was "
+        f"(active {kept['active']}), marked source_connection={kept['sync']['source_connection']}"
+    )
 
 
 def main() -> int:

@@ -27,6 +27,7 @@ GET      /__admin/connections                           every connection (with i
 GET      /__admin/tokens                                token families (never a token)
 GET/POST/DELETE /__admin/faults                         list / add (Fault fields) / clear
 POST     /__admin/faults/revoke-connection              ``{tenant_id, user_id?}``
+POST     /__admin/faults/revoke-grant                   ``{tenant_id}``: its grants revoked (invalid_grant)
 POST     /__admin/faults/remove-user                    ``{tenant_id, user_id?}`` (default: consent user)
 GET/PUT  /__admin/clock                                 ``{now, scale}`` / ``{scale}``
 POST     /__admin/clock/advance                         ``{seconds}``
@@ -84,6 +85,7 @@ _RULES = [
     ("POST", "/__admin/faults", "add_fault"),
     ("DELETE", "/__admin/faults", "clear_faults"),
     ("POST", "/__admin/faults/revoke-connection", "revoke_connection"),
+    ("POST", "/__admin/faults/revoke-grant", "revoke_grant"),
     ("POST", "/__admin/faults/remove-user", "remove_user"),
     ("GET", "/__admin/clock", "clock"),
     ("PUT", "/__admin/clock", "set_clock"),
@@ -263,6 +265,9 @@ class AdminApi:
     def _revoke_connection(self, body: dict[str, Any]) -> dict[str, Any]:
         removed = self.em.identity.remove_connections(str(body["tenant_id"]), body.get("user_id"))
         return {"removed": removed}
+
+    def _revoke_grant(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"revoked": self.em.identity.revoke_grants(str(body["tenant_id"]))}
 
     def _remove_user(self, body: dict[str, Any]) -> dict[str, Any]:
         user_id = str(body.get("user_id") or self.em.identity.consent.user_id)

@@ -221,6 +221,10 @@ class AdminClient:
             "removed"
         ]
 
+    def revoke_grant(self, tenant_id: str) -> int:
+        """Revoke the grants (token families) that reach the tenant: refreshes answer ``invalid_grant``."""
+        return int(self._call("POST", "faults/revoke-grant", {"tenant_id": tenant_id})["revoked"])
+
     def remove_user(self, tenant_id: str, user_id: str | None = None) -> str:
         return self._call("POST", "faults/remove-user", {"tenant_id": tenant_id, "user_id": user_id})[
             "user_id"

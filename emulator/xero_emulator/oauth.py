@@ -314,6 +314,22 @@ class IdentityService:
                 del self._connections[cid]
             return len(doomed)
 
+    def revoke_grants(self, tenant_id: str) -> int:
+        """The "revoked grant" fault: the grants that reach the tenant are revoked, as
+        ``/connect/revocation`` would; their connections go, their refresh tokens answer ``invalid_grant``,
+        their access tokens 401."""
+        with self._lock:
+            reaching = [c for c in self._connections.values() if c.tenant_id == tenant_id]
+            events = {c.auth_event_id for c in reaching}
+            revoked = 0
+            for family in self._families.values():
+                if family.auth_event_id in events and not family.revoked:
+                    family.revoked = True
+                    revoked += 1
+            for cid in [c.id for c in self._connections.values() if c.auth_event_id in events]:
+                del self._connections[cid]
+            return revoked
+
     def token_families(self) -> list[dict[str, Any]]:
         """Token families without any token value (admin output)."""
         with self._lock:

@@ -6,13 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
-from xero_bridge.http import register_error_handlers
-from xero_bridge.models.connection import ORG_ID_PATTERN, ConnectionView
+from xero_bridge.http import api_base_url, register_error_handlers
+from xero_bridge.models.connection import (
+    ORG_ID_PATTERN,
+    ConnectionView,
+    ConnectLink,
+    ConnectRequest,
+    DisconnectOutcome,
+)
 from xero_bridge.models.records import XERO_ID_PATTERN, CustomerView, InvoiceView, canonical_xero_id
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
@@ -20,6 +26,25 @@ from xero_bridge.settings import get_settings
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+
+
+@app.post("/orgs/<org_id>/connect")
+def start_connect(
+    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)], request: Annotated[ConnectRequest, Body()]
+) -> Response[ConnectLink]:
+    logger.append_keys(org_id=org_id)
+    settings = get_settings()
+    endpoint = api_base_url(settings.public_api_url, app.current_event.raw_event["requestContext"], "")
+    link = wiring.start_connect().start(
+        org_id, user_email=request.user_email, connect_endpoint=f"{endpoint}/connect"
+    )
+    return Response(201, content_types.APPLICATION_JSON, link)
+
+
+@app.delete("/orgs/<org_id>/connection")
+def disconnect(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> DisconnectOutcome:
+    logger.append_keys(org_id=org_id)
+    return wiring.disconnect_org().disconnect(org_id)
 
 
 @app.get("/orgs/<org_id>/connection")

@@ -10,7 +10,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_bridge.http import add_query, callback_url, redirect, register_error_handlers, wants_json
+from xero_bridge.http import (
+    CONNECT_COOKIE,
+    add_query,
+    callback_url,
+    connect_cookie,
+    is_https,
+    redirect,
+    register_error_handlers,
+    request_cookie,
+    wants_json,
+)
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import complete_connect
@@ -30,16 +40,23 @@ def callback(
     redirect_uri = callback_url(
         settings.xero_redirect_uri, app.current_event.raw_event["requestContext"], "/callback"
     )
-    outcome = complete_connect(redirect_uri).complete(state, code, error, error_description)
+    browser_key = request_cookie(app.current_event, CONNECT_COOKIE)
+    outcome = complete_connect(redirect_uri).complete(
+        state, code, error, error_description, browser_key=browser_key
+    )
     metrics.add_metric(name="XeroConnected", unit=MetricUnit.Count, value=1)
+    # The connect is done: the browser's binding cookie is no longer needed.
+    spent = connect_cookie("", secure=is_https(app.current_event), max_age=0)
     if wants_json(app.current_event.headers):
-        return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"))
+        return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"), cookies=[spent])
     params = {
         "status": "connected",
         "org_id": outcome.org_id,
         "tenant": outcome.tenant_name or outcome.tenant_id,
     }
-    return redirect(add_query(settings.app_return_url, {**params, "tenant_id": outcome.tenant_id}))
+    response = redirect(add_query(settings.app_return_url, {**params, "tenant_id": outcome.tenant_id}))
+    response.cookies.append(spent)
+    return response
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,8 @@
-"""GET /connect?org_id=...: send the browser to Xero's consent screen for this AR organisation (C1)."""
+"""GET /connect?session=...: a finance user's browser opens its connect link; off to Xero's consent (C1).
+
+The link came from ``POST /orgs/{org_id}/connect`` (the AR platform's signed backend): single use, 10
+minutes. Opening it binds the OAuth state to this browser with an HttpOnly cookie that ``/callback`` requires.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +14,36 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_bridge.http import callback_url, redirect, register_error_handlers
-from xero_bridge.models.connection import ORG_ID_PATTERN
+from xero_bridge.http import callback_url, connect_cookie, is_https, redirect, register_error_handlers
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import begin_connect
 
 app = APIGatewayRestResolver(enable_validation=True)
-# A /connect link without a valid org_id is the AR app's bug: answer 400 naming the field, no redirect.
+# A /connect link without a valid session is refused with a 400 naming why (no redirect to Xero).
 register_error_handlers(app)
 
 
 @app.get("/connect")
-def connect(org_id: Annotated[str, Query(pattern=ORG_ID_PATTERN)]) -> Response[str]:
-    logger.append_keys(org_id=org_id)
+def connect(
+    session: Annotated[str, Query(min_length=20, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
+) -> Response[str]:
+    settings = get_settings()
     redirect_uri = callback_url(
-        get_settings().xero_redirect_uri, app.current_event.raw_event["requestContext"], "/connect"
+        settings.xero_redirect_uri, app.current_event.raw_event["requestContext"], "/connect"
     )
-    location = begin_connect(redirect_uri).begin(org_id)
+    started = begin_connect(redirect_uri).begin(session)
+    logger.append_keys(org_id=started.org_id)
     metrics.add_metric(name="ConnectStarted", unit=MetricUnit.Count, value=1)
-    return redirect(location)
+    response = redirect(started.authorize_url)
+    response.cookies.append(
+        connect_cookie(
+            started.browser_key,
+            secure=is_https(app.current_event),
+            max_age=settings.oauth_state_ttl_seconds,
+        )
+    )
+    return response
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 
 from xero_bridge.adapters.xero import Resource, RetryPolicy, XeroClient, XeroEndpoints
+from xero_bridge.errors import NeedsReconnect
+from xero_bridge.models.connection import ReconnectReason
 
 PAGE_RECORDS = 1000
 REPETITIONS = 15
@@ -27,6 +29,9 @@ DAY_MS = 86_400_000
 class _Tokens:
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
         return "bench-token"
+
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        return None
 
 
 def _money(rng: random.Random, low: int, high: int) -> float:

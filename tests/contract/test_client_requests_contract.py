@@ -28,6 +28,8 @@ from referencing.jsonschema import DRAFT4
 
 from xero_bridge.adapters.xero import Resource as XeroResource
 from xero_bridge.adapters.xero import RetryPolicy, XeroClient, XeroEndpoints, XeroOAuthClient
+from xero_bridge.errors import NeedsReconnect
+from xero_bridge.models.connection import ReconnectReason
 from xero_bridge.models.xero import PaymentCreate
 
 pytestmark = pytest.mark.contract
@@ -103,6 +105,9 @@ def identity(xero_specs: Path) -> Spec:
 class Tokens:
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
         return "token"
+
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        return None
 
 
 def fake_xero(request: httpx.Request) -> httpx.Response:

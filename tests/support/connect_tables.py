@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from xero_bridge.adapters.aws.connections_table import (
     ConnectionsTable,
+    ConnectSessionsTable,
     OAuthStatesTable,
     RefreshLeaseTable,
     TokensTable,
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConnectTables:
+    sessions: ConnectSessionsTable
     states: OAuthStatesTable
     connections: ConnectionsTable
     tokens: TokensTable
@@ -26,6 +28,7 @@ class ConnectTables:
     @classmethod
     def over(cls, table_name: str, client: DynamoDBClient | None = None) -> ConnectTables:
         return cls(
+            sessions=ConnectSessionsTable(table_name, client),
             states=OAuthStatesTable(table_name, client),
             connections=ConnectionsTable(table_name, client),
             tokens=TokensTable(table_name, client),

@@ -86,6 +86,9 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
         "XERO_REDIRECT_URI": "",
         "APP_RETURN_URL": "https://app.example.test/settings/xero",
         "INITIAL_SYNC_STATE_MACHINE_ARN": machine_arn,
+        "CATCH_UP_QUEUE_URL": boto3.client("sqs", region_name=REGION).create_queue(QueueName="catch-up")[
+            "QueueUrl"
+        ],
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -135,7 +135,10 @@ def cmd_start(args: argparse.Namespace) -> int:
             print(f"webhooks       {app.xero_url} delivers to {app.api_url}{app.webhook_path} ({check})")
         for schedule in stack.stack.schedules:
             print(f"schedule       {schedule.owner}: {schedule.expression}")
-        print(f"connect        open {app.api_url}/connect?org_id=demo-org")
+        print(
+            f"connect        curl -X POST -H 'x-api-key: {app.api_key}' {app.api_url}/orgs/demo-org/connect"
+            "   then open its connect_url"
+        )
         print("Ctrl-C to stop.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())

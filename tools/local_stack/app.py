@@ -3,7 +3,7 @@
 One place builds what ``make start``, ``make demo`` and the integration tests run, so they cannot drift:
 
     with running_app(seed="small") as app:
-        httpx.get(f"{app.api_url}/connect?org_id=acme")     # 302 to the emulator's consent
+        httpx.post(f"{app.api_url}/orgs/acme/connect", headers=app.api_headers)  # a single-use connect link
         app.admin.counts(app.tenant_id)                     # the emulator's own view
 """
 
@@ -131,6 +131,8 @@ def running_app(
         overrides: dict[str, Any] = {name: xero_url for name in _XERO_URL_PARAMETERS if name in declared}
         if "XeroRedirectUri" in declared:
             overrides["XeroRedirectUri"] = f"{api_url}/callback"
+        if "PublicApiUrl" in declared:  # connect links point at the local API (http, no stage)
+            overrides["PublicApiUrl"] = api_url
         # The app registered in the emulator: the stack uses the same id, secret and webhook key.
         app_credentials = {
             "XeroClientId": config.client_id,

@@ -31,6 +31,7 @@ __all__ = [
     "DailyLimitReached",
     "ElementError",
     "GiveUp",
+    "InvalidSessionError",
     "InvalidStateError",
     "MalformedXeroRecord",
     "NeedsReconnect",
@@ -268,6 +269,15 @@ class StaleTokenVersionError(RetryLater):
     """The stored token set is no longer the version the writer read: someone else rotated it."""
 
 
+class InvalidSessionError(GiveUp):
+    """A connect link (session) that is unknown, already used (``reason="unknown"``) or expired."""
+
+    def __init__(self, reason: str, *, org_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.org_id = org_id
+
+
 class InvalidStateError(GiveUp):
     """A ``state`` that is unknown, already used (``reason="unknown"``) or expired (``reason="expired"``)."""
 
@@ -278,7 +288,14 @@ class InvalidStateError(GiveUp):
 
 
 class ConnectionConflictError(GiveUp):
-    """The org already holds a live connection to another tenant (a concurrent connect got there first)."""
+    """A connect that would break "one org, one tenant": the org holds a live connection to another tenant
+    (``kind="different_organisation"``), or the tenant is bound to another org
+    (``kind="organisation_in_use"``).
+    """
+
+    def __init__(self, message: str, *, kind: str = "different_organisation") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ConnectError(Refused):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -18,19 +19,25 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
 
 __all__ = [
+    "CONNECT_COOKIE",
     "add_query",
+    "api_base_url",
     "callback_url",
+    "connect_cookie",
     "error_response",
     "header",
+    "is_https",
     "raw_body",
     "redirect",
     "register_error_handlers",
+    "request_cookie",
     "wants_json",
 ]
 
@@ -74,20 +81,63 @@ def wants_json(headers: dict[str, str] | None) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def callback_url(configured: str, request_context: dict[str, Any], path: str) -> str:
-    """The OAuth redirect URI: the configured one, else this API's own ``/callback`` URL.
+def api_base_url(configured: str, request_context: dict[str, Any], path: str) -> str:
+    """This API's public base URL: the configured one, else as the request came (host, stage or base path).
 
-    Derived from the request (host and stage or base path as the browser used them), so it is the same
-    on ``/connect`` and ``/callback`` and right behind a custom domain, without the template having to
+    Derived from the request, so it is right behind a custom domain without the template having to
     reference the API from its own functions (a circular dependency in CloudFormation).
     """
     if configured:
-        return configured
+        return configured.rstrip("/")
     host = request_context.get("domainName", "")
     full_path = request_context.get("path", "")
     # requestContext.path is the path as called (with stage or base path); ``path`` is the route's own.
     prefix = full_path[: -len(path)] if path and full_path.endswith(path) else ""
-    return f"https://{host}{prefix}/callback"
+    return f"https://{host}{prefix}"
+
+
+def callback_url(configured: str, request_context: dict[str, Any], path: str) -> str:
+    """The OAuth redirect URI: the configured one, else this API's own ``/callback`` URL (the same on
+    ``/connect`` and ``/callback``)."""
+    if configured:
+        return configured
+    return f"{api_base_url('', request_context, path)}/callback"
+
+
+CONNECT_COOKIE = "xero_bridge_connect"
+"""The cookie that binds a connect to the browser that opened its link (``/connect`` to ``/callback``)."""
+
+
+def connect_cookie(value: str, *, secure: bool, max_age: int) -> Cookie:
+    """HttpOnly (no script reads it), SameSite=Lax (sent on Xero's top-level redirect back, not on a
+    cross-site request), Secure over https (the local stack serves http)."""
+    return Cookie(
+        name=CONNECT_COOKIE,
+        value=value,
+        path="/",
+        secure=secure,
+        http_only=True,
+        max_age=max_age,
+        same_site=SameSite.LAX_MODE,
+    )
+
+
+def request_cookie(event: BaseProxyEvent, name: str) -> str | None:
+    """One cookie of the request (the ``Cookie`` header(s) of a REST API event)."""
+    jar = SimpleCookie()
+    for key, value in (event.headers or {}).items():
+        if key.lower() == "cookie":
+            try:
+                jar.load(value)
+            except CookieError:
+                return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def is_https(event: BaseProxyEvent) -> bool:
+    """API Gateway (and every proxy before it) says the scheme in ``X-Forwarded-Proto``."""
+    return (header(event, "x-forwarded-proto") or "").lower() == "https"
 
 
 # Every named error of ``errors.py``, with its status and stable code (a test checks that none is missing).
@@ -102,6 +152,7 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),
+    errors.InvalidSessionError: (400, "invalid_session", "the connect link is unknown, used or expired"),
     errors.ConnectionConflictError: (409, "connection_conflict", "the connection changed meanwhile"),
     errors.SettingsError: (500, "misconfigured", "the service is not configured correctly"),
     errors.TokenCipherError: (500, "token_cipher_failed", "the stored Xero tokens could not be read"),

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     xero_api_url: _Url = "https://api.xero.com"
     # Empty means "the /callback URL of the API the request came through" (see http.callback_url()).
     xero_redirect_uri: str = ""
+    # This API's public base URL (``https://api.example.com/prod``): where connect links point. Empty means
+    # "as the request came" (API Gateway's host and stage); set it behind a custom domain or a proxy.
+    public_api_url: str = ""
     # Where the browser goes back after a connect, with ?status=connected|error.
     app_return_url: str = Field(min_length=1)
 
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
         AnyHttpUrl(value)  # raises a ValidationError naming the field when it is not an http(s) URL
         return value.rstrip("/")
 
-    @field_validator("xero_redirect_uri")
+    @field_validator("xero_redirect_uri", "public_api_url")
     @classmethod
     def _optional_http_url(cls, value: str) -> str:
         if value:

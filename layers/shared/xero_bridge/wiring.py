@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
 from xero_bridge.adapters.aws.connections_table import (
     ConnectionsTable,
+    ConnectSessionsTable,
     OAuthStatesTable,
     RefreshLeaseTable,
     TokensTable,
@@ -37,7 +38,8 @@ from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_
 from xero_bridge.adapters.xero.users import XeroUsersLookup
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CatchUpTenant
-from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect
+from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
+from xero_bridge.services.connection.disconnect import DisconnectOrg
 from xero_bridge.services.connection.status import ConnectionStatusService
 from xero_bridge.services.publish_records import RecordPublisher
 from xero_bridge.services.records.read import ReadRecords
@@ -58,6 +60,7 @@ __all__ = [
     "complete_connect",
     "connection_status",
     "consume_delivery",
+    "disconnect_org",
     "fetch_page",
     "finish_sync",
     "plan_sync",
@@ -68,6 +71,7 @@ __all__ = [
     "records_writer",
     "request_catch_ups",
     "reset_wiring",
+    "start_connect",
     "start_sync",
     "sync_progress",
     "token_vault",
@@ -99,11 +103,17 @@ def _client_secret(settings: Settings) -> SecretStr:
 # --- connect and the connection ------------------------------------------------------------------------
 
 
+def start_connect() -> StartConnect:
+    """``POST /orgs/{org_id}/connect``: a single-use connect link."""
+    return StartConnect(sessions=ConnectSessionsTable(get_settings().table_name))
+
+
 def begin_connect(redirect_uri: str) -> BeginConnect:
     """``/connect`` for this API's ``redirect_uri``; it never reads the client secret (nor is granted it)."""
     settings = get_settings()
     oauth = XeroOAuthClient(settings.xero_client_id, "", redirect_uri, _endpoints(settings), http=_http())
     return BeginConnect(
+        sessions=ConnectSessionsTable(settings.table_name),
         states=OAuthStatesTable(settings.table_name),
         oauth=oauth,
         pkce=new_pkce_pair,
@@ -123,6 +133,29 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
         cipher=KmsTokenCipher(settings.token_key_id),
         oauth=oauth,
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
+        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        runs=SyncRunsTable(settings.table_name),
+        catch_ups=SqsCatchUpQueue(settings.require("catch_up_queue_url")),
+    )
+
+
+def disconnect_org() -> DisconnectOrg:
+    """``DELETE /orgs/{org_id}/connection``: Xero's connection deleted and grant revoked, ours erased."""
+    settings = get_settings()
+    oauth = XeroOAuthClient(
+        settings.xero_client_id,
+        _client_secret(settings),
+        settings.xero_redirect_uri,
+        _endpoints(settings),
+        http=_http(),
+    )
+    return DisconnectOrg(
+        connections=ConnectionsTable(settings.table_name),
+        tokens=TokensTable(settings.table_name),
+        cipher=KmsTokenCipher(settings.token_key_id),
+        vault=token_vault(),
+        oauth=oauth,
+        runs=SyncRunsTable(settings.table_name),
         machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
     )
 
@@ -151,7 +184,7 @@ def token_vault() -> TokenVault:
 def connection_status() -> ConnectionStatusService:
     table = get_settings().table_name
     return ConnectionStatusService(
-        ConnectionsTable(table), CatchUpStateTable(table), WebhookSequenceTable(table)
+        ConnectionsTable(table), CatchUpStateTable(table), WebhookSequenceTable(table), rate_limiter()
     )
 
 

@@ -91,6 +91,10 @@ class App:
     local: LocalApp
     logs: LogSink
     issued: IssuedSecrets
+    # The finance user's browser: it keeps the cookie /connect sets until /callback reads it.
+    browser: httpx.Client = field(
+        default_factory=lambda: httpx.Client(follow_redirects=False, timeout=30.0, headers=BROWSER)
+    )
 
     def __getattr__(self, name: str) -> Any:  # app.api_url, app.admin, app.stack... as on LocalApp
         return getattr(self.local, name)
@@ -139,31 +143,46 @@ def reset_consent(app: App) -> None:
 # --- the browser ----------------------------------------------------------------------------------------
 
 
-def _browser() -> httpx.Client:
+def new_browser() -> httpx.Client:
+    """Another browser: no cookie of the one the connect link was opened in."""
     return httpx.Client(follow_redirects=False, timeout=30.0, headers=BROWSER)
 
 
-def consent_redirect(app: App, org_id: str) -> str:
-    """``/connect`` then the emulator's consent screen: the URL Xero sends the browser back to (our
-    ``/callback`` with ``code`` and ``state``, or ``error``)."""
-    with _browser() as browser:
-        start = browser.get(f"{app.api_url}/connect", params={"org_id": org_id})
-        assert start.status_code == 302, f"/connect answered {start.status_code}"
-        authorize = start.headers["location"]
-        to_xero = authorize.startswith(f"{app.xero_url}/identity/connect/authorize?")
-        assert to_xero, "/connect must send the browser to Xero's consent screen"
-        consent_screen = browser.get(authorize)
-        assert consent_screen.status_code == 302, f"Xero's authorize answered {consent_screen.status_code}"
-        back = consent_screen.headers["location"]
+def connect_link(app: App, org_id: str, *, user_email: str | None = None) -> str:
+    """``POST /orgs/{org_id}/connect`` as the AR platform's backend asks it: the single-use link."""
+    body = {"user_email": user_email} if user_email else {}
+    response = httpx.post(
+        f"{app.api_url}/orgs/{org_id}/connect", json=body, headers=app.api_headers, timeout=30.0
+    )
+    assert response.status_code == 201, response.text
+    link = str(response.json()["connect_url"])
+    assert link.startswith(f"{app.api_url}/connect?session="), link
+    return link
+
+
+def consent_redirect(
+    app: App, org_id: str, *, user_email: str | None = None, browser: httpx.Client | None = None
+) -> str:
+    """The connect link opened in the finance user's browser, then the emulator's consent screen: the URL
+    Xero sends the browser back to (our ``/callback`` with ``code`` and ``state``, or ``error``)."""
+    browser = browser or app.browser
+    start = browser.get(connect_link(app, org_id, user_email=user_email))
+    assert start.status_code == 302, f"/connect answered {start.status_code}"
+    assert "xero_bridge_connect" in browser.cookies, "/connect binds the flow to the browser with a cookie"
+    authorize = start.headers["location"]
+    to_xero = authorize.startswith(f"{app.xero_url}/identity/connect/authorize?")
+    assert to_xero, "/connect must send the browser to Xero's consent screen"
+    consent_screen = browser.get(authorize)
+    assert consent_screen.status_code == 302, f"Xero's authorize answered {consent_screen.status_code}"
+    back = consent_screen.headers["location"]
     to_our_callback = back.startswith(f"{app.api_url}/callback?")  # (a bool: pytest never prints the code)
     assert to_our_callback, "Xero's consent screen must send the browser back to our /callback"
     return back
 
 
-def follow(app: App, callback: str) -> httpx.Response:
+def follow(app: App, callback: str, *, browser: httpx.Client | None = None) -> httpx.Response:
     """The browser lands on ``/callback`` (the answer is the redirect back to the AR app)."""
-    with _browser() as browser:
-        return browser.get(callback)
+    return (browser or app.browser).get(callback)
 
 
 def connect(app: App, org_id: str) -> httpx.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +20,12 @@ import pytest
 from tests.integration.app.harness import (
     App,
     connect,
+    connect_link,
     connection_status,
     consent,
     consent_redirect,
     follow,
+    new_browser,
     new_org,
     query_of,
     returned,
@@ -247,22 +250,136 @@ def test_reconnecting_to_a_different_organisation_is_refused(
     consent(app, [other])
     back = returned(app, connect(app, org_id))
 
-    # Then it is refused, naming both, and the org stays on the first organisation
+    # Then it is refused, naming neither (a refusal never tells who an AR org is connected to), and the
+    # org stays on the first organisation
     assert back["status"] == "error"
     assert back["error"] == "different_organisation"
-    assert "First Ltd" in back["reason"] and "Other Ltd" in back["reason"]
+    assert "First Ltd" not in back["reason"] and "Other Ltd" not in back["reason"]
     status = connection_status(app, org_id)
     assert (status["status"], status["tenant_id"]) == ("connected", first)
     assert xero_connections(app, other) == [], "the connection to the other organisation is deleted in Xero"
     assert len(executions_for(app, org_id)) == 1
 
 
-def test_connect_without_org_id_is_a_400_naming_the_field(app: App) -> None:
+def test_connect_without_session_is_a_400_naming_the_field(app: App) -> None:
     response = httpx.get(f"{app.api_url}/connect", timeout=30.0)
 
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_request", "reason": "missing or invalid: org_id"}
+    assert response.json() == {"error": "invalid_request", "reason": "missing or invalid: session"}
     assert "location" not in response.headers
+
+
+# --- the attacks of issue 10, played as an attacker would --------------------------------------------------
+
+
+def test_attack_the_open_connect_by_org_id_is_gone(app: App, new_tenant: Callable[[str], str]) -> None:
+    # An attacker with no credentials names someone else's AR org and consents with their own Xero org
+    attacker_org = new_tenant("Attacker Pty")
+    consent(app, [attacker_org])
+    victim = new_org()
+
+    response = new_browser().get(f"{app.api_url}/connect", params={"org_id": victim})
+
+    # Refused before Xero: no state, no consent screen, nothing bound to the victim's org
+    assert response.status_code == 400 and "location" not in response.headers
+    assert connection_status(app, victim)["status"] == "not_connected"
+
+
+def test_attack_a_connect_link_completed_in_another_browser_is_refused(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    # Given a connect link minted for an AR org, opened by its finance user's browser
+    mine = new_tenant("Mine Ltd")
+    consent(app, [mine])
+    org_id = new_org()
+    callback = consent_redirect(app, org_id)
+
+    # When someone else's browser (no cookie) lands on the callback with that state and a code
+    back = returned(app, follow(app, callback, browser=new_browser()))
+
+    # Then it is refused and nothing is connected
+    assert (back["status"], back["error"]) == ("error", "wrong_browser")
+    assert connection_status(app, org_id)["status"] == "not_connected"
+    assert executions_for(app, org_id) == []
+
+
+def test_attack_a_forwarded_connect_link_opens_once(app: App) -> None:
+    link = connect_link(app, new_org())
+    first = new_browser().get(link)
+    assert first.status_code == 302
+
+    second = new_browser().get(link)  # the link forwarded to someone else
+
+    assert second.status_code == 400 and second.json()["error"] == "invalid_session"
+
+
+def test_a_link_made_for_one_ar_user_refuses_another_xero_user(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    mine = new_tenant("Mine Ltd")
+    consent(app, [mine])  # the emulator's consenting user, not the one the link names
+    org_id = new_org()
+
+    back = returned(app, follow(app, consent_redirect(app, org_id, user_email="someone.else@acme.example")))
+
+    assert (back["status"], back["error"]) == ("error", "different_user")
+    assert connection_status(app, org_id)["status"] == "not_connected"
+
+
+def test_attack_two_callbacks_for_one_tenant_at_once_leave_it_bound_to_one_org(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    # Given two AR orgs, each with a callback for the same Xero organisation ready in its own browser,
+    # consented by two different advisers of that organisation
+    shared = new_tenant("Contested Ltd")
+    advisers = [
+        app.admin.add_user(shared, email=f"adviser{n}@contested.example", role="FINANCIALADVISER")
+        for n in (1, 2)
+    ]
+    orgs = [new_org(), new_org()]
+    browsers = [new_browser(), new_browser()]
+    callbacks = []
+    for org, browser, adviser in zip(orgs, browsers, advisers, strict=True):
+        consent(app, [shared], user_id=adviser)
+        callbacks.append(consent_redirect(app, org, browser=browser))
+
+    # When both land at the same moment
+    barrier = threading.Barrier(2)
+    results: list[dict[str, str]] = [{}, {}]
+
+    def land(n: int) -> None:
+        barrier.wait()
+        results[n] = returned(app, follow(app, callbacks[n], browser=browsers[n]))
+
+    threads = [threading.Thread(target=land, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then exactly one connected; the other is refused with a stable code that names no organisation
+    statuses = sorted(r.get("status", "") for r in results)
+    assert statuses == ["connected", "error"], results
+    refusal = next(r for r in results if r["status"] == "error")
+    assert refusal["error"] == "organisation_in_use"
+    assert "Contested" not in refusal["reason"]
+    connected = [o for o in orgs if connection_status(app, o)["status"] == "connected"]
+    assert len(connected) == 1
+
+
+def test_attack_the_callbacks_error_parameter_is_never_echoed(
+    app: App, new_tenant: Callable[[str], str]
+) -> None:
+    consent(app, [new_tenant("Mine Ltd")])
+    org_id = new_org()
+    callback = consent_redirect(app, org_id)
+    state = query_of(callback)["state"]
+    forged = f"{app.api_url}/callback?state={state}&error=<script>alert(1)</script>&error_description=pwned"
+
+    back = returned(app, follow(app, forged))
+
+    assert back["error"] == "xero_error"
+    assert "script" not in back["reason"] and "pwned" not in back["reason"]
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "not-our-key"}], ids=["no key", "wrong key"])

@@ -38,8 +38,12 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "oauth_callback/missing_code": ("refused", "invalid_state"),
     "oauth_callback/success": ("refused", "invalid_state"),
     "oauth_callback/unknown_state": ("refused", "invalid_state"),
-    "oauth_connect/connect": 302,
-    "oauth_connect/missing_org_id": ("refused", "invalid_request"),
+    # The connect link's session was issued by another stack: used up or unknown here, refused as such.
+    "oauth_connect/connect": ("refused", "invalid_session"),
+    "oauth_connect/missing_session": ("refused", "invalid_request"),
+    "integration_api/start_connect": 201,  # a single-use connect link
+    "integration_api/start_connect_bad_email": ("refused", "invalid_request"),
+    "integration_api/disconnect": ("refused", "not_connected"),  # nothing to disconnect on a fresh stack
     # Signed with the local stack's webhook key (its template default): verified, enqueued or answered.
     "webhook_receiver/delivery": 200,
     "webhook_receiver/intent_to_receive": 200,
@@ -128,16 +132,13 @@ def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Pa
         assert case in EXPECTED_SQS_FAILURES, f"say which messages of {case} fail in EXPECTED_SQS_FAILURES"
         failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
         assert failed == EXPECTED_SQS_FAILURES[case]
-    if case == "oauth_connect/connect":
-        location = (result.payload.get("headers") or {}).get("Location") or result.payload[
-            "multiValueHeaders"
-        ]["Location"][0]
-        assert "/identity/connect/authorize?" in location
-        assert "code_challenge_method=S256" in location
+    if case == "integration_api/start_connect":
+        link = json.loads(result.payload["body"])["connect_url"]
+        assert "/connect?session=" in link
 
 
 def test_make_invoke_cli_prints_the_result_and_exits_0() -> None:
-    event = ROOT / "events" / "oauth_connect" / "missing_org_id.json"
+    event = ROOT / "events" / "oauth_connect" / "missing_session.json"
 
     done = subprocess.run(
         [sys.executable, "-m", "tools.local_stack", "invoke", "oauth_connect", "--event", str(event)],
@@ -151,4 +152,4 @@ def test_make_invoke_cli_prints_the_result_and_exits_0() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["statusCode"] == 400
-    assert json.loads(result["body"]) == {"error": "invalid_request", "reason": "missing or invalid: org_id"}
+    assert json.loads(result["body"]) == {"error": "invalid_request", "reason": "missing or invalid: session"}

@@ -107,6 +107,15 @@ def test_revoked_connection_fault_is_403(xero: Xero, token: str) -> None:
     assert xero.api("GET", "Contacts", token, xero.tenants[1]).status_code == 200
 
 
+def test_revoked_grant_fault_is_invalid_grant_on_refresh_and_401_on_the_api(xero: Xero) -> None:
+    tokens = xero.connect()
+    assert xero.admin.revoke_grant(xero.tenants[0]) == 1
+    assert xero.api("GET", "Contacts", tokens["access_token"], xero.tenants[0]).status_code == 401
+    refused = xero.refresh(tokens["refresh_token"])
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    assert xero.admin.connections() == []
+
+
 # --- what it answers -----------------------------------------------------------------------------------
 
 

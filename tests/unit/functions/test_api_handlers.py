@@ -4,6 +4,7 @@ httpx's MockTransport, fed with the same events/ files as `sam local invoke`."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -24,13 +25,16 @@ from functions.oauth_connect import app as oauth_connect
 from tests.support.connect_tables import ConnectTables
 from xero_bridge import wiring
 from xero_bridge.errors import SettingsError
-from xero_bridge.models.connection import ConnectionStatus, OAuthState, XeroConnection
+from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState, XeroConnection
 from xero_bridge.observability import logger
 from xero_bridge.settings import reset_settings
 
 EVENT_STATE = load_event("oauth_callback/success")["queryStringParameters"]["state"]
 EVENT_CODE = load_event("oauth_callback/success")["queryStringParameters"]["code"]
 CALLBACK = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev/callback"
+EVENT_SESSION = load_event("oauth_connect/connect")["queryStringParameters"]["session"]
+# The cookie /connect set in the browser the callback events come from.
+EVENT_BROWSER_KEY = load_event("oauth_callback/success")["headers"]["Cookie"].split("=", 1)[1]
 
 
 def _jwt(claims: dict[str, Any]) -> str:
@@ -119,8 +123,22 @@ def pending_state(table: ConnectTables, *, expired: bool = False) -> None:
             state=EVENT_STATE,
             org_id="org_acme",
             code_verifier=SecretStr("v" * 64),
+            browser_hash=hashlib.sha256(EVENT_BROWSER_KEY.encode()).hexdigest(),
             created_at=now,
             expires_at=now + timedelta(seconds=-1 if expired else 600),
+        )
+    )
+
+
+def pending_session(table: ConnectTables) -> None:
+    """The connect link the AR platform asked for (its token is the connect event's ``session``)."""
+    now = datetime.now(UTC)
+    table.sessions.put_session(
+        ConnectSession(
+            token_hash=hashlib.sha256(EVENT_SESSION.encode()).hexdigest(),
+            org_id="org_acme",
+            created_at=now,
+            expires_at=now + timedelta(minutes=10),
         )
     )
 
@@ -140,6 +158,8 @@ def location(response: dict[str, Any]) -> tuple[str, dict[str, list[str]]]:
 
 
 def test_connect_redirects_to_xero_with_a_stored_state(xero: FakeXero, table: ConnectTables) -> None:
+    pending_session(table)
+
     response = oauth_connect.lambda_handler(load_event("oauth_connect/connect"), FakeLambdaContext())
 
     assert response["statusCode"] == 302
@@ -149,19 +169,36 @@ def test_connect_redirects_to_xero_with_a_stored_state(xero: FakeXero, table: Co
     assert query["code_challenge_method"] == ["S256"] and query["client_id"] == ["test-client-id"]
     assert table.states.take_state(query["state"][0], now=datetime.now(UTC)).org_id == "org_acme"
     assert response["multiValueHeaders"]["Cache-Control"] == ["no-store"]
+    # And the browser holds the cookie that binds the flow to it: HttpOnly, SameSite, Secure over https
+    cookie = response["multiValueHeaders"]["Set-Cookie"][0]
+    assert cookie.startswith("xero_bridge_connect=")
+    assert {"HttpOnly", "Secure", "SameSite=Lax"} <= {part.strip() for part in cookie.split(";")}
 
 
-def test_connect_without_org_id_is_a_400_naming_the_field(xero: FakeXero) -> None:
-    response = oauth_connect.lambda_handler(load_event("oauth_connect/missing_org_id"), FakeLambdaContext())
+def test_a_connect_link_opens_once(xero: FakeXero, table: ConnectTables) -> None:
+    pending_session(table)
+    oauth_connect.lambda_handler(load_event("oauth_connect/connect"), FakeLambdaContext())
+
+    again = oauth_connect.lambda_handler(load_event("oauth_connect/connect"), FakeLambdaContext())
+
+    assert again["statusCode"] == 400
+    assert json.loads(again["body"])["error"] == "invalid_session"
+
+
+def test_connect_without_session_is_a_400_naming_the_field(xero: FakeXero) -> None:
+    response = oauth_connect.lambda_handler(load_event("oauth_connect/missing_session"), FakeLambdaContext())
 
     assert response["statusCode"] == 400
     body = json.loads(response["body"])
-    assert body["error"] == "invalid_request" and "org_id" in body["reason"]
+    assert body["error"] == "invalid_request" and "session" in body["reason"]
 
 
-def test_connect_uses_the_configured_redirect_uri(xero: FakeXero, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_uses_the_configured_redirect_uri(
+    xero: FakeXero, table: ConnectTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XERO_REDIRECT_URI", "https://xero.example.test/callback")
     reset_settings()
+    pending_session(table)
 
     response = oauth_connect.lambda_handler(load_event("oauth_connect/connect"), FakeLambdaContext())
 
@@ -282,6 +319,7 @@ def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
             tenant_name="Acme Ltd",
             status=ConnectionStatus.NEEDS_RECONNECT,
             reason="token revoked or expired: reconnect Xero",
+            reason_code="token_revoked",
             first_connected_at=now,
             connected_at=now,
             updated_at=now,
@@ -303,6 +341,10 @@ def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
         "tenant_id": "tenant-acme",
         "tenant_name": "Acme Ltd",
         "connected_at": "2026-11-21T10:00:00Z",
+        "reason_code": "token_revoked",  # the banner's stable code
+        "last_change_at": None,
+        "quota_minute_remaining": None,  # no call made to Xero for this tenant yet
+        "quota_day_remaining": None,
         # no catch-up ran yet, and no webhook was ever delivered
         "catch_up": None,
         "webhooks": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -14,7 +14,14 @@ from tests.support.atomic_dynamodb import SerializedClient
 from tests.support.connect_tables import ConnectTables
 from tests.unit.services.connection.fakes import T0, EventLog, FakeCipher, FakeClock, FakeOAuth, FakeTable
 from xero_bridge.errors import NeedsReconnect, TokenRefreshTimeoutError
-from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
+from xero_bridge.models.connection import (
+    RECONNECT_TEXT,
+    ConnectionStatus,
+    ReconnectReason,
+    StoredTokens,
+    XeroConnection,
+)
+from xero_bridge.models.xero import Connection
 from xero_bridge.services.token_vault import REVOKED_REASON, TokenVault
 
 ORG = "org_acme"
@@ -150,6 +157,35 @@ def test_invalid_grant_marks_needs_reconnect_with_the_banner_reason() -> None:
     assert world.oauth.refresh_calls == 1
 
 
+@pytest.mark.parametrize(
+    ("still_connected", "expected"),
+    [(True, ReconnectReason.USER_REMOVED), (False, ReconnectReason.TOKEN_REVOKED)],
+    ids=["user-removed-connection-kept", "connection-removed-in-xero"],
+)
+def test_a_403_after_a_refresh_is_explained_by_the_tokens_own_connections(
+    still_connected: bool, expected: ReconnectReason
+) -> None:
+    # Given a token in use, and Xero answering 403 AuthenticationUnsuccessful for the tenant
+    world = World()
+    world.vault.access_token(TENANT)
+    listed = (
+        [Connection.model_validate({"id": "c-1", "tenantId": TENANT, "tenantType": "ORGANISATION"})]
+        if still_connected
+        else []
+    )
+    world.oauth.all_connections = listed
+    world.oauth.granted = listed
+
+    # When the client reports the refusal
+    problem = world.vault.refused(TENANT, ReconnectReason.USER_REMOVED)
+
+    # Then the banner names the cause GET /connections tells apart
+    connection = world.table.connections[ORG]
+    assert connection.status == ConnectionStatus.NEEDS_RECONNECT
+    assert connection.reason_code == expected.value
+    assert problem is not None and problem.reason == RECONNECT_TEXT[expected]
+
+
 def test_a_connection_that_is_not_connected_raises_its_reason() -> None:
     world = World()
     world.table.set_status(ORG, ConnectionStatus.NEEDS_RECONNECT, "scopes missing: reconnect Xero", now=T0)
@@ -252,3 +288,56 @@ def test_twenty_concurrent_lambdas_refresh_exactly_once(connections_table: str) 
     assert cipher.decrypt(
         stored.ciphertext, org_id=ORG, tenant_id=TENANT
     ).refresh_token.get_secret_value() == ("refresh-1")
+
+
+def test_a_refresh_slower_than_its_lease_keeps_the_lease_and_xero_sees_one_refresh(
+    connections_table: str,
+) -> None:
+    # Given an expired token set, and a Xero whose refresh takes 1 s, over three times the 0.3 s lease
+    clock = FakeClock(datetime.now(UTC))  # Xero's new tokens are valid for 30 real minutes
+    cipher = FakeCipher()
+    oauth = FakeOAuth(clock=clock, refresh_delay=1.0)
+    atomic: Any = SerializedClient(boto3.client("dynamodb"))
+    table = ConnectTables.over(connections_table, client=atomic)
+    seed(table.connections, cipher, oauth, valid_for=-60)
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def one_lambda(delay: float) -> None:
+        # A real clock: the lease's expiry is what is tested
+        vault = TokenVault(
+            connections=table.connections,
+            tokens=table.tokens,
+            lease=table.lease,
+            cipher=cipher,
+            oauth=oauth,
+            lease_seconds=0.3,
+            wait_seconds=10,
+        )
+        barrier.wait()
+        time.sleep(delay)  # the second Lambda comes while the first one's refresh is in flight
+        try:
+            results.append(vault.access_token(TENANT))
+        except BaseException as exc:
+            errors.append(exc)
+
+    # When a second Lambda asks for the token after the first one's lease would have run out
+    threads = [threading.Thread(target=one_lambda, args=(delay,)) for delay in (0.0, 0.5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # Then the first one kept its lease by extending it: one refresh reached Xero, both got its token,
+    # and the rotated refresh token is the one stored (nothing broke the set)
+    assert errors == []
+    assert oauth.refresh_calls == 1
+    assert results == ["access-1", "access-1"]
+    stored = table.tokens.get_tokens(ORG)
+    assert stored is not None
+    assert cipher.decrypt(
+        stored.ciphertext, org_id=ORG, tenant_id=TENANT
+    ).refresh_token.get_secret_value() == ("refresh-1")
+    connection = table.connections.get_connection(ORG)
+    assert connection is not None and connection.status == ConnectionStatus.CONNECTED

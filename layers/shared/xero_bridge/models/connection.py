@@ -16,10 +16,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from xero_bridge.models.webhooks import CatchUpOutcome, WebhookHealth
 
 __all__ = [
+    "EMAIL_PATTERN",
+    "RECONNECT_TEXT",
+    "ConnectLink",
     "ConnectOutcome",
+    "ConnectRequest",
+    "ConnectSession",
     "ConnectionStatus",
     "ConnectionView",
+    "DisconnectOutcome",
     "OAuthState",
+    "ReconnectReason",
     "StoredTokens",
     "TokenRecord",
     "XeroConnection",
@@ -37,6 +44,26 @@ class ConnectionStatus(StrEnum):
     DISCONNECTED = "disconnected"
 
 
+class ReconnectReason(StrEnum):
+    """Why a connection waits for a user to connect Xero again (the banner's stable code)."""
+
+    TOKEN_REVOKED = "token_revoked"  # invalid_grant on refresh, or a 401 that survived a refresh
+    EXPIRED = "expired"  # the refresh token went unused for Xero's 60 days
+    USER_REMOVED = "user_removed"  # a 403 AuthenticationUnsuccessful: the connecting user is gone
+    SCOPES_MISSING = "scopes_missing"  # a 403 AuthorizationUnsuccessful: a permission was withdrawn
+
+
+RECONNECT_TEXT: dict[ReconnectReason, str] = {
+    ReconnectReason.TOKEN_REVOKED: "token revoked or expired: reconnect Xero",
+    ReconnectReason.EXPIRED: "the Xero connection was unused for 60 days and expired: reconnect Xero",
+    ReconnectReason.USER_REMOVED: "the Xero user who connected was removed from the organisation: "
+    "ask an admin to reconnect Xero",
+    ReconnectReason.SCOPES_MISSING: "Xero no longer grants a permission xero-bridge needs: reconnect Xero "
+    "and allow every permission asked",
+}
+"""What the banner says for each reason."""
+
+
 class XeroConnection(BaseModel):
     """The one Xero organisation (tenant) an AR organisation is connected to."""
 
@@ -47,6 +74,7 @@ class XeroConnection(BaseModel):
     tenant_name: str | None = None
     status: ConnectionStatus
     reason: str | None = None  # why needs_reconnect / disconnected: the banner text
+    reason_code: str | None = None  # a ReconnectReason, or "disconnected"
     xero_connection_id: str | None = None  # the id of DELETE /connections/{id}
     connected_by_user_id: str | None = None  # xero_userid of the admin who connected
     auth_event_id: str | None = None
@@ -54,16 +82,54 @@ class XeroConnection(BaseModel):
     first_connected_at: AwareDatetime
     connected_at: AwareDatetime
     updated_at: AwareDatetime
+    last_change_at: AwareDatetime | None = None  # when a change from Xero last reached the writer
+
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$"
+"""An email address, as much as a connect link needs to check it (Xero's id token says the rest)."""
+
+
+class ConnectRequest(BaseModel):
+    """``POST /orgs/{org_id}/connect``: optionally, the email of the AR user who will consent in Xero."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_email: str | None = Field(default=None, pattern=EMAIL_PATTERN, max_length=254)
+
+
+class ConnectLink(BaseModel):
+    """The single-use link for the finance user's browser (valid ``expires_at``)."""
+
+    connect_url: str
+    expires_at: AwareDatetime
+
+
+class ConnectSession(BaseModel):
+    """A connect the AR platform's backend asked for: bound to one AR org (and user), single use, expiring.
+
+    Only a hash of the link's token is kept: whoever reads the table cannot open the link.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    org_id: str
+    user_email: str | None = None
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
 
 
 class OAuthState(BaseModel):
-    """A pending ``/connect``: bound to one AR org, single use, expiring."""
+    """A pending ``/connect``: bound to one AR org and to the browser that opened the link, single use,
+    expiring. ``browser_hash`` is the SHA-256 of the random value in that browser's cookie."""
 
     model_config = ConfigDict(frozen=True)
 
     state: str
     org_id: str
     code_verifier: SecretStr
+    browser_hash: str = ""
+    user_email: str | None = None
     created_at: AwareDatetime
     expires_at: AwareDatetime
 
@@ -125,6 +191,18 @@ class TokenRecord(BaseModel):
     updated_at: AwareDatetime
 
 
+class DisconnectOutcome(BaseModel):
+    """``DELETE /orgs/{org_id}/connection``: what was undone at Xero, and the status now."""
+
+    org_id: str
+    status: Literal["disconnected"] = "disconnected"
+    tenant_id: str
+    already_disconnected: bool = False
+    xero_connection_deleted: bool = False
+    refresh_token_revoked: bool = False
+    sync_stopped: bool = False
+
+
 class ConnectOutcome(BaseModel):
     """What a finished connect did, for the redirect back to the AR app."""
 
@@ -133,6 +211,7 @@ class ConnectOutcome(BaseModel):
     tenant_name: str | None
     reconnected: bool
     sync_execution_arn: str | None = None
+    catch_up_requested: bool = False  # a reconnect of a tenant already synced: caught up from its cursors
 
 
 class ConnectionView(BaseModel):
@@ -142,8 +221,12 @@ class ConnectionView(BaseModel):
     org_id: str
     status: Literal["connected", "needs_reconnect", "disconnected", "not_connected"]
     reason: str | None = None
+    reason_code: str | None = None
     tenant_id: str | None = None
     tenant_name: str | None = None
     connected_at: datetime | None = None
+    last_change_at: datetime | None = None
+    quota_minute_remaining: int | None = None
+    quota_day_remaining: int | None = None
     catch_up: CatchUpOutcome | None = None
     webhooks: WebhookHealth | None = None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-__all__ = ["AccessTokenClaims", "TokenSet"]
+__all__ = ["AccessTokenClaims", "IdTokenClaims", "TokenSet"]
 
 
 class TokenSet(BaseModel):
@@ -36,3 +36,12 @@ class AccessTokenClaims(BaseModel):
     sub: str | None = None
     exp: datetime | None = None
     scopes: tuple[str, ...] = ()
+
+
+class IdTokenClaims(BaseModel):
+    """Claims of Xero's OpenID Connect id token (read without verifying it: it came straight from Xero's
+    token endpoint over TLS, in the same answer as the tokens); all None when there is none."""
+
+    email: str | None = None
+    xero_userid: str | None = None
+    sub: str | None = None

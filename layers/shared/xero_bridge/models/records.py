@@ -24,6 +24,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from xero_bridge.models.connection import ConnectionStatus
+
 __all__ = [
     "RESOURCE_OF",
     "XERO_ID_PATTERN",
@@ -455,10 +457,15 @@ class SyncTrail(BaseModel):
     cursor: UtcDateTime | None = None
     fetched_at: UtcDateTime
     received_at: UtcDateTime
+    #: The connection the record came through, as it is now: a ``disconnected`` source is no longer kept
+    #: current (the record stays, as it was when the org disconnected), ``needs_reconnect`` is paused.
+    source_connection: ConnectionStatus = ConnectionStatus.CONNECTED
 
     @classmethod
-    def of(cls, stored: StoredRecord) -> SyncTrail:
-        return cls(**stored.source.model_dump(), received_at=stored.received_at)
+    def of(cls, stored: StoredRecord, source_connection: ConnectionStatus) -> SyncTrail:
+        return cls(
+            **stored.source.model_dump(), received_at=stored.received_at, source_connection=source_connection
+        )
 
 
 class InvoiceView(Invoice):

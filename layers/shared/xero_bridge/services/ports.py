@@ -32,14 +32,17 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from xero_bridge.errors import NeedsReconnect
 from xero_bridge.models.connection import (
     ConnectionStatus,
+    ConnectSession,
     OAuthState,
+    ReconnectReason,
     StoredTokens,
     TokenRecord,
     XeroConnection,
 )
-from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
+from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.pages import Page, RateStatus
 from xero_bridge.models.records import (
     RecordSource,
@@ -57,6 +60,7 @@ __all__ = [
     "CatchUpRequests",
     "CatchUpStates",
     "Clock",
+    "ConnectSessionStore",
     "ConnectionStore",
     "RateLimiter",
     "RecordsStore",
@@ -105,6 +109,7 @@ class XeroOAuthPort(Protocol):
     def connections(self, access_token: str, *, auth_event_id: str | None = None) -> list[Connection]: ...
     def delete_connection(self, access_token: str, connection_id: str) -> None: ...
     def claims(self, access_token: str) -> AccessTokenClaims: ...
+    def id_claims(self, id_token: str) -> IdTokenClaims: ...
 
 
 class UsersLookup(Protocol):
@@ -118,6 +123,12 @@ class TokenProvider(Protocol):
 
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
         """The access token; ``force_refresh`` after Xero answered 401 to the one given before."""
+        ...
+
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        """Xero refused the tenant's access even after a refresh (a 401 or 403 that survived it): mark the
+        connection ``needs_reconnect`` with ``reason`` and return the error to raise (None: not ours to mark).
+        """
         ...
 
 
@@ -163,6 +174,16 @@ class XeroReaders(Protocol):
 # --- Connections and tokens ------------------------------------------------------------------------------
 
 
+class ConnectSessionStore(Protocol):
+    """Connect links the AR platform asked for (by the hash of their token)."""
+
+    def put_session(self, session: ConnectSession) -> None: ...
+
+    def take_session(self, token_hash: str, *, now: datetime) -> ConnectSession:
+        """Remove and return the session; ``InvalidSessionError`` if unknown, already used or expired."""
+        ...
+
+
 class StateStore(Protocol):
     """Pending OAuth states."""
 
@@ -192,8 +213,22 @@ class ConnectionStore(Protocol):
         ...
 
     def set_status(
-        self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime
+        self,
+        org_id: str,
+        status: ConnectionStatus,
+        reason: str | None,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
     ) -> None: ...
+
+    def disconnect(self, org_id: str, tenant_id: str, *, reason: str, now: datetime) -> None:
+        """Mark the connection disconnected and free the tenant for another org, in one transaction."""
+        ...
+
+    def record_change(self, org_id: str, at: datetime) -> None:
+        """A change from Xero reached the writer at ``at`` (kept if newer than the one recorded)."""
+        ...
 
 
 class TokenStore(Protocol):
@@ -220,11 +255,19 @@ class TokenStore(Protocol):
         """
         ...
 
+    def delete_tokens(self, org_id: str) -> None:
+        """Erase the token set (a disconnect): nothing can call Xero for the org any more."""
+        ...
+
 
 class RefreshLease(Protocol):
     """The per-connection refresh lease, shared by every Lambda."""
 
     def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool: ...
+    def extend(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
+        """Push a lease we hold ``seconds`` further; False when it is no longer ours."""
+        ...
+
     def release(self, org_id: str, owner: str) -> None: ...
 
 
@@ -246,6 +289,9 @@ class SyncMachine(Protocol):
         ...
 
     def is_running(self, execution_arn: str) -> bool: ...
+    def stop(self, execution_arn: str, *, cause: str) -> bool:
+        """Stop a running execution; False when it was not running."""
+        ...
 
 
 class RunStore(Protocol):

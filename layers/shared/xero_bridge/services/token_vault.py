@@ -14,9 +14,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from xero_bridge.errors import (
     NeedsReconnect,
@@ -24,13 +25,22 @@ from xero_bridge.errors import (
     TokenRefreshTimeoutError,
     XeroInvalidGrant,
 )
-from xero_bridge.models.connection import ConnectionStatus, StoredTokens, TokenRecord, XeroConnection
+from xero_bridge.models.connection import (
+    RECONNECT_TEXT,
+    ConnectionStatus,
+    ReconnectReason,
+    StoredTokens,
+    TokenRecord,
+    XeroConnection,
+)
 from xero_bridge.observability import logger
 from xero_bridge.services.ports import ConnectionStore, RefreshLease, TokenCipher, TokenStore, XeroOAuthPort
 
 __all__ = ["REVOKED_REASON", "TokenVault"]
 
-REVOKED_REASON = "token revoked or expired: reconnect Xero"
+REVOKED_REASON = RECONNECT_TEXT[ReconnectReason.TOKEN_REVOKED]
+#: Xero expires a refresh token left unused this long: an invalid_grant after it is "expired", not "revoked".
+REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -59,14 +69,16 @@ class TokenVault:
     cipher : TokenCipher
         KMS encryption of the token sets.
     oauth : XeroOAuthPort
-        Xero's identity service (only ``refresh`` is used).
+        Xero's identity service: ``refresh``, and ``connections`` to explain a 403.
     margin_seconds : float
         An access token valid for less than this is refreshed first (a Xero call must not start with a
         token about to expire).
     cache_seconds : float
         The longest a decrypted token set is reused without re-reading the connection.
     lease_seconds : float
-        How long a lease protects a refresh; longer than the OAuth client's worst-case refresh call.
+        How long a lease protects a refresh before it is extended. The holder extends it every
+        ``lease_seconds / 3`` while Xero's answer is awaited, however long the OAuth client's retries take;
+        a holder that dies stops extending, and its lease frees within ``lease_seconds``.
     wait_seconds : float
         How long a caller waits for another Lambda's refresh before giving up.
     now, sleep : callable
@@ -134,12 +146,64 @@ class TokenVault:
             return self._remember(tenant_id, record, tokens)
         return self._refresh(connection, rejected)
 
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        """Xero refused the tenant's access after a refresh: the connection needs a reconnect, with why.
+
+        Returns
+        -------
+        NeedsReconnect
+            The error the caller raises (the connection now shows the banner).
+        """
+        found = [
+            c for c in self._connections.find_by_tenant(tenant_id) if c.status == ConnectionStatus.CONNECTED
+        ]
+        if reason == ReconnectReason.USER_REMOVED:
+            reason = self._why_unauthenticated(tenant_id)
+        text = RECONNECT_TEXT[reason]
+        for connection in found:
+            self._connections.set_status(
+                connection.org_id,
+                ConnectionStatus.NEEDS_RECONNECT,
+                text,
+                now=self._now(),
+                reason_code=reason.value,
+            )
+            logger.warning(
+                "xero refused the connection after a refresh: it needs a reconnect",
+                extra={"org_id": connection.org_id, "tenant_id": tenant_id, "reason": reason.value},
+            )
+        self.forget(tenant_id)
+        return NeedsReconnect(text)
+
     def forget(self, tenant_id: str) -> None:
         """Drop the cached token set of a tenant (after a disconnect)."""
         with self._lock:
             self._cache.pop(tenant_id, None)
 
     # --- internals ---------------------------------------------------------------------------------------
+
+    def _why_unauthenticated(self, tenant_id: str) -> ReconnectReason:
+        """Tell Xero's two ``AuthenticationUnsuccessful`` 403s apart by the token's own connections.
+
+        Xero answers the same 403 when someone disconnected the app in Xero (the connection is gone, the
+        grant with it) and when the connecting user was removed from the organisation (the connection
+        stays). ``GET /connections`` with the same token says which; if even that fails, the user is the
+        likelier cause and the banner says so.
+        """
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+        if cached is None:
+            return ReconnectReason.USER_REMOVED
+        try:
+            tenants = {
+                c.tenant_id for c in self._oauth.connections(cached.tokens.access_token.get_secret_value())
+            }
+        except Exception:  # any failure keeps the 403's own reading
+            logger.warning(
+                "could not list the token's connections to explain a 403", extra={"tenant_id": tenant_id}
+            )
+            return ReconnectReason.USER_REMOVED
+        return ReconnectReason.USER_REMOVED if tenant_id in tenants else ReconnectReason.TOKEN_REVOKED
 
     def _fresh(self, cached: _Cached, now: datetime) -> bool:
         return (
@@ -182,10 +246,8 @@ class TokenVault:
         delay = 0.05
         while True:
             if self._lease.acquire(connection.org_id, owner, now=self._now(), seconds=self._lease_seconds):
-                try:
+                with self._extended_lease(connection.org_id, owner):
                     return self._refresh_holding_lease(connection, rejected)
-                finally:
-                    self._lease.release(connection.org_id, owner)
             # Someone else is refreshing: wait for their tokens rather than racing them.
             self._sleep(delay + random.uniform(0, delay / 2))
             delay = min(delay * 2, 1.0)
@@ -197,6 +259,32 @@ class TokenVault:
                 raise TokenRefreshTimeoutError(
                     f"another refresh of the Xero tokens for tenant {connection.tenant_id} is still running"
                 )
+
+    @contextmanager
+    def _extended_lease(self, org_id: str, owner: str) -> Iterator[None]:
+        """Hold the lease for as long as the block runs: extend it every third of its length, then release.
+
+        Xero's refresh may outlast one lease (the OAuth client retries a slow or dropped answer); another
+        Lambda that took the lease meanwhile would refresh the same rotating token and break the set.
+        """
+        done = threading.Event()
+
+        def keep() -> None:
+            while not done.wait(self._lease_seconds / 3):
+                if not self._lease.extend(org_id, owner, now=self._now(), seconds=self._lease_seconds):
+                    logger.warning(
+                        "the token refresh lease was lost while refreshing", extra={"org_id": org_id}
+                    )
+                    return
+
+        keeper = threading.Thread(target=keep, name="refresh-lease", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join(timeout=5)
+            self._lease.release(org_id, owner)
 
     def _refresh_holding_lease(self, connection: XeroConnection, rejected: int | None) -> str:
         # Under the lease, re-read: the previous holder may have refreshed just before we got it.
@@ -210,15 +298,26 @@ class TokenVault:
             if latest is not None and latest.version != record.version:
                 # A reconnect stored a new grant while we refreshed the old one: use it.
                 return self._refresh_holding_lease(self._live_connection(connection.tenant_id), rejected)
+            # Unused for Xero's 60 days, the refresh token expired; otherwise it was revoked (or reused).
+            expired = self._now() - record.updated_at >= REFRESH_TOKEN_LIFETIME
+            reason = ReconnectReason.EXPIRED if expired else ReconnectReason.TOKEN_REVOKED
             self._connections.set_status(
-                connection.org_id, ConnectionStatus.NEEDS_RECONNECT, REVOKED_REASON, now=self._now()
+                connection.org_id,
+                ConnectionStatus.NEEDS_RECONNECT,
+                RECONNECT_TEXT[reason],
+                now=self._now(),
+                reason_code=reason.value,
             )
             self.forget(connection.tenant_id)
             logger.warning(
                 "xero refused the refresh token: connection needs a reconnect",
-                extra={"org_id": connection.org_id, "tenant_id": connection.tenant_id},
+                extra={
+                    "org_id": connection.org_id,
+                    "tenant_id": connection.tenant_id,
+                    "reason": reason.value,
+                },
             )
-            raise NeedsReconnect(REVOKED_REASON) from exc
+            raise NeedsReconnect(RECONNECT_TEXT[reason]) from exc
         rotated = StoredTokens.from_token_set(token_set)
         ciphertext = self._cipher.encrypt(rotated, org_id=connection.org_id, tenant_id=connection.tenant_id)
         # The old refresh token is now spent: the new one must be stored before the access token is used.

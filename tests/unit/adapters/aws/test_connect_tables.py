@@ -194,3 +194,76 @@ def test_the_initial_sync_starts_once_per_connect(aws: None) -> None:
         "tenant_id": "t",
         "trigger": "connect",
     }
+
+
+# --- issue 10: connect links, one tenant one org, disconnect ------------------------------------------------
+
+
+def test_a_connect_session_is_taken_once_and_not_after_it_expires(table: ConnectTables) -> None:
+    from xero_bridge.errors import InvalidSessionError
+    from xero_bridge.models.connection import ConnectSession
+
+    table.sessions.put_session(
+        ConnectSession(
+            token_hash="h1",
+            org_id="org_acme",
+            user_email="a@acme.example",
+            created_at=T0,
+            expires_at=T0 + timedelta(minutes=10),
+        )
+    )
+    table.sessions.put_session(
+        ConnectSession(
+            token_hash="h2", org_id="org_acme", created_at=T0, expires_at=T0 + timedelta(minutes=10)
+        )
+    )
+
+    taken = table.sessions.take_session("h1", now=T0 + timedelta(minutes=1))
+    assert (taken.org_id, taken.user_email) == ("org_acme", "a@acme.example")
+    with pytest.raises(InvalidSessionError) as again:
+        table.sessions.take_session("h1", now=T0 + timedelta(minutes=1))
+    assert again.value.reason == "unknown"
+    with pytest.raises(InvalidSessionError) as late:
+        table.sessions.take_session("h2", now=T0 + timedelta(minutes=11))
+    assert late.value.reason == "expired"
+
+
+def test_one_tenant_is_bound_to_one_org_until_that_org_disconnects(table: ConnectTables) -> None:
+    acme = connection()
+    other = acme.model_copy(update={"org_id": "org_other"})
+    table.connections.save_connection(acme, ciphertext=b"a", access_expires_at=T0, now=T0)
+
+    with pytest.raises(ConnectionConflictError) as taken:
+        table.connections.save_connection(other, ciphertext=b"b", access_expires_at=T0, now=T0)
+    assert taken.value.kind == "organisation_in_use"
+    assert table.connections.get_connection("org_other") is None  # nothing half-written
+    assert table.tokens.get_tokens("org_other") is None
+
+    table.connections.disconnect("org_acme", "tenant-acme", reason="by a test", now=T0)
+    table.tokens.delete_tokens("org_acme")
+    table.connections.save_connection(other, ciphertext=b"b", access_expires_at=T0, now=T0)
+
+    disconnected = table.connections.get_connection("org_acme")
+    assert disconnected is not None and disconnected.status == ConnectionStatus.DISCONNECTED
+    assert disconnected.reason_code == "disconnected" and table.tokens.get_tokens("org_acme") is None
+    connected = table.connections.get_connection("org_other")
+    assert connected is not None and connected.status == ConnectionStatus.CONNECTED
+
+
+def test_the_last_change_only_moves_forward(table: ConnectTables) -> None:
+    table.connections.save_connection(connection(), ciphertext=b"a", access_expires_at=T0, now=T0)
+
+    table.connections.record_change("org_acme", T0 + timedelta(minutes=5))
+    table.connections.record_change("org_acme", T0 + timedelta(minutes=1))
+
+    stored = table.connections.get_connection("org_acme")
+    assert stored is not None and stored.last_change_at == T0 + timedelta(minutes=5)
+
+
+def test_a_lease_is_extended_only_by_its_holder(table: ConnectTables) -> None:
+    assert table.lease.acquire("org_acme", "a", now=T0, seconds=10)
+
+    assert table.lease.extend("org_acme", "a", now=T0 + timedelta(seconds=9), seconds=10)
+    assert not table.lease.acquire("org_acme", "b", now=T0 + timedelta(seconds=15), seconds=10)  # still a's
+    assert not table.lease.extend("org_acme", "b", now=T0 + timedelta(seconds=15), seconds=10)
+    assert table.lease.acquire("org_acme", "b", now=T0 + timedelta(seconds=20), seconds=10)  # a stopped

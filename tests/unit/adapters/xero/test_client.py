@@ -14,6 +14,7 @@ import pytest
 
 from xero_bridge.adapters.xero import Resource, RetryPolicy, XeroClient, XeroEndpoints
 from xero_bridge.errors import (
+    NeedsReconnect,
     XeroBadResponseError,
     XeroError,
     XeroForbidden,
@@ -24,6 +25,7 @@ from xero_bridge.errors import (
     XeroUnauthorized,
     XeroValidationError,
 )
+from xero_bridge.models.connection import ReconnectReason
 from xero_bridge.models.pages import Quota
 from xero_bridge.models.xero import Contact, CreditNote, Invoice, PaymentCreate
 
@@ -43,6 +45,8 @@ class FakeTokens:
 
     calls: list[bool] = field(default_factory=list)
     current: str = "token-1"
+    refusals: list[ReconnectReason] = field(default_factory=list)
+    marks: bool = False  # a vault marks the connection needs_reconnect and gives the error to raise
 
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
         assert tenant_id == TENANT
@@ -50,6 +54,10 @@ class FakeTokens:
         if force_refresh:
             self.current = "token-2"
         return self.current
+
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        self.refusals.append(reason)
+        return NeedsReconnect(f"refused: {reason.value}") if self.marks else None
 
 
 @dataclass
@@ -411,18 +419,44 @@ def test_error_statuses_map_to_named_errors(
     assert len(fake.requests) == 1
 
 
-def test_403_is_forbidden_with_xeros_message_and_no_refresh() -> None:
-    tokens = FakeTokens()
+def test_a_403_that_survives_one_refresh_is_the_token_providers_to_judge() -> None:
+    # The brief: a 401/403 that survives one refresh puts the connection in needs_reconnect, with why.
+    tokens = FakeTokens(marks=True)
     forbidden = xero_response(
         403, {"Title": "Forbidden", "Detail": "AuthorizationUnsuccessful: missing scope"}
     )
-    fake = Scripted(forbidden)
+    fake = Scripted(forbidden, forbidden)
 
-    with pytest.raises(XeroForbidden, match="missing scope") as caught:
+    with pytest.raises(NeedsReconnect, match="scopes_missing") as caught:
         make_client(fake, tokens=tokens).list_page(Resource.INVOICES)
 
-    assert caught.value.status_code == 403
-    assert tokens.calls == [False]
+    assert isinstance(caught.value.__cause__, XeroForbidden) and caught.value.__cause__.status_code == 403
+    assert tokens.calls == [False, True]
+    assert tokens.refusals == [ReconnectReason.SCOPES_MISSING]
+
+
+def test_a_403_of_a_removed_user_and_a_401_after_refresh_say_their_reasons() -> None:
+    removed = xero_response(403, {"Title": "Forbidden", "Detail": "AuthenticationUnsuccessful"})
+    tokens = FakeTokens(marks=True)
+    with pytest.raises(NeedsReconnect):
+        make_client(Scripted(removed, removed), tokens=tokens).list_page(Resource.INVOICES)
+    assert tokens.refusals == [ReconnectReason.USER_REMOVED]
+
+    unauthorised = xero_response(401, {"Title": "Unauthorized", "Detail": "TokenExpired"})
+    tokens = FakeTokens(marks=True)
+    with pytest.raises(NeedsReconnect):
+        make_client(Scripted(unauthorised, unauthorised), tokens=tokens).list_page(Resource.INVOICES)
+    assert tokens.refusals == [ReconnectReason.TOKEN_REVOKED]
+
+
+def test_a_403_that_a_refresh_cures_is_not_a_refusal() -> None:
+    tokens = FakeTokens()
+    forbidden = xero_response(403, {"Title": "Forbidden", "Detail": "AuthenticationUnsuccessful"})
+    fake = Scripted(forbidden, xero_response(200, {"Invoices": []}))
+
+    make_client(fake, tokens=tokens).list_page(Resource.INVOICES)
+
+    assert tokens.calls == [False, True] and tokens.refusals == []
 
 
 def test_401_refreshes_the_token_once_and_retries() -> None:

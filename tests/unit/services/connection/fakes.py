@@ -11,18 +11,20 @@ from pydantic import SecretStr
 
 from xero_bridge.errors import (
     ConnectionConflictError,
+    InvalidSessionError,
     InvalidStateError,
     StaleTokenVersionError,
     XeroInvalidGrant,
 )
 from xero_bridge.models.connection import (
     ConnectionStatus,
+    ConnectSession,
     OAuthState,
     StoredTokens,
     TokenRecord,
     XeroConnection,
 )
-from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
+from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.xero import Connection, User
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -47,12 +49,27 @@ class FakeTable:
     """States, connections, token sets and leases, with the real table's conditional semantics."""
 
     def __init__(self, log: EventLog | None = None) -> None:
+        self.sessions: dict[str, ConnectSession] = {}
+        self.bindings: dict[str, str] = {}  # tenant -> org
         self.states: dict[str, OAuthState] = {}
         self.connections: dict[str, XeroConnection] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
         self.log = log if log is not None else EventLog()
         self._lock = threading.Lock()
+
+    # connect sessions
+    def put_session(self, session: ConnectSession) -> None:
+        self.sessions[session.token_hash] = session
+
+    def take_session(self, token_hash: str, *, now: datetime) -> ConnectSession:
+        with self._lock:
+            found = self.sessions.pop(token_hash, None)
+        if found is None:
+            raise InvalidSessionError("unknown")
+        if now >= found.expires_at:
+            raise InvalidSessionError("expired", org_id=found.org_id)
+        return found
 
     # states
     def put_state(self, state: OAuthState) -> None:
@@ -83,7 +100,10 @@ class FakeTable:
         with self._lock:
             old = self.connections.get(connection.org_id)
             if old and old.tenant_id != connection.tenant_id and old.status != ConnectionStatus.DISCONNECTED:
-                raise ConnectionConflictError(connection.org_id)
+                raise ConnectionConflictError(connection.org_id, kind="different_organisation")
+            if self.bindings.get(connection.tenant_id, connection.org_id) != connection.org_id:
+                raise ConnectionConflictError(connection.org_id, kind="organisation_in_use")
+            self.bindings[connection.tenant_id] = connection.org_id
             self.connections[connection.org_id] = connection
             version = self._write_tokens(
                 connection.org_id, connection.tenant_id, ciphertext, access_expires_at, now
@@ -91,13 +111,41 @@ class FakeTable:
         self.log.append("save_connection")
         return version
 
-    def set_status(self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime) -> None:
+    def set_status(
+        self,
+        org_id: str,
+        status: ConnectionStatus,
+        reason: str | None,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
+    ) -> None:
         old = self.connections.get(org_id)
         if old:
             self.connections[org_id] = old.model_copy(
-                update={"status": status, "reason": reason, "updated_at": now}
+                update={"status": status, "reason": reason, "reason_code": reason_code, "updated_at": now}
             )
         self.log.append(f"set_status:{status.value}")
+
+    def disconnect(self, org_id: str, tenant_id: str, *, reason: str, now: datetime) -> None:
+        with self._lock:
+            old = self.connections[org_id]
+            self.connections[org_id] = old.model_copy(
+                update={
+                    "status": ConnectionStatus.DISCONNECTED,
+                    "reason": reason,
+                    "reason_code": "disconnected",
+                    "updated_at": now,
+                }
+            )
+            if self.bindings.get(tenant_id) == org_id:
+                del self.bindings[tenant_id]
+        self.log.append("disconnect")
+
+    def record_change(self, org_id: str, at: datetime) -> None:
+        old = self.connections.get(org_id)
+        if old and (old.last_change_at is None or old.last_change_at < at):
+            self.connections[org_id] = old.model_copy(update={"last_change_at": at})
 
     # tokens
     def get_tokens(self, org_id: str) -> TokenRecord | None:
@@ -121,6 +169,10 @@ class FakeTable:
         self.log.append(f"put_tokens:v{version}")
         return version
 
+    def delete_tokens(self, org_id: str) -> None:
+        self.tokens.pop(org_id, None)
+        self.log.append("delete_tokens")
+
     def _write_tokens(
         self, org_id: str, tenant_id: str, ciphertext: bytes, access_expires_at: datetime, now: datetime
     ) -> int:
@@ -141,6 +193,14 @@ class FakeTable:
         with self._lock:
             held = self.leases.get(org_id)
             if held and held[0] != owner and held[1] > now:
+                return False
+            self.leases[org_id] = (owner, now + timedelta(seconds=seconds))
+            return True
+
+    def extend(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
+        with self._lock:
+            held = self.leases.get(org_id)
+            if held is None or held[0] != owner:
                 return False
             self.leases[org_id] = (owner, now + timedelta(seconds=seconds))
             return True
@@ -170,6 +230,7 @@ def token_set(
     return TokenSet(
         access_token=SecretStr(access),
         refresh_token=SecretStr(refresh),
+        id_token=SecretStr(f"id-{access}"),
         expires_at=expires_at,
         scopes=tuple(scopes),
     )
@@ -181,6 +242,7 @@ class FakeOAuth:
 
     clock: FakeClock
     user_id: str | None = "user-admin"
+    email: str | None = "admin@acme.example"
     auth_event_id: str | None = "auth-event-1"
     granted: list[Connection] = field(default_factory=list)  # what the consent authorised
     all_connections: list[Connection] = field(default_factory=list)  # every connection of the user
@@ -241,6 +303,9 @@ class FakeOAuth:
     def claims(self, access_token: str) -> AccessTokenClaims:
         return AccessTokenClaims(authentication_event_id=self.auth_event_id, xero_userid=self.user_id)
 
+    def id_claims(self, id_token: str) -> IdTokenClaims:
+        return IdTokenClaims(email=self.email, xero_userid=self.user_id)
+
 
 class FakeUsers:
     def __init__(self, users: dict[str, list[User]] | None = None) -> None:
@@ -257,6 +322,7 @@ class FakeSync:
 
     def __init__(self) -> None:
         self.started: dict[str, dict[str, object]] = {}
+        self.stopped: list[str] = []
 
     def start(self, name: str, payload: Mapping[str, str]) -> str:
         self.started.setdefault(
@@ -270,6 +336,10 @@ class FakeSync:
         return f"arn:aws:states:eu-west-1:123456789012:execution:initial-sync:{name}"
 
     def is_running(self, execution_arn: str) -> bool:
+        return execution_arn not in self.stopped
+
+    def stop(self, execution_arn: str, *, cause: str) -> bool:
+        self.stopped.append(execution_arn)
         return True
 
 

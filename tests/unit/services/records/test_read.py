@@ -8,6 +8,7 @@ from tests.unit.services.sync.fakes import FakeConnections, connected
 from tests.unit.services.webhooks.fakes import ORG, TENANT, FakeRecords, xero_contact, xero_invoice
 from xero_bridge.domain.import_rules import map_records
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
+from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import RecordSource
 from xero_bridge.services.records.read import ReadRecords
 
@@ -32,6 +33,21 @@ def test_a_held_invoice_reads_as_our_model_names_it_with_its_trail() -> None:
     assert (body["amount_paid"], body["amount_due"]) == ("25.50", "74.5")  # money as strings
     assert body["sync"]["kind"] == "webhook" and body["sync"]["event_sequence"] == 7
     assert body["sync"]["event_ids"] == ["INVOICE:x:UPDATE:t"] and body["sync"]["received_at"]
+    assert body["sync"]["source_connection"] == "connected"
+
+
+def test_a_record_of_a_disconnected_org_stays_readable_marked_as_from_a_disconnected_source() -> None:
+    records = FakeRecords()
+    contact = xero_contact(3)
+    records.hold(map_records("Contacts", [contact], SOURCE, incremental=True).records[0])
+    disconnected = connected(TENANT, ConnectionStatus.DISCONNECTED)
+
+    view = ReadRecords(connections=FakeConnections(disconnected), records=records).customer(
+        ORG, str(contact["ContactID"])
+    )
+
+    assert view.xero_id == contact["ContactID"]
+    assert view.sync.source_connection == ConnectionStatus.DISCONNECTED
 
 
 def test_a_contact_left_out_answers_not_held_with_the_rules_reason() -> None:

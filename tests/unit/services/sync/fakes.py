@@ -412,6 +412,10 @@ class FakeMachine:
     def is_running(self, execution_arn: str) -> bool:
         return self.running
 
+    def stop(self, execution_arn: str, *, cause: str) -> bool:
+        was_running, self.running = self.running, False
+        return was_running
+
 
 def connected(
     tenant_id: str = "tenant-1", status: ConnectionStatus = ConnectionStatus.CONNECTED
@@ -448,9 +452,25 @@ class FakeConnections:
         self.connection = connection
         return 1
 
-    def set_status(self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime) -> None:
+    def set_status(
+        self,
+        org_id: str,
+        status: ConnectionStatus,
+        reason: str | None,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
+    ) -> None:
         if self.connection is not None:
-            self.connection = self.connection.model_copy(update={"status": status, "reason": reason})
+            update = {"status": status, "reason": reason, "reason_code": reason_code}
+            self.connection = self.connection.model_copy(update=update)
+
+    def disconnect(self, org_id: str, tenant_id: str, *, reason: str, now: datetime) -> None:
+        self.set_status(org_id, ConnectionStatus.DISCONNECTED, reason, now=now, reason_code="disconnected")
+
+    def record_change(self, org_id: str, at: datetime) -> None:
+        if self.connection is not None:
+            self.connection = self.connection.model_copy(update={"last_change_at": at})
 
 
 class FakeLimiter:

@@ -20,8 +20,12 @@ token set         ``ORG#{org_id}``       ``TOKENS``                  tenant_id, 
                                                                      updated_at
 refresh lease     ``ORG#{org_id}``       ``LEASE#TOKEN_REFRESH``     owner, lease_until (N, epoch ms),
                                                                      expires_at (TTL)
-OAuth state       ``STATE#{state}``      ``STATE``                   org_id, code_verifier, created_at,
+OAuth state       ``STATE#{state}``      ``STATE``                   org_id, code_verifier, browser_hash,
+                                                                     user_email, created_at,
                                                                      expires_at (N, epoch s, TTL)
+connect session   ``SESSION#{sha256}``   ``SESSION``                 org_id, user_email, created_at,
+                                                                     expires_at (N, epoch s, TTL)
+tenant binding    ``TENANT#{tenant_id}`` ``BINDING``                 org_id, bound_at: one tenant, one org
 sync run          ``ORG#{org_id}``       ``SYNC#{run_id}``           see :mod:`.sync_runs`
 ================  =====================  ==========================  ==================================
 
@@ -43,9 +47,15 @@ from xero_bridge.adapters.aws.dynamodb import (
     iso,
     to_item,
 )
-from xero_bridge.errors import ConnectionConflictError, InvalidStateError, StaleTokenVersionError
+from xero_bridge.errors import (
+    ConnectionConflictError,
+    InvalidSessionError,
+    InvalidStateError,
+    StaleTokenVersionError,
+)
 from xero_bridge.models.connection import (
     ConnectionStatus,
+    ConnectSession,
     OAuthState,
     TokenRecord,
     XeroConnection,
@@ -54,19 +64,32 @@ from xero_bridge.models.connection import (
 if TYPE_CHECKING:
     pass
 
-__all__ = ["BY_TENANT_INDEX", "ConnectionsTable", "OAuthStatesTable", "RefreshLeaseTable", "TokensTable"]
+__all__ = [
+    "BY_TENANT_INDEX",
+    "ConnectSessionsTable",
+    "ConnectionsTable",
+    "OAuthStatesTable",
+    "RefreshLeaseTable",
+    "TokensTable",
+]
 
 BY_TENANT_INDEX = "ByTenant"
 SK_CONNECTION = "CONNECTION"
 SK_TOKENS = "TOKENS"
 SK_REFRESH_LEASE = "LEASE#TOKEN_REFRESH"
 SK_STATE = "STATE"
+SK_SESSION = "SESSION"
+SK_BINDING = "BINDING"
 # Leases and states linger this long after they stop mattering, then DynamoDB's TTL sweeps them.
 _TTL_GRACE = timedelta(days=1)
 
 
 def org_pk(org_id: str) -> str:
     return f"ORG#{org_id}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
 
 
 def _token_update(
@@ -103,6 +126,8 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             "type": "oauth_state",
             "org_id": state.org_id,
             "code_verifier": state.code_verifier.get_secret_value(),
+            "browser_hash": state.browser_hash or None,
+            "user_email": state.user_email,
             "created_at": iso(state.created_at),
             "expires_at": int(state.expires_at.timestamp()),
         }
@@ -141,6 +166,55 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             state=state,
             org_id=values["org_id"],
             code_verifier=values["code_verifier"],
+            browser_hash=values.get("browser_hash") or "",
+            user_email=values.get("user_email"),
+            created_at=datetime.fromisoformat(values["created_at"]),
+            expires_at=datetime.fromtimestamp(int(values["expires_at"]), UTC),
+        )
+
+
+class ConnectSessionsTable(DynamoDBTableAdapter):
+    """Connect links the AR platform asked for (``SESSION#{sha256 of the token}``): single use, expiring
+    (``ConnectSessionStore``). The token itself is never stored."""
+
+    def put_session(self, session: ConnectSession) -> None:
+        item = {
+            "pk": f"SESSION#{session.token_hash}",
+            "sk": SK_SESSION,
+            "type": "connect_session",
+            "org_id": session.org_id,
+            "user_email": session.user_email,
+            "created_at": iso(session.created_at),
+            "expires_at": int(session.expires_at.timestamp()),
+        }
+        self.client.put_item(
+            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def take_session(self, token_hash: str, *, now: datetime) -> ConnectSession:
+        """Delete the session and return it: single use, refused once expired (``InvalidSessionError``)."""
+        key = to_item({"pk": f"SESSION#{token_hash}", "sk": SK_SESSION})
+        try:
+            response = self.client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
+            if "Attributes" in old:
+                org_id = from_item(old["Attributes"]).get("org_id")
+                raise InvalidSessionError("expired", org_id=org_id) from exc
+            raise InvalidSessionError("unknown") from exc
+        values = from_item(response["Attributes"])
+        return ConnectSession(
+            token_hash=token_hash,
+            org_id=values["org_id"],
+            user_email=values.get("user_email"),
             created_at=datetime.fromisoformat(values["created_at"]),
             expires_at=datetime.fromtimestamp(int(values["expires_at"]), UTC),
         )
@@ -232,26 +306,58 @@ class ConnectionsTable(DynamoDBTableAdapter):
             "Key": to_item({"pk": org_pk(connection.org_id), "sk": SK_TOKENS}),
             **_token_update(connection.org_id, connection.tenant_id, ciphertext, access_expires_at, now),
         }
-        transaction: Any = [{"Put": put_connection}, {"Update": update_tokens}]
+        # One tenant feeds one AR org: its binding item is written in the same transaction, only if it is
+        # free or already this org's (a disconnect frees it), so two racing callbacks of two orgs for one
+        # tenant cannot both succeed.
+        bind_tenant = {
+            "TableName": self._table,
+            "Item": to_item(
+                {
+                    "pk": tenant_pk(connection.tenant_id),
+                    "sk": SK_BINDING,
+                    "type": "tenant_binding",
+                    "tenant_id_bound": connection.tenant_id,
+                    "org_id": connection.org_id,
+                    "bound_at": iso(now),
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk) OR org_id = :org",
+            "ExpressionAttributeValues": {":org": {"S": connection.org_id}},
+        }
+        transaction: Any = [{"Put": put_connection}, {"Update": update_tokens}, {"Put": bind_tenant}]
         try:
             self.client.transact_write_items(TransactItems=transaction)
         except ClientError as exc:
             reasons = exc.response.get("CancellationReasons", [])
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise ConnectionConflictError(connection.org_id) from exc
+            failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+            if failed and failed[0]:
+                raise ConnectionConflictError(connection.org_id, kind="different_organisation") from exc
+            if len(failed) > 2 and failed[2]:
+                raise ConnectionConflictError(connection.org_id, kind="organisation_in_use") from exc
             raise
         stored = TokensTable(self._table, self.client).get_tokens(connection.org_id)
         return stored.version if stored else 1
 
-    def set_status(self, org_id: str, status: ConnectionStatus, reason: str | None, *, now: datetime) -> None:
+    def set_status(
+        self,
+        org_id: str,
+        status: ConnectionStatus,
+        reason: str | None,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
+    ) -> None:
         """Change the status (and its reason) of an existing connection; a missing one stays missing."""
-        names = {"#s": "status", "#r": "reason", "#u": "updated_at"}
+        names = {"#s": "status", "#r": "reason", "#c": "reason_code", "#u": "updated_at"}
         values: dict[str, Any] = {":s": {"S": status.value}, ":u": {"S": iso(now)}}
-        if reason is None:
-            update = "SET #s = :s, #u = :u REMOVE #r"
-        else:
-            update = "SET #s = :s, #r = :r, #u = :u"
-            values[":r"] = {"S": reason}
+        sets, removes = ["#s = :s", "#u = :u"], []
+        for placeholder, value in (("#r", reason), ("#c", reason_code)):
+            if value is None:
+                removes.append(placeholder)
+            else:
+                sets.append(f"{placeholder} = :{placeholder[1:]}")
+                values[f":{placeholder[1:]}"] = {"S": value}
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
             self.client.update_item(
                 TableName=self._table,
@@ -260,6 +366,58 @@ class ConnectionsTable(DynamoDBTableAdapter):
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+
+    def disconnect(self, org_id: str, tenant_id: str, *, reason: str, now: datetime) -> None:
+        """Mark the connection disconnected and free its tenant's binding, in one transaction (idempotent)."""
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+                        "UpdateExpression": "SET #s = :s, #r = :r, #c = :c, #u = :u",
+                        "ConditionExpression": "attribute_exists(pk) AND tenant_id = :t",
+                        "ExpressionAttributeNames": {
+                            "#s": "status",
+                            "#r": "reason",
+                            "#c": "reason_code",
+                            "#u": "updated_at",
+                        },
+                        "ExpressionAttributeValues": {
+                            ":s": {"S": ConnectionStatus.DISCONNECTED.value},
+                            ":r": {"S": reason},
+                            ":c": {"S": "disconnected"},
+                            ":u": {"S": iso(now)},
+                            ":t": {"S": tenant_id},
+                        },
+                    }
+                },
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": to_item({"pk": tenant_pk(tenant_id), "sk": SK_BINDING}),
+                        # Only our own binding: a tenant another org took since is left alone.
+                        "ConditionExpression": "attribute_not_exists(pk) OR org_id = :org",
+                        "ExpressionAttributeValues": {":org": {"S": org_id}},
+                    }
+                },
+            ]
+        )
+
+    def record_change(self, org_id: str, at: datetime) -> None:
+        """Keep when a change from Xero last reached the writer (never moved back)."""
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": org_pk(org_id), "sk": SK_CONNECTION}),
+                UpdateExpression="SET last_change_at = :at",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(last_change_at) OR last_change_at < :at)",
+                ExpressionAttributeValues={":at": {"S": iso(at)}},
             )
         except ClientError as exc:
             if not is_conditional_check_failure(exc):
@@ -328,6 +486,10 @@ class TokensTable(DynamoDBTableAdapter):
             raise
         return int(response["Attributes"]["version"]["N"])
 
+    def delete_tokens(self, org_id: str) -> None:
+        """Erase the token set (a disconnect); there is nothing left to decrypt."""
+        self.client.delete_item(TableName=self._table, Key=to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}))
+
 
 class RefreshLeaseTable(DynamoDBTableAdapter):
     """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
@@ -354,6 +516,28 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
                 ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR #o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if is_conditional_check_failure(exc):
+                return False
+            raise
+        return True
+
+    def extend(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
+        """Push our lease to ``now + seconds`` (a refresh still running); False when it is no longer ours."""
+        until = now + timedelta(seconds=seconds)
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
+                UpdateExpression="SET lease_until = :until, expires_at = :ttl",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(int(until.timestamp() * 1000))},
+                    ":ttl": {"N": str(int((until + _TTL_GRACE).timestamp()))},
+                    ":me": {"S": owner},
+                },
             )
         except ClientError as exc:
             if is_conditional_check_failure(exc):

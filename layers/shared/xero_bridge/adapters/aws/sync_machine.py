@@ -51,6 +51,18 @@ class StepFunctionsSyncMachine:
             return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return response["executionArn"]
 
+    def stop(self, execution_arn: str, *, cause: str) -> bool:
+        """Stop a running execution (a disconnect); False when it had already ended or never existed."""
+        if not self.is_running(execution_arn):
+            return False
+        try:
+            self.client.stop_execution(executionArn=execution_arn, error="Disconnected", cause=cause[:32768])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return False
+            raise
+        return True
+
     def is_running(self, execution_arn: str) -> bool:
         try:
             description = self.client.describe_execution(executionArn=execution_arn)

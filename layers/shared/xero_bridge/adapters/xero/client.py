@@ -39,6 +39,7 @@ from xero_bridge.errors import (
     XeroUnauthorized,
     XeroValidationError,
 )
+from xero_bridge.models.connection import ReconnectReason
 from xero_bridge.models.pages import ANY_PAGE, BadRecord, Page, Quota
 from xero_bridge.models.xero import (
     NIL_ID,
@@ -502,9 +503,11 @@ class XeroClient:
         headers: dict[str, str] | None = None,
         body: Any = None,
     ) -> httpx.Response:
-        """Send with retries; after a 401, once more with a forced token refresh; map error answers.
+        """Send with retries; after a 401 or 403, once more with a forced token refresh; map error answers.
 
-        A 403 is not refreshed here (as the contract says): the caller decides whether a refresh may help.
+        A 401 or 403 that survives the refresh is the token provider's to judge (``refused``): the vault marks
+        the connection ``needs_reconnect`` with the reason (revoked token, removed user, missing scope) and
+        the caller gets :class:`~xero_bridge.errors.NeedsReconnect`.
         """
         extra = dict(headers or {})
         content = dumps_exact(body) if body is not None else None
@@ -539,9 +542,18 @@ class XeroClient:
                 on_response=self._observe,
                 limiter=self._limiter,
             )
-            if response.status_code != 401:
+            if response.status_code not in (401, 403):
                 break
         assert response is not None
+        if response.status_code in (401, 403):
+            reason = _refusal_reason(response)
+            try:
+                self._check(response, f"{method} {path}")
+            except (XeroUnauthorized, XeroForbidden) as exc:
+                problem = self._tokens.refused(self.tenant_id, reason)
+                if problem is not None:
+                    raise problem from exc
+                raise
         return self._check(response, f"{method} {path}")
 
     def _observe(self, response: httpx.Response) -> None:
@@ -655,6 +667,16 @@ class XeroClient:
         if result.payment is None:
             raise XeroBadResponseError(f"{what}: Xero's payment {result.payment_id} does not match the model")
         return result.payment
+
+
+def _refusal_reason(response: httpx.Response) -> ReconnectReason:
+    """Why Xero refused a token that a refresh did not help: Xero's 403 ``Detail`` says which."""
+    if response.status_code == 401:
+        return ReconnectReason.TOKEN_REVOKED
+    detail = xero_message(response)
+    if "AuthorizationUnsuccessful" in detail:
+        return ReconnectReason.SCOPES_MISSING
+    return ReconnectReason.USER_REMOVED  # AuthenticationUnsuccessful: no connection, or the user is gone
 
 
 def _payment_result(index: int, element: Any) -> PaymentResult:

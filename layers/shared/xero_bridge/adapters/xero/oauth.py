@@ -31,7 +31,7 @@ from xero_bridge.errors import (
     XeroOAuthError,
     XeroUnauthorized,
 )
-from xero_bridge.models.oauth import AccessTokenClaims, TokenSet
+from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.xero import Connection
 
 __all__ = [
@@ -236,21 +236,24 @@ class XeroOAuthClient:
     # --- tokens -----------------------------------------------------------------------------------------
 
     @staticmethod
+    def id_claims(id_token: SecretStr | str) -> IdTokenClaims:
+        """The consenting user's identity from Xero's id token (``email``, ``xero_userid``); all None when the
+        token is absent or unreadable. Not verified: it came from Xero's token endpoint itself, over TLS."""
+        data = _jwt_payload(_secret(id_token))
+        return IdTokenClaims(
+            email=_str_or_none(data.get("email")),
+            xero_userid=_str_or_none(data.get("xero_userid")),
+            sub=_str_or_none(data.get("sub")),
+        )
+
+    @staticmethod
     def claims(access_token: SecretStr | str) -> AccessTokenClaims:
         """Read the claims of Xero's access token (a JWT) **without verifying its signature**.
 
         Only for routing (which auth event, which Xero user); Xero verifies the token on every call.
         """
-        token = _secret(access_token)
-        parts = token.split(".")
-        if len(parts) != 3:
-            return AccessTokenClaims()
-        payload = parts[1] + "=" * (-len(parts[1]) % 4)
-        try:
-            data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-        except (ValueError, binascii.Error, UnicodeError):
-            return AccessTokenClaims()
-        if not isinstance(data, dict):
+        data = _jwt_payload(_secret(access_token))
+        if not data:
             return AccessTokenClaims()
         exp = data.get("exp")
         scope = data.get("scope")
@@ -351,6 +354,19 @@ class XeroOAuthClient:
         if status == 404:
             raise XeroNotFound(message, status_code=404)
         raise XeroError(f"{what}: Xero answered {status}", status_code=status)
+
+
+def _jwt_payload(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified; {} when it is not one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -12,7 +12,8 @@ import httpx
 
 from xero_bridge.adapters.xero.client import XeroClient
 from xero_bridge.adapters.xero.oauth import XeroEndpoints
-from xero_bridge.errors import XeroUnauthorized
+from xero_bridge.errors import NeedsReconnect
+from xero_bridge.models.connection import ReconnectReason
 from xero_bridge.models.xero import User
 
 __all__ = ["XeroUsersLookup"]
@@ -25,9 +26,12 @@ class _FixedToken:
         self._access_token = access_token
 
     def access_token(self, tenant_id: str, *, force_refresh: bool = False) -> str:
-        if force_refresh:
-            raise XeroUnauthorized("Xero refused the access token just granted", status_code=401)
+        # No refresh of a grant being checked: a forced "refresh" gives the same token (Xero then answers
+        # as before, and that answer is the check's result).
         return self._access_token
+
+    def refused(self, tenant_id: str, reason: ReconnectReason) -> NeedsReconnect | None:
+        return None  # not a stored connection: nothing to mark
 
 
 class XeroUsersLookup:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from xero_bridge.domain.import_rules import record_key, source_filter, why_not_imported
+from xero_bridge.errors import NeedsReconnect
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import RecordSource
 from xero_bridge.models.sync import CURSOR_RESOURCES, PLAN_PAGE_SIZE
@@ -135,6 +136,9 @@ class CatchUpTenant:
             return self._skipped(request, started, "running", save=False)
         try:
             outcome = self._catch_up(request, started, time_left)
+        except NeedsReconnect:
+            # Xero refused the grant: the connection now shows the banner; the reconnect catches up.
+            outcome = self._skipped(request, started, "needs_reconnect", save=False)
         finally:
             self._states.release(org_id, owner)
         self._states.save_outcome(outcome)
@@ -170,6 +174,8 @@ class CatchUpTenant:
                     self._runs.set_cursors(org_id, run_id, [resource], moved[resource])
         finally:
             calls = xero.calls - calls
+        if sent:
+            self._connections.record_change(org_id, self._now())
         outcome = CatchUpOutcome(
             org_id=org_id,
             tenant_id=tenant_id,

@@ -12,6 +12,8 @@ on; whatever Xero granted on the way to a refusal is undone (extra connections d
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from xero_bridge.domain.executions import execution_name
 from xero_bridge.errors import (
     ConnectError,
     ConnectionConflictError,
+    InvalidSessionError,
     InvalidStateError,
     XeroError,
     XeroForbidden,
@@ -30,17 +33,23 @@ from xero_bridge.errors import (
 )
 from xero_bridge.models.connection import (
     ConnectionStatus,
+    ConnectLink,
     ConnectOutcome,
+    ConnectSession,
     OAuthState,
     StoredTokens,
     XeroConnection,
 )
-from xero_bridge.models.sync import SyncRequest, SyncTrigger
+from xero_bridge.models.sync import SyncRequest, SyncStatus, SyncTrigger
+from xero_bridge.models.webhooks import CatchUpRequest
 from xero_bridge.models.xero import Connection, User
 from xero_bridge.observability import logger
 from xero_bridge.services.ports import (
+    CatchUpRequests,
     Clock,
     ConnectionStore,
+    ConnectSessionStore,
+    RunStore,
     StateStore,
     SyncMachine,
     TokenCipher,
@@ -48,7 +57,15 @@ from xero_bridge.services.ports import (
     XeroOAuthPort,
 )
 
-__all__ = ["ADMIN_ROLES", "BeginConnect", "CompleteConnect", "initial_sync_execution_name"]
+__all__ = [
+    "ADMIN_ROLES",
+    "CONNECT_SESSION_TTL",
+    "BeginConnect",
+    "BrowserConnect",
+    "CompleteConnect",
+    "StartConnect",
+    "initial_sync_execution_name",
+]
 
 # Xero's OrganisationRole enum has no ADMIN: its full-access role, which can manage users and connected
 # apps, is FINANCIALADVISER (the "Adviser" of Xero's UI). The organisation's subscriber (its owner) is an
@@ -65,6 +82,7 @@ class _Grant:
     tokens: StoredTokens
     xero_user_id: str | None
     auth_event_id: str | None
+    email: str | None = None
 
     @property
     def access_token(self) -> str:
@@ -80,11 +98,67 @@ def initial_sync_execution_name(org_id: str, connect_id: str) -> str:
     return execution_name("initial-sync", org_id, connect_id, hashed=True)
 
 
-class BeginConnect:
-    """``/connect``: a single-use state for the AR org, and Xero's consent URL with a PKCE challenge.
+CONNECT_SESSION_TTL = timedelta(minutes=10)
+"""How long a connect link stays valid (single use)."""
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class StartConnect:
+    """``POST /orgs/{org_id}/connect``: only the AR platform's backend (signed) starts a connect.
+
+    It gets a single-use link, valid 10 minutes, optionally naming the AR user who will consent: Xero's id
+    token must then carry that email. Only a hash of the link's token is stored.
 
     Parameters
     ----------
+    sessions : ConnectSessionStore
+        Connect links asked for.
+    now : callable
+        Aware-UTC clock.
+    """
+
+    def __init__(self, *, sessions: ConnectSessionStore, now: Clock = _utc_now) -> None:
+        self._sessions = sessions
+        self._now = now
+
+    def start(self, org_id: str, *, user_email: str | None, connect_endpoint: str) -> ConnectLink:
+        """A new connect link for ``org_id`` (``connect_endpoint`` is this API's ``/connect`` URL)."""
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        session = ConnectSession(
+            token_hash=_sha256(token),
+            org_id=org_id,
+            user_email=user_email.strip().lower() if user_email else None,
+            created_at=now,
+            expires_at=now + CONNECT_SESSION_TTL,
+        )
+        self._sessions.put_session(session)
+        logger.info(
+            "connect link issued",
+            extra={"org_id": org_id, "for_user": bool(user_email), "expires_at": session.expires_at},
+        )
+        return ConnectLink(connect_url=f"{connect_endpoint}?session={token}", expires_at=session.expires_at)
+
+
+@dataclass(frozen=True)
+class BrowserConnect:
+    """Where ``/connect`` sends the browser, and the value of the cookie that binds the flow to it."""
+
+    authorize_url: str
+    browser_key: str
+    org_id: str
+
+
+class BeginConnect:
+    """``/connect?session=…``: the link is used up, the OAuth state bound to this browser, off to Xero.
+
+    Parameters
+    ----------
+    sessions : ConnectSessionStore
+        Connect links asked for (single use).
     states : StateStore
         Pending OAuth states.
     oauth : XeroOAuthPort
@@ -100,43 +174,58 @@ class BeginConnect:
     def __init__(
         self,
         *,
+        sessions: ConnectSessionStore,
         states: StateStore,
         oauth: XeroOAuthPort,
         pkce: Callable[[], tuple[str, str]],
         state_ttl_seconds: int = 600,
         now: Clock = _utc_now,
     ) -> None:
+        self._sessions = sessions
         self._states = states
         self._oauth = oauth
         self._pkce = pkce
         self._state_ttl = timedelta(seconds=state_ttl_seconds)
         self._now = now
 
-    def begin(self, org_id: str) -> str:
-        """Create a single-use state for ``org_id`` and return Xero's consent URL to redirect to.
+    def begin(self, session_token: str) -> BrowserConnect:
+        """Use up the connect link; a state bound to its org, its user and this browser; Xero's consent URL.
 
-        Parameters
-        ----------
-        org_id : str
-            The AR organisation being connected.
-
-        Returns
-        -------
-        str
-            The authorize URL (with ``state`` and the S256 ``code_challenge``).
+        Raises
+        ------
+        ConnectError
+            ``invalid_session`` (unknown or already used) or ``expired_session``.
         """
-        verifier, challenge = self._pkce()
         now = self._now()
+        try:
+            session = self._sessions.take_session(_sha256(session_token), now=now)
+        except InvalidSessionError as exc:
+            if exc.reason == "expired":
+                raise ConnectError(
+                    "expired_session", "the connect link expired; start the connect again from the AR app"
+                ) from exc
+            raise ConnectError(
+                "invalid_session",
+                "the connect link is unknown or was already used; start the connect again from the AR app",
+            ) from exc
+        verifier, challenge = self._pkce()
+        browser_key = secrets.token_urlsafe(32)
         state = OAuthState(
             state=secrets.token_urlsafe(32),
-            org_id=org_id,
+            org_id=session.org_id,
             code_verifier=SecretStr(verifier),
+            browser_hash=_sha256(browser_key),
+            user_email=session.user_email,
             created_at=now,
             expires_at=now + self._state_ttl,
         )
         self._states.put_state(state)
-        logger.info("connect started", extra={"org_id": org_id, "state_expires_at": state.expires_at})
-        return self._oauth.authorization_url(state=state.state, code_challenge=challenge)
+        logger.info("connect started", extra={"org_id": session.org_id, "state_expires_at": state.expires_at})
+        return BrowserConnect(
+            authorize_url=self._oauth.authorization_url(state=state.state, code_challenge=challenge),
+            browser_key=browser_key,
+            org_id=session.org_id,
+        )
 
 
 class CompleteConnect:
@@ -155,7 +244,11 @@ class CompleteConnect:
     users : UsersLookup
         Xero's Users API, for the admin check.
     machine : SyncMachine
-        The initial-sync state machine.
+        The initial-sync state machine (a first connect, or a reconnect of a sync that never finished).
+    runs : RunStore
+        The org's sync runs and cursors (a reconnect of a synced tenant resumes from its cursors).
+    catch_ups : CatchUpRequests
+        Where that reconnect asks its catch-up.
     now : callable
         Aware-UTC clock.
     """
@@ -169,6 +262,8 @@ class CompleteConnect:
         oauth: XeroOAuthPort,
         users: UsersLookup,
         machine: SyncMachine,
+        runs: RunStore,
+        catch_ups: CatchUpRequests,
         now: Clock = _utc_now,
     ) -> None:
         self._states = states
@@ -177,6 +272,8 @@ class CompleteConnect:
         self._oauth = oauth
         self._users = users
         self._machine = machine
+        self._runs = runs
+        self._catch_ups = catch_ups
         self._now = now
 
     # --- /callback -----------------------------------------------------------------------------------------
@@ -187,6 +284,8 @@ class CompleteConnect:
         code: str | None,
         error: str | None,
         error_description: str | None = None,
+        *,
+        browser_key: str | None = None,
     ) -> ConnectOutcome:
         """Finish a connect from Xero's redirect.
 
@@ -194,6 +293,8 @@ class CompleteConnect:
         ----------
         state, code, error, error_description : str or None
             The callback's query parameters as Xero sent them.
+        browser_key : str or None
+            The cookie ``/connect`` set in the browser that started this connect.
 
         Returns
         -------
@@ -210,6 +311,13 @@ class CompleteConnect:
         pending = self._take_state(state)
         org_id = pending.org_id
         logger.append_keys(org_id=org_id)
+        if not browser_key or not hmac.compare_digest(_sha256(browser_key), pending.browser_hash):
+            # Not the browser the link was opened in: a state copied elsewhere cannot complete the connect.
+            raise ConnectError(
+                "wrong_browser",
+                "this connect was started in another browser; start it again from the AR app in this one",
+                org_id=org_id,
+            )
         if error:
             raise self._xero_error(error, error_description, org_id)
         if not code:
@@ -228,12 +336,24 @@ class CompleteConnect:
             ) from exc
         tokens = StoredTokens.from_token_set(token_set)
         claims = self._oauth.claims(tokens.access_token.get_secret_value())
+        identity = (
+            self._oauth.id_claims(token_set.id_token.get_secret_value()) if token_set.id_token else None
+        )
         grant = _Grant(
             org_id=org_id,
             tokens=tokens,
-            xero_user_id=claims.xero_userid,
+            xero_user_id=claims.xero_userid or (identity.xero_userid if identity else None),
             auth_event_id=claims.authentication_event_id,
+            email=(identity.email or "").strip().lower() or None if identity else None,
         )
+        if pending.user_email and grant.email != pending.user_email:
+            self._undo(grant, [], revoke=True)
+            raise ConnectError(
+                "different_user",
+                "the Xero user who consented is not the AR user this connect link was made for; "
+                "sign in to Xero as that user and connect again",
+                org_id=org_id,
+            )
         chosen, previous = self._choose_tenant(grant)
         logger.append_keys(tenant_id=chosen.tenant_id)
         self._check_admin(grant, chosen)
@@ -263,10 +383,8 @@ class CompleteConnect:
                 "connect again to allow it",
                 org_id=org_id,
             )
-        # Xero's own error code only: its description is free text from a query string we do not trust.
-        return ConnectError(
-            "xero_error", f"Xero refused the connection ({error}); connect again", org_id=org_id
-        )
+        # Nothing of the request is echoed: its error and description are free text anyone can send.
+        return ConnectError("xero_error", "Xero refused the connection; connect again", org_id=org_id)
 
     def _choose_tenant(self, grant: _Grant) -> tuple[Connection, XeroConnection | None]:
         """The one Xero organisation this consent connects, and the org's previous connection if any."""
@@ -302,9 +420,8 @@ class CompleteConnect:
             self._undo(grant, [chosen], revoke=False)
             raise ConnectError(
                 "different_organisation",
-                "this account is connected to the Xero organisation "
-                f"{previous.tenant_name or previous.tenant_id}; reconnect that organisation, "
-                f"not {chosen.tenant_name or chosen.tenant_id}",
+                "this account is connected to another Xero organisation; reconnect that one, or disconnect "
+                "it first to connect a different one",
                 org_id=grant.org_id,
             )
         return chosen, previous
@@ -324,10 +441,17 @@ class CompleteConnect:
                 "Xero did not let us check that you are an admin of the organisation; connect again",
                 org_id=grant.org_id,
             ) from exc
-        user = next((u for u in users if u.user_id == grant.xero_user_id), None)
+        # Xero's token names the user by ``xero_userid``, its Users API by ``UserID``: the same user, but on
+        # real Xero these may be different ids, so the id token's email (verified by Xero) decides too.
+        user = next(
+            (u for u in users if grant.xero_user_id and u.user_id == grant.xero_user_id), None
+        ) or next(
+            (u for u in users if grant.email and (u.email_address or "").strip().lower() == grant.email),
+            None,
+        )
         role = user.organisation_role if user else None
         is_admin = user is not None and ((role or "").upper() in ADMIN_ROLES or bool(user.is_subscriber))
-        if grant.xero_user_id is None or not is_admin:
+        if not is_admin:
             logger.info("connect refused: not an admin", extra={"role": role or "unknown"})
             self._undo(grant, [chosen], revoke=True)
             raise ConnectError("not_admin", not_admin, org_id=grant.org_id)
@@ -343,8 +467,7 @@ class CompleteConnect:
             # Xero's connection (and grant) may be the one the other AR org uses: leave Xero untouched.
             raise ConnectError(
                 "organisation_in_use",
-                f"the Xero organisation {chosen.tenant_name or chosen.tenant_id} is already connected to "
-                "another account; disconnect it there first",
+                "this Xero organisation is already connected to another account; disconnect it there first",
                 org_id=grant.org_id,
             )
 
@@ -372,29 +495,49 @@ class CompleteConnect:
                 connection, ciphertext=ciphertext, access_expires_at=grant.tokens.expires_at, now=now
             )
         except ConnectionConflictError as exc:
-            # Another callback for this org connected a different tenant between our read and write.
-            self._undo(grant, [chosen], revoke=False)
+            # Another callback won a race between our checks and this write: for this org with another
+            # tenant, or for this tenant with another org. Xero's grant may be the other one's: leave it.
+            self._undo(grant, [], revoke=False)
+            if exc.kind == "organisation_in_use":
+                raise ConnectError(
+                    "organisation_in_use",
+                    "this Xero organisation is already connected to another account; "
+                    "disconnect it there first",
+                    org_id=grant.org_id,
+                ) from exc
             raise ConnectError(
                 "different_organisation",
                 "this account was just connected to another Xero organisation; reconnect that one",
                 org_id=grant.org_id,
             ) from exc
         logger.info("xero connected", extra={"reconnect": reconnect, "tenant_name": chosen.tenant_name})
-        # A reconnect of the same tenant resumes from the stored cursors instead of a full import.
-        request = SyncRequest(
-            org_id=grant.org_id,
-            tenant_id=chosen.tenant_id,
-            trigger=SyncTrigger.RECONNECT if reconnect else SyncTrigger.CONNECT,
-        )
-        execution_arn = self._machine.start(
-            initial_sync_execution_name(grant.org_id, connect_id), request.as_input()
-        )
+        execution_arn: str | None = None
+        caught_up = False
+        latest = self._runs.latest_run(grant.org_id) if reconnect else None
+        if reconnect and latest is not None and latest.status == SyncStatus.FINISHED:
+            # The same tenant again, synced before: what changed meanwhile comes with the catch-up from the
+            # stored cursors. No page of the initial sync is fetched again.
+            self._catch_ups.request(
+                CatchUpRequest(org_id=grant.org_id, tenant_id=chosen.tenant_id, reason="reconnect")
+            )
+            caught_up = True
+        else:
+            # A first connect; or a reconnect whose sync never finished, which the machine takes up again.
+            request = SyncRequest(
+                org_id=grant.org_id,
+                tenant_id=chosen.tenant_id,
+                trigger=SyncTrigger.RECONNECT if reconnect else SyncTrigger.CONNECT,
+            )
+            execution_arn = self._machine.start(
+                initial_sync_execution_name(grant.org_id, connect_id), request.as_input()
+            )
         return ConnectOutcome(
             org_id=grant.org_id,
             tenant_id=chosen.tenant_id,
             tenant_name=chosen.tenant_name,
             reconnected=reconnect,
             sync_execution_arn=execution_arn,
+            catch_up_requested=caught_up,
         )
 
     def _undo(self, grant: _Grant, connections: Sequence[Connection], *, revoke: bool) -> None:

@@ -8,6 +8,7 @@ when we left it out on purpose (a supplier-only contact, an archived one, a bill
 from __future__ import annotations
 
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
+from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import CustomerView, InvoiceView, RecordType, StoredRecord, SyncTrail
 from xero_bridge.services.ports import ConnectionStore, RecordsStore
 
@@ -30,20 +31,22 @@ class ReadRecords:
         self._records = records
 
     def invoice(self, org_id: str, invoice_id: str) -> InvoiceView:
-        stored = self._one(org_id, RecordType.INVOICE, invoice_id, "invoice")
-        return InvoiceView(**stored.payload.model_dump(), sync=SyncTrail.of(stored))
+        stored, source = self._one(org_id, RecordType.INVOICE, invoice_id, "invoice")
+        return InvoiceView(**stored.payload.model_dump(), sync=SyncTrail.of(stored, source))
 
     def customer(self, org_id: str, contact_id: str) -> CustomerView:
-        stored = self._one(org_id, RecordType.CONTACT, contact_id, "customer")
-        return CustomerView(**stored.payload.model_dump(), sync=SyncTrail.of(stored))
+        stored, source = self._one(org_id, RecordType.CONTACT, contact_id, "customer")
+        return CustomerView(**stored.payload.model_dump(), sync=SyncTrail.of(stored, source))
 
-    def _one(self, org_id: str, record_type: RecordType, xero_id: str, noun: str) -> StoredRecord:
+    def _one(
+        self, org_id: str, record_type: RecordType, xero_id: str, noun: str
+    ) -> tuple[StoredRecord, ConnectionStatus]:
         connection = self._connections.get_connection(org_id)
         if connection is None:
             raise NotConnectedError(f"org {org_id} has never connected a Xero organisation", org_id=org_id)
         stored = self._records.get(connection.tenant_id, record_type, xero_id)
         if stored is not None:
-            return stored
+            return stored, connection.status
         skipped = self._records.get_skipped(connection.tenant_id, record_type, xero_id)
         if skipped is not None:
             raise RecordNotHeld(

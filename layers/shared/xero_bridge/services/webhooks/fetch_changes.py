@@ -194,6 +194,8 @@ class FetchChanges:
             calls, rate_limited = xero.calls - calls, xero.rate_limited - rate_limited
         oldest = min(event.event_date for event in events)
         lag = (self._publisher.now() - oldest).total_seconds()
+        if sent + followed:
+            self._connections.record_change(org_id, self._publisher.now())
         logger.info(
             "webhook changes fetched",
             extra={
