@@ -5,13 +5,19 @@ Why: ``sam local start-api`` needs Docker. This serves the same routes (no stage
 
 * route selection like API Gateway: literal paths before ``{param}`` before ``{proxy+}``; an unknown path
   or method gives 403 ``{"message":"Missing Authentication Token"}``;
+* ``AWS_IAM`` routes (the event's ``Auth.Authorizer`` or the Api's ``DefaultAuthorizer``): the request's
+  SigV4 signature is checked first, as API Gateway does (:mod:`tools.local_stack.sigv4`: service
+  ``execute-api``, the stack's region, a date within 5 minutes, the local access key); a refusal is API
+  Gateway's 403 with its message and ``x-amzn-ErrorType``; a signed caller is in
+  ``requestContext.identity`` (``accessKey``, ``caller``, ``user``, ``userArn``, ``accountId``);
 * ``ApiKeyRequired`` (the event's ``Auth`` or the Api's): a missing/unknown ``x-api-key`` gives 403
   ``{"message":"Forbidden"}``;
 * the request becomes a REST proxy event (payload format 1.0), the result becomes the HTTP response; a
   function error or a malformed result gives 502 ``{"message": "Internal server error"}``;
 * the access log says ``METHOD path status`` only: never the query string (``/callback?code=...&state=...``
   carries an OAuth code), a header or a body, as an API Gateway access log format without
-  ``$context.requestOverride``/query fields would.
+  ``$context.requestOverride``/query fields would. Neither it nor any refusal repeats the ``Authorization``
+  header.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tools.local_stack.model import ApiRoute
 from tools.local_stack.runtime import InvokeResult
+from tools.local_stack.sigv4 import IamCaller, SignatureRefused, SigV4Verifier
 
 LOG = logging.getLogger("tools.local_stack")
 #: The access log (werkzeug's logger name, so ``make start``'s log levels keep applying to it).
@@ -101,10 +109,13 @@ class LocalApi:
         api_keys: Iterable[str] = (),
         api_ids: dict[str, str] | None = None,
         account_id: str = "123456789012",
+        iam: SigV4Verifier | None = None,
     ) -> None:
         self.routes = sorted((_compile(r) for r in routes), key=lambda c: c.rank)
         self.invoke = invoke
         self.api_keys = {k for k in api_keys if k}
+        # Without a verifier no access key is known: every request to an AWS_IAM route is refused.
+        self.iam = iam or SigV4Verifier((), region="", account_id=account_id)
         self.api_ids = api_ids or {}
         self.account_id = account_id
         self._server: BaseWSGIServer | None = None
@@ -153,10 +164,23 @@ class LocalApi:
                 "MissingAuthenticationTokenException",
             )
         route, path_params = matched
+        caller = None
+        if route.authorizer == "AWS_IAM":  # authentication comes before the usage plan's API key
+            try:
+                caller = self.iam.verify(
+                    request.method,
+                    _raw_path(request),
+                    request.environ.get("QUERY_STRING", ""),
+                    request.headers.items(),
+                    request.get_data(),
+                )
+            except SignatureRefused as refused:
+                LOG.info("%s %s: SigV4 refused (%s) -> 403", request.method, request.path, refused.error_type)
+                return _json(403, {"message": refused.message}, request_id, refused.error_type)
         api_key = request.headers.get("x-api-key")
         if route.api_key_required and (not api_key or api_key not in self.api_keys):
             return _json(403, {"message": "Forbidden"}, request_id, "ForbiddenException")
-        event = self.event(request, route, path_params, request_id, api_key)
+        event = self.event(request, route, path_params, request_id, api_key, caller=caller)
         result = self.invoke(route.function, event)
         if result.error is not None:
             LOG.info(
@@ -176,6 +200,8 @@ class LocalApi:
         path_params: dict[str, str],
         request_id: str,
         api_key: str | None,
+        *,
+        caller: IamCaller | None = None,
     ) -> dict[str, Any]:
         """The REST API proxy event (payload format 1.0) for one request."""
         headers: dict[str, str] = {}
@@ -239,6 +265,7 @@ class LocalApi:
                     "user": None,
                     "apiKey": api_key if route.api_key_required else None,
                     "apiKeyId": None,
+                    **(caller.identity() if caller is not None else {}),
                 },
                 "domainName": request.host,
                 "apiId": api_id,
@@ -246,6 +273,12 @@ class LocalApi:
             "body": body,
             "isBase64Encoded": is_base64,
         }
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the request line sent it, still percent-encoded: what a SigV4 signature covers."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return str(raw).split("?", 1)[0] if raw else quote(request.path)
 
 
 def _json(status: int, body: dict[str, Any], request_id: str, error_type: str | None = None) -> Response:

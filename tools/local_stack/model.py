@@ -75,6 +75,7 @@ class ApiRoute:
     path: str  # as declared: /items/{id}, /{proxy+}
     api: str  # logical id of the Api (ServerlessRestApi when implicit)
     api_key_required: bool
+    authorizer: str  # "AWS_IAM" (SigV4, checked by the local API) or "NONE"
     stage: str
 
 

@@ -28,9 +28,14 @@ from tools.local_stack.template import NO_VALUE, ResourceDecl, Template, Templat
 LOG = logging.getLogger("tools.local_stack")
 
 IMPLICIT_API = "ServerlessRestApi"
+#: The REST API authorizers the local API Gateway enforces: none, or IAM (SigV4, tools/local_stack/sigv4.py).
+LOCAL_AUTHORIZERS = ("NONE", "AWS_IAM")
 
 # Declared types the local stack deliberately does not create, with the reason shown to the user.
-_IAM = "IAM is not enforced locally (moto does not evaluate policies); checked by sam validate and in AWS"
+_IAM = (
+    "IAM policies are not evaluated locally (moto does not; the local API checks SigV4 signatures, not "
+    "policies); checked by sam validate and in AWS"
+)
 NOT_NEEDED: dict[str, str] = {
     "AWS::IAM::Role": _IAM,
     "AWS::IAM::Policy": _IAM,
@@ -884,6 +889,13 @@ class Provisioner:
             api = self.stack.resources[api_id]
             event_auth = props.get("Auth") or {}
             required = event_auth.get("ApiKeyRequired", api.attrs.get("ApiKeyRequired", False))
+            authorizer = str(event_auth.get("Authorizer") or api.attrs.get("DefaultAuthorizer") or "NONE")
+            if authorizer not in LOCAL_AUTHORIZERS:
+                # Serving the route without its authorizer would open it: refuse the template instead.
+                raise TemplateError(
+                    f"event {event_name}: authorizer {authorizer!r} is not served locally "
+                    f"(only {' and '.join(LOCAL_AUTHORIZERS)})"
+                )
             self.stack.routes.append(
                 ApiRoute(
                     function=spec.logical_id,
@@ -892,6 +904,7 @@ class Provisioner:
                     path=str(props["Path"]),
                     api=api_id,
                     api_key_required=_bool(required),
+                    authorizer=authorizer,
                     stage=str(api.attrs.get("Stage", "Prod")),
                 )
             )
@@ -962,6 +975,7 @@ class Provisioner:
             "RootResourceId": api["rootResourceId"],
             "Stage": stage,
             "ApiKeyRequired": _bool(auth.get("ApiKeyRequired")),
+            "DefaultAuthorizer": auth.get("DefaultAuthorizer"),
         }
         if props.get("DefinitionBody") or props.get("DefinitionUri"):
             LOG.warning(

@@ -5,7 +5,7 @@ One object shared by the integration tests, the demo, ``make start`` and ``make 
     with LocalStack("template.yaml") as stack:
         stack.provision()
         result = stack.invoke("WebhookReceiverFunction", event)
-        url = stack.start_api(port=3000, api_key="local-api-key")
+        url = stack.start_api(port=3000, api_key="local-api-key", iam_credentials=IamCredentials(...))
         stack.start_pollers()
         stack.drain()
 """
@@ -31,6 +31,7 @@ from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
 from tools.local_stack.runtime import FunctionRuntime, InvokeResult, LogCapture, load_env_vars_file
 from tools.local_stack.scheduler import find_schedules, scheduled_event
+from tools.local_stack.sigv4 import IamCredentials, SigV4Verifier
 from tools.local_stack.sqs_poller import PollResult, SqsPoller
 from tools.local_stack.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template
 
@@ -231,15 +232,29 @@ class LocalStack:
 
     # ---- API ---------------------------------------------------------------------------------------------
 
-    def start_api(self, port: int = 0, api_key: str | None = None, host: str = "127.0.0.1") -> str:
-        """Serve the template's Api events on ``host:port``; returns the base URL (no stage prefix)."""
+    def start_api(
+        self,
+        port: int = 0,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        iam_credentials: IamCredentials | None = None,
+    ) -> str:
+        """Serve the template's Api events on ``host:port``; returns the base URL (no stage prefix).
+
+        ``iam_credentials`` is the access key pair the ``AWS_IAM`` routes accept (SigV4 for ``execute-api``
+        in this stack's region); without it they refuse every request.
+        """
         stack = self.stack
         if self._api is not None:
             self._api.stop()
         keys = [*stack.api_key_values, *([api_key] if api_key else [])]
         api_ids = {lid: str(r.ref) for lid, r in stack.resources.items() if r.type == "AWS::Serverless::Api"}
+        account_id = self.template.account_id
+        iam = SigV4Verifier(
+            [iam_credentials] if iam_credentials else [], region=self.region, account_id=account_id
+        )
         self._api = LocalApi(
-            stack.routes, self.invoke, api_keys=keys, api_ids=api_ids, account_id=self.template.account_id
+            stack.routes, self.invoke, api_keys=keys, api_ids=api_ids, account_id=account_id, iam=iam
         )
         return self._api.start(host, port)
 

@@ -11,15 +11,26 @@ from typing import Any
 import pytest
 
 from tools.local_stack import LocalStack
+from tools.local_stack.sigv4 import IamCredentials, SigV4ApiAuth, SigV4Signer
 
 KEY = "local-test-api-key"
+CREDENTIALS = IamCredentials("AKIALOCALSTACKTEST01", "local-stack-test-secret")
 
 
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Iterator[str]:
-    url = stack.start_api(port=0, api_key=KEY)
+    url = stack.start_api(port=0, api_key=KEY, iam_credentials=CREDENTIALS)
     yield url
     stack.stop_api()
+
+
+def signed_headers(
+    url: str, body: bytes, stack: LocalStack, credentials: IamCredentials = CREDENTIALS, api_key: str = KEY
+) -> dict[str, str]:
+    """What a client signing with botocore sends: its content type, the API key, X-Amz-Date, Authorization."""
+    auth = SigV4ApiAuth(SigV4Signer(credentials, stack.region), api_key)
+    sent = {"content-type": "application/json"}
+    return {**sent, **auth.signed_headers("POST", url, sent, body)}
 
 
 def call(
@@ -91,3 +102,41 @@ def test_api_gateways_own_errors(api: str) -> None:
     assert call(f"{api}/boom")[0:3:2] == (502, {"message": "Internal server error"})
     assert call(f"{api}/nowhere")[0:3:2] == (403, {"message": "Missing Authentication Token"})
     assert call(f"{api}/open", method="DELETE")[0:3:2] == (403, {"message": "Missing Authentication Token"})
+
+
+def test_iam_routes_check_the_signature_before_the_api_key(api: str, stack: LocalStack) -> None:
+    url, body = f"{api}/signed/7?x=1", b'{"k": 1}'
+    unsigned = call(url, "POST", body, {"x-api-key": KEY})
+    wrong_secret = IamCredentials(CREDENTIALS.access_key_id, "another-secret")
+    other_secret = call(url, "POST", body, signed_headers(url, body, stack, wrong_secret))
+    no_key = call(url, "POST", body, signed_headers(url, body, stack, api_key="not-our-key"))
+
+    assert unsigned[0:3:2] == (403, {"message": "Missing Authentication Token"})
+    assert unsigned[1]["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert other_secret[0] == 403 and other_secret[1]["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert other_secret[2]["message"].startswith("The request signature we calculated does not match")
+    assert no_key[0:3:2] == (403, {"message": "Forbidden"})  # signed, but not in the usage plan
+
+
+def test_a_signed_caller_is_in_the_event_as_api_gateway_puts_it(api: str, stack: LocalStack) -> None:
+    url, body = f"{api}/signed/7?x=1", b'{"k": 1}'
+
+    status, _, answer = call(
+        url, "POST", body, {"content-type": "application/json", **signed_headers(url, body, stack)}
+    )
+
+    assert status == 201
+    event = answer["event"]
+    assert event["pathParameters"] == {"thing_id": "7"} and event["body"] == '{"k": 1}'
+    identity = event["requestContext"]["identity"]
+    assert identity["accessKey"] == CREDENTIALS.access_key_id and identity["apiKey"] == KEY
+    assert identity["accountId"] == stack.template.account_id
+    assert identity["userArn"] == f"arn:aws:iam::{stack.template.account_id}:user/ar-platform-backend"
+    assert identity["caller"] == identity["user"] and identity["caller"].startswith("AIDA")
+    assert identity["cognitoIdentityId"] is None and identity["sourceIp"] == "127.0.0.1"
+
+
+def test_routes_without_an_authorizer_ignore_an_authorization_header(api: str) -> None:
+    status, _, _ = call(f"{api}/open", "POST", b"{}", {"Authorization": "Bearer not-for-us"})
+
+    assert status == 201

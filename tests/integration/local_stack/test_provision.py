@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tools.local_stack import LocalStack
+import pytest
+
+from tools.local_stack import LocalStack, TemplateError
 
 
 def test_declared_vs_created_is_exact(stack: LocalStack) -> None:
@@ -12,7 +15,7 @@ def test_declared_vs_created_is_exact(stack: LocalStack) -> None:
 
     assert report.exact, report.describe()
     assert set(report.not_needed) == {"SchedulerRole", "EchoPermission"}
-    assert "IAM is not enforced" in report.not_needed["SchedulerRole"]
+    assert "IAM policies are not evaluated" in report.not_needed["SchedulerRole"]
     assert "ProdOnlyQueue" not in report.declared  # its Condition is false in dev
     assert "ServerlessRestApi" not in report.declared | report.created  # implicit, not declared
 
@@ -135,3 +138,30 @@ def test_outputs_resolve(stack: LocalStack) -> None:
     )
     assert outputs["ImplicitApiUrl"].startswith(f"https://{stack.resources['ServerlessRestApi'].ref}.")
     assert outputs["StateMachineArn"] == stack.resources["FlowStateMachine"].arn
+
+
+def test_an_authorizer_the_local_api_cannot_check_is_refused(tmp_path: Path) -> None:
+    # Serving the route without its Cognito or Lambda authorizer would open it: the template is refused.
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    (tmp_path / "template.yaml").write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: dev, Auth: {DefaultAuthorizer: UsersPool}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.13
+      Events:
+        Get: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /things, Method: get}}
+"""
+    )
+
+    refused = pytest.raises(TemplateError, match="authorizer 'UsersPool' is not served locally")
+    with LocalStack(tmp_path / "template.yaml", stack_name="unknown-authorizer") as stack, refused:
+        stack.provision()
