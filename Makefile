@@ -21,10 +21,13 @@ WEBHOOK_URL ?=
 WEBHOOK_KEY ?= local-webhook-key
 SEED ?= small
 
-# Local stack (make start / make invoke)
+# Local stack (make start / make invoke). The API key and the SigV4 access key pair are local-only
+# defaults: in AWS the AR backend signs with its own role's credentials and the stack's API key.
 API_PORT ?= 3000
 XERO_PORT ?= 8765
 API_KEY ?= local-api-key
+API_ACCESS_KEY_ID ?= AKIAXEROBRIDGELOCAL1
+API_SECRET_ACCESS_KEY ?= local-api-secret-access-key
 FUNCTION ?=
 EVENT ?=
 ENV_VARS ?=
@@ -86,7 +89,8 @@ xero: $(STAMP) ## Run the Xero emulator alone: make xero PORT=8765 SEED=small|la
 
 .PHONY: start
 start: $(STAMP) ## Local stack + emulator: API on 127.0.0.1:$(API_PORT), Xero on $(XERO_PORT)
-	$(PY) -m tools.local_stack start --api-port $(API_PORT) --xero-port $(XERO_PORT) --api-key '$(API_KEY)'
+	$(PY) -m tools.local_stack start --api-port $(API_PORT) --xero-port $(XERO_PORT) --api-key '$(API_KEY)' \
+	  --api-access-key-id '$(API_ACCESS_KEY_ID)' --api-secret-access-key '$(API_SECRET_ACCESS_KEY)'
 
 .PHONY: invoke
 invoke: $(STAMP) ## Docker-free sam local invoke: make invoke FUNCTION=... EVENT=... [ENV_VARS=...]

@@ -46,13 +46,11 @@ def connect_in_browser(app: LocalApp, org_id: str, user_email: str | None = None
     """The AR backend asks for a connect link, then the browser follows it: /connect → Xero's consent →
     /callback → the AR app."""
     body = {"user_email": user_email} if user_email else {}
-    asked_link = httpx.post(
-        f"{app.api_url}/orgs/{org_id}/connect", json=body, headers=app.api_headers, timeout=30
-    )
+    asked_link = httpx.post(f"{app.api_url}/orgs/{org_id}/connect", json=body, auth=app.api_auth, timeout=30)
     asked_link.raise_for_status()
     link = asked_link.json()
     say(
-        f"   POST /orgs/{org_id}/connect (the AR backend, with its API key) → {asked_link.status_code}: "
+        f"   POST /orgs/{org_id}/connect (the AR backend, signed with SigV4) → {asked_link.status_code}: "
         f"a single-use link until {link['expires_at']}"
     )
     with httpx.Client(follow_redirects=False, timeout=60) as browser:
@@ -79,7 +77,7 @@ def connect_in_browser(app: LocalApp, org_id: str, user_email: str | None = None
 
 
 def connection_status(app: LocalApp, org_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{app.api_url}/orgs/{org_id}/connection", headers=app.api_headers, timeout=30)
+    response = httpx.get(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30)
     response.raise_for_status()
     return dict(response.json())
 
@@ -106,7 +104,7 @@ def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.mo
     deadline = clock() + SYNC_TIMEOUT_SECONDS
     last_line = ""
     while clock() < deadline:
-        response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", headers=app.api_headers, timeout=30)
+        response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", auth=app.api_auth, timeout=30)
         response.raise_for_status()
         view = dict(response.json())
         line = progress_line(view)
@@ -195,7 +193,7 @@ def wait_until(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> tu
 
 
 def api_get(app: LocalApp, path: str) -> httpx.Response:
-    return httpx.get(f"{app.api_url}{path}", headers=app.api_headers, timeout=30)
+    return httpx.get(f"{app.api_url}{path}", auth=app.api_auth, timeout=30)
 
 
 def play_real_time(app: LocalApp, tenant_id: str) -> None:
@@ -355,7 +353,7 @@ def play_connection_life(app: LocalApp, tenant_id: str) -> None:
     )
 
     step(9, f"The AR platform disconnects AR org '{ORG_ID}'")
-    response = httpx.delete(f"{app.api_url}/orgs/{ORG_ID}/connection", headers=app.api_headers, timeout=30)
+    response = httpx.delete(f"{app.api_url}/orgs/{ORG_ID}/connection", auth=app.api_auth, timeout=30)
     response.raise_for_status()
     done = response.json()
     say(

@@ -110,7 +110,7 @@ def change_to_visible(world: RealtimeWorld) -> list[float]:
         if i["Status"] in ("AUTHORISED", "DRAFT", "SUBMITTED")
     ]
     seconds = []
-    with httpx.Client(timeout=30, headers=world.app.api_headers) as http:
+    with httpx.Client(timeout=30, auth=world.app.api_auth) as http:
         for n in range(EDITS):
             invoice_id = ids[n % len(ids)]
             reference = f"BENCH-{n}"

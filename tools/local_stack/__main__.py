@@ -5,9 +5,10 @@
     stdout (logs on stderr) and exit non-zero on an unhandled error, as ``sam local invoke`` does.
     FUNCTION is a logical id, a function name, or a CodeUri folder (``oauth_callback``).
 
-``start --api-port 3000 --xero-port 8765 --api-key KEY [--seed small]``
+``start --api-port 3000 --xero-port 8765 --api-key KEY --api-access-key-id ID --api-secret-access-key S``
     Start the Xero emulator, provision the stack with the emulator's URLs in the template's Xero
-    parameters, serve the API, poll the queues, and serve until Ctrl-C (``make start``).
+    parameters, serve the API, poll the queues, and serve until Ctrl-C (``make start``). The API's
+    ``AWS_IAM`` routes accept requests signed (SigV4, ``execute-api``, ``--region``) with that access key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tools.local_stack.sigv4 import LOCAL_CREDENTIALS, IamCredentials
 from tools.local_stack.stack import LocalStack
 from tools.local_stack.template import DEFAULT_STACK_NAME, TemplateError
 
@@ -64,7 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="emulator + stack + API + pollers, until Ctrl-C")
     start.add_argument("--api-port", type=int, default=3000)
     start.add_argument("--xero-port", type=int, default=8765)
-    start.add_argument("--api-key", default="local-api-key")
+    start.add_argument("--api-key", default="local-api-key", help="x-api-key of the usage plan (local only)")
+    start.add_argument(
+        "--api-access-key-id",
+        default=LOCAL_CREDENTIALS.access_key_id,
+        help="access key id the SigV4 routes accept (local only)",
+    )
+    start.add_argument(
+        "--api-secret-access-key",
+        default=LOCAL_CREDENTIALS.secret_access_key,
+        help="its secret access key (local only; never a real AWS key)",
+    )
     start.add_argument("--seed", default="small", choices=["none", "small", "large"])
     start.add_argument("--host", default="127.0.0.1")
     start.add_argument("--env-vars", "-n", help="env vars JSON file, sam local invoke format")
@@ -115,6 +127,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         xero_port=args.xero_port,
         api_key=args.api_key,
+        api_credentials=IamCredentials(args.api_access_key_id, args.api_secret_access_key),
+        region=args.region,
         parameter_overrides=_overrides(args.parameter_overrides),
         env_overrides=args.env_vars,
         log_sink=sys.stderr,
@@ -124,11 +138,18 @@ def cmd_start(args: argparse.Namespace) -> int:
         stack = app.stack
         report = stack.declared_vs_created()
         print(f"local stack    {stack.template.path.name}: {report.describe().splitlines()[0]}")
+        credentials = app.api_credentials
         print(f"API            {app.api_url}   (x-api-key: {app.api_key})")
+        print(
+            f"  SigV4        access key id {credentials.access_key_id}, secret access key "
+            f"{credentials.secret_access_key} (local only), service execute-api, region {app.region}"
+        )
         print(f"Xero emulator  {app.xero_url}   (seed: {args.seed})")
         for route in sorted(stack.stack.routes, key=lambda r: r.path):
-            key = "  [x-api-key]" if route.api_key_required else ""
-            print(f"  {route.method:6} {app.api_url}{route.path}  -> {route.function}{key}")
+            checks = (("SigV4", route.authorizer == "AWS_IAM"), ("x-api-key", route.api_key_required))
+            needs = [name for name, needed in checks if needed]
+            shown = f"  [{' + '.join(needs)}]" if needs else ""
+            print(f"  {route.method:6} {app.api_url}{route.path}  -> {route.function}{shown}")
         if app.webhook_path:
             registered = (app.webhook_registration or {}).get("passed")
             check = "intent-to-receive passed" if registered else "intent-to-receive NOT passed"
@@ -136,8 +157,9 @@ def cmd_start(args: argparse.Namespace) -> int:
         for schedule in stack.stack.schedules:
             print(f"schedule       {schedule.owner}: {schedule.expression}")
         print(
-            f"connect        curl -X POST -H 'x-api-key: {app.api_key}' {app.api_url}/orgs/demo-org/connect"
-            "   then open its connect_url"
+            f"connect        curl -X POST --aws-sigv4 'aws:amz:{app.region}:execute-api' --user "
+            f"'{credentials.access_key_id}:{credentials.secret_access_key}' -H 'x-api-key: {app.api_key}' "
+            f"{app.api_url}/orgs/demo-org/connect -d '{{}}'   then open its connect_url"
         )
         print("Ctrl-C to stop.", flush=True)
         stop = threading.Event()

@@ -3,8 +3,8 @@
 One place builds what ``make start``, ``make demo`` and the integration tests run, so they cannot drift:
 
     with running_app(seed="small") as app:
-        httpx.post(f"{app.api_url}/orgs/acme/connect", headers=app.api_headers)  # a single-use connect link
-        app.admin.counts(app.tenant_id)                     # the emulator's own view
+        httpx.post(f"{app.api_url}/orgs/acme/connect", auth=app.api_auth)  # signed: a single-use connect link
+        app.admin.counts(app.tenant_id)                                # the emulator's own view
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.local_stack.scheduler import ScheduleTicker
+from tools.local_stack.sigv4 import LOCAL_CREDENTIALS, IamCredentials, SigV4ApiAuth, SigV4Signer
 from tools.local_stack.stack import LocalStack
-from tools.local_stack.template import load_yaml
+from tools.local_stack.template import DEFAULT_REGION, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _EMULATOR_DIR = ROOT / "emulator"
@@ -31,7 +32,7 @@ from xero_emulator.server import Emulator  # noqa: E402
 from xero_emulator.testing import make_config  # noqa: E402
 
 _XERO_URL_PARAMETERS = ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")
-DEFAULT_API_KEY = "local-api-key"
+DEFAULT_API_KEY = "local-api-key"  # local only (make start's API_KEY); in AWS, the stack's ArAppApiKey
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -63,6 +64,8 @@ class LocalApp:
     api_url: str
     xero_url: str
     api_key: str
+    api_credentials: IamCredentials  # what the AWS_IAM routes accept (SigV4, execute-api, region)
+    region: str
     webhook_path: str | None
     webhook_registration: dict[str, Any] | None = None  # the intent-to-receive's result, when registered
     _admin: AdminClient | None = field(default=None, repr=False)
@@ -75,8 +78,13 @@ class LocalApp:
         return self._admin
 
     @property
-    def api_headers(self) -> dict[str, str]:
-        return {"x-api-key": self.api_key}
+    def api_auth(self) -> SigV4ApiAuth:
+        """How a client of the integration API calls it: ``httpx.get(url, auth=app.api_auth)``.
+
+        The one place credentials are attached: the API key (the usage plan) and a SigV4 signature for
+        ``execute-api`` in the stack's region, as the AR backend signs with its role's credentials.
+        """
+        return SigV4ApiAuth(SigV4Signer(self.api_credentials, self.region), self.api_key)
 
 
 @contextmanager
@@ -88,6 +96,7 @@ def running_app(
     api_port: int = 0,
     xero_port: int = 0,
     api_key: str = DEFAULT_API_KEY,
+    api_credentials: IamCredentials | None = None,
     emulator_settings: Mapping[str, Any] | None = None,
     parameter_overrides: Mapping[str, Any] | None = None,
     env_overrides: Mapping[str, Mapping[str, Any]] | str | Path | None = None,
@@ -96,11 +105,15 @@ def running_app(
     schedules: bool = False,
     register_webhooks: bool = True,
     stack_name: str = "xero-bridge-local",
+    region: str = DEFAULT_REGION,
 ) -> Iterator[LocalApp]:
     """Start the emulator (seeded) and the local stack wired to it; stop both when the block ends.
 
     Parameters
     ----------
+    api_credentials
+        The access key pair the API's ``AWS_IAM`` routes accept (default: the local-only
+        :data:`~tools.local_stack.sigv4.LOCAL_CREDENTIALS`).
     emulator_settings
         ``EmulatorConfig`` fields (``clock_scale``, ``enforce_rate_limits``...); the redirect URI and webhook
         URL are set here to the local API's.
@@ -147,13 +160,15 @@ def running_app(
             env_overrides=env_overrides,
             log_sink=log_sink,
             stack_name=stack_name,
+            region=region,
         )
         with stack:
             stack.provision()
-            stack.start_api(port=api_port, api_key=api_key, host=host)
+            credentials = api_credentials or LOCAL_CREDENTIALS
+            stack.start_api(port=api_port, api_key=api_key, host=host, iam_credentials=credentials)
             if pollers:
                 stack.start_pollers()
-            app = LocalApp(stack, emulator, api_url, xero_url, api_key, path)
+            app = LocalApp(stack, emulator, api_url, xero_url, api_key, credentials, stack.region, path)
             if path and register_webhooks:
                 app.webhook_registration = app.admin.register_webhook(f"{api_url}{path}", config.webhook_key)
             ticker = ScheduleTicker(stack.stack.schedules, stack.fire_schedule) if schedules else None

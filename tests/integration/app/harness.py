@@ -151,9 +151,7 @@ def new_browser() -> httpx.Client:
 def connect_link(app: App, org_id: str, *, user_email: str | None = None) -> str:
     """``POST /orgs/{org_id}/connect`` as the AR platform's backend asks it: the single-use link."""
     body = {"user_email": user_email} if user_email else {}
-    response = httpx.post(
-        f"{app.api_url}/orgs/{org_id}/connect", json=body, headers=app.api_headers, timeout=30.0
-    )
+    response = httpx.post(f"{app.api_url}/orgs/{org_id}/connect", json=body, auth=app.api_auth, timeout=30.0)
     assert response.status_code == 201, response.text
     link = str(response.json()["connect_url"])
     assert link.startswith(f"{app.api_url}/connect?session="), link
@@ -211,7 +209,7 @@ def returned(app: App, response: httpx.Response) -> dict[str, str]:
 
 def connection_status(app: App, org_id: str) -> dict[str, Any]:
     """``GET /orgs/{org_id}/connection`` as the AR app calls it (with its API key)."""
-    response = httpx.get(f"{app.api_url}/orgs/{org_id}/connection", headers=app.api_headers, timeout=30.0)
+    response = httpx.get(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30.0)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

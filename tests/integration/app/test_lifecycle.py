@@ -47,7 +47,7 @@ def synced(app: App, org_id: str) -> Any:
     """Wait for the org's initial sync to finish (the writer drained)."""
 
     def finished() -> bool:
-        response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", headers=app.api_headers, timeout=30)
+        response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", auth=app.api_auth, timeout=30)
         return response.json().get("status") == "finished"
 
     wait_for("the initial sync", finished, timeout=120)
@@ -79,7 +79,7 @@ def test_disconnect_undoes_the_connection_at_xero_and_here_and_ignores_the_tenan
     assert [c for c in app.admin.connections() if c["tenantId"] == tenant]
 
     # When the AR platform disconnects the org
-    response = httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", headers=app.api_headers, timeout=30)
+    response = httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30)
 
     # Then Xero holds no connection of ours, the tokens are erased, the status says why
     assert response.status_code == 200, response.text
@@ -107,13 +107,13 @@ def test_disconnect_undoes_the_connection_at_xero_and_here_and_ignores_the_tenan
 
     # And the synced customer stays readable, as it was, marked as from a disconnected source
     kept = httpx.get(
-        f"{app.api_url}/orgs/{org_id}/customers/{contact['ContactID']}", headers=app.api_headers, timeout=30
+        f"{app.api_url}/orgs/{org_id}/customers/{contact['ContactID']}", auth=app.api_auth, timeout=30
     )
     assert kept.status_code == 200, kept.text
     assert kept.json()["active"] is True and kept.json()["sync"]["source_connection"] == "disconnected"
 
     # And a second disconnect answers the same, changing nothing
-    again = httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", headers=app.api_headers, timeout=30)
+    again = httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30)
     assert again.status_code == 200 and again.json()["already_disconnected"] is True
 
 
@@ -166,7 +166,7 @@ def test_a_disconnected_org_may_connect_another_organisation(
     app: App, new_tenant: Callable[[str], str]
 ) -> None:
     org_id, _ = connected_and_synced(app, new_tenant, "Old Ltd")
-    httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", headers=app.api_headers, timeout=30)
+    httpx.delete(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30)
     other = new_tenant("New Ltd")
     consent(app, [other])
 

@@ -56,7 +56,7 @@ class RealtimeWorld:
         return self.records.get(self.tenant_id, record_type, xero_id)
 
     def api(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.app.api_url}{path}", headers=self.app.api_headers, timeout=30)
+        return httpx.get(f"{self.app.api_url}{path}", auth=self.app.api_auth, timeout=30)
 
     def xero_record(self, resource: str, xero_id: str) -> dict[str, Any]:
         return self.app.emulator.store.get_resource(self.tenant_id, resource, xero_id)
