@@ -382,14 +382,6 @@ def test_attack_the_callbacks_error_parameter_is_never_echoed(
     assert "script" not in back["reason"] and "pwned" not in back["reason"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-api-key": "not-our-key"}], ids=["no key", "wrong key"])
-def test_the_integration_api_needs_the_api_key(app: App, headers: dict[str, str]) -> None:
-    response = httpx.get(f"{app.api_url}/orgs/{new_org()}/connection", headers=headers, timeout=30.0)
-
-    assert response.status_code == 403
-    assert response.json() == {"message": "Forbidden"}
-
-
 def test_the_local_stack_created_exactly_what_the_template_declares(app: App) -> None:
     report = app.stack.declared_vs_created()
 
