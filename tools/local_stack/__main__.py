@@ -159,7 +159,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(
             f"connect        curl -X POST --aws-sigv4 'aws:amz:{app.region}:execute-api' --user "
             f"'{credentials.access_key_id}:{credentials.secret_access_key}' -H 'x-api-key: {app.api_key}' "
-            f"{app.api_url}/orgs/demo-org/connect -d '{{}}'   then open its connect_url"
+            f"-H 'content-type: application/json' {app.api_url}/orgs/demo-org/connect -d '{{}}'"
+            "   then open its connect_url"
         )
         print("Ctrl-C to stop.", flush=True)
         stop = threading.Event()
