@@ -1,5 +1,5 @@
-"""The integration API for the AR app (API key required): connection status and banner, sync progress, the
-synced invoices and customers with their sync trail."""
+"""The integration API for the AR app (its backend signs with SigV4 and sends the API key): connection status
+and banner, sync progress, the synced invoices and customers with their sync trail."""
 
 from __future__ import annotations
 

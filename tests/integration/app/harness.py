@@ -208,7 +208,7 @@ def returned(app: App, response: httpx.Response) -> dict[str, str]:
 
 
 def connection_status(app: App, org_id: str) -> dict[str, Any]:
-    """``GET /orgs/{org_id}/connection`` as the AR app calls it (with its API key)."""
+    """``GET /orgs/{org_id}/connection`` as the AR backend calls it (signed, with its API key)."""
     response = httpx.get(f"{app.api_url}/orgs/{org_id}/connection", auth=app.api_auth, timeout=30.0)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
