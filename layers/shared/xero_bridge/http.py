@@ -79,6 +79,10 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     # Refused: the user's own request, answered with the error's code and reason.
     errors.ConnectError: (400, "", ""),
     errors.NotConnectedError: (409, "", ""),
+    errors.PaymentNotFoundError: (404, "", ""),
+    errors.PaymentConflictError: (409, "", ""),
+    errors.InvalidBankAccountError: (400, "", ""),
+    errors.InvalidCursorError: (400, "", ""),
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),
@@ -104,10 +108,13 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.DailyLimitReached: (429, "xero_daily_limit", "Xero's daily limit is spent; try again tomorrow"),
     errors.RateLimitWaitExceeded: (429, "xero_rate_limited", "Xero's rate limit was reached; try later"),
     errors.RateLimiterUnavailable: (503, "unavailable", _TRY_AGAIN),
+    errors.TableUnavailable: (503, "unavailable", _TRY_AGAIN),
     errors.TokenRefreshTimeoutError: (503, "unavailable", _TRY_AGAIN),
     errors.StaleTokenVersionError: (503, "unavailable", _TRY_AGAIN),
     errors.SecretUnavailableError: (503, "unavailable", _TRY_AGAIN),
     errors.WritesQueueError: (503, "unavailable", _TRY_AGAIN),
+    errors.ExportQueueError: (503, "unavailable", f"the payment is kept as pending; {_TRY_AGAIN}"),
+    errors.ExportRetryLater: (503, "unavailable", _TRY_AGAIN),
 }
 _GROUPS: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.Refused: (400, "", ""),
@@ -123,11 +130,23 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {}
 
 
+def _invalid_fields(details: Any) -> str:
+    """The fields a request got wrong, each with our own validator's reason where it gave one (a pattern or
+    a type error already says enough by its field's name; their texts would quote Pydantic)."""
+    reasons: dict[str, str] = {}
+    for err in details:
+        field = ".".join(str(p) for p in err.get("loc", ())[1:] if p != "[key]") or "body"
+        message = str(err.get("msg", ""))
+        ours = err.get("type") == "value_error" and message.startswith("Value error, ")
+        if ours or field not in reasons:
+            reasons[field] = message.removeprefix("Value error, ") if ours else ""
+    return ", ".join(f"{field} ({why})" if why else field for field, why in sorted(reasons.items()))
+
+
 def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """Status, error code, reason and extra headers for an error (the one mapping every API uses)."""
     if isinstance(exc, RequestValidationError):
-        fields = sorted({".".join(str(p) for p in err.get("loc", ())[1:]) or "body" for err in exc.errors()})
-        return 400, "invalid_request", "missing or invalid: " + ", ".join(fields), {}
+        return 400, "invalid_request", "missing or invalid: " + _invalid_fields(exc.errors()), {}
     if isinstance(exc, ServiceError):  # the resolver's own: unknown route (404), wrong method (405)...
         return exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"), str(exc.msg), {}
     if not isinstance(exc, errors.XeroBridgeError):
