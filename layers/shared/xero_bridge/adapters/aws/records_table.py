@@ -76,6 +76,7 @@ __all__ = [
     "WriteOutcome",
     "format_instant",
     "record_sk",
+    "stored_record",
     "tenant_pk",
 ]
 
@@ -139,6 +140,12 @@ class StoredRecord(BaseModel):
     received_at: UtcDateTime
     source: RecordSource
     payload: RecordPayload
+
+
+def stored_record(item: Mapping[str, Any]) -> StoredRecord:
+    """A ``RecordsTable`` item (DynamoDB attribute values) as the record it holds."""
+    values = from_item(item)
+    return StoredRecord.model_validate({**values, "payload": values["data"]})
 
 
 class RecordsTable(DynamoDBTableAdapter):
@@ -319,7 +326,7 @@ class RecordsTable(DynamoDBTableAdapter):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return None if item is None else self._stored(item)
+        return None if item is None else stored_record(item)
 
     def count_by_type(self, tenant_id: str) -> dict[str, int]:
         """Records held per type for a tenant (tests, the demo): a paginated ``Query`` on ``pk``."""
@@ -350,12 +357,7 @@ class RecordsTable(DynamoDBTableAdapter):
         )
         for page in pages:
             for item in page.get("Items", []):
-                yield self._stored(item)
-
-    @staticmethod
-    def _stored(item: Mapping[str, Any]) -> StoredRecord:
-        values = from_item(item)
-        return StoredRecord.model_validate({**values, "payload": values["data"]})
+                yield stored_record(item)
 
     def close(self) -> None:
         """Stop the writer threads (tests, benchmarks)."""
