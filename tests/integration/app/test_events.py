@@ -37,12 +37,29 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "oauth_callback/unknown_state": ("refused", "invalid_state"),
     "oauth_connect/connect": 302,
     "oauth_connect/missing_org_id": ("refused", "invalid_request"),
+    # The export's routes: org_acme is not connected on a fresh stack, and records no payment.
+    "payments_api/bank_accounts": ("refused", "not_connected"),
+    "payments_api/get_settings": 200,
+    "payments_api/put_settings": ("refused", "not_connected"),
+    "payments_api/record_payment": ("refused", "not_connected"),
+    "payments_api/invalid_payment": ("refused", "invalid_request"),
+    "payments_api/get_payment": ("refused", "payment_not_found"),
+    "payments_api/list_failed": 200,
+    "payments_api/export_payment": ("refused", "payment_not_found"),
+    "payments_api/replay_failed": 200,
 }
 
 #: SQS events: the message ids the consumer reports as failed (the rest were processed).
 EXPECTED_SQS_FAILURES: dict[str, list[str]] = {
     "writer/records_batch": [],
     "writer/poison_message": ["db37cc61-1bb0-4e77-b6f3-7cf87f44a72a"],  # schema 2, records not a list
+    # Payments this stack never recorded: nothing to send, nothing to retry.
+    "payment_exporter/export_batch": [],
+    # payment_ids not a list: moved to the exports DLQ with its reason at once, not failed again and again.
+    "payment_exporter/poison_message": [],
+    "export_replay/replay_list": [],
+    "export_replay/replay_all_failed": [],
+    "export_replay/poison_message": [],  # to the replays DLQ with its reason
 }
 
 #: Step Functions task events whose function needs state a fresh stack does not have (a planned sync run, a
@@ -114,6 +131,18 @@ def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Pa
         assert case in EXPECTED_SQS_FAILURES, f"say which messages of {case} fail in EXPECTED_SQS_FAILURES"
         failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
         assert failed == EXPECTED_SQS_FAILURES[case]
+    if case == "payments_api/invalid_payment":
+        reason = json.loads(result.payload["body"])["reason"]
+        assert "amount (must be a decimal string" in reason and "currency" in reason
+    if case.endswith("/poison_message") and case != "writer/poison_message":
+        exporter = case.startswith("payment_exporter")
+        dlq = "ExportsDeadLetterQueue" if exporter else "ExportReplayDeadLetterQueue"
+        sqs = fresh_stack.client("sqs")
+        letters = sqs.receive_message(
+            QueueUrl=fresh_stack.physical_id(dlq), MessageAttributeNames=["All"], MaxNumberOfMessages=10
+        ).get("Messages", [])
+        assert [m["Body"] for m in letters] == [event["Records"][0]["body"]]
+        assert letters[0]["MessageAttributes"]["reason"]["StringValue"].startswith("not a")
     if case == "oauth_connect/connect":
         location = (result.payload.get("headers") or {}).get("Location") or result.payload[
             "multiValueHeaders"
