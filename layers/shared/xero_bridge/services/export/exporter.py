@@ -462,7 +462,7 @@ class ExportPayments:
                     "payment_id": attempt.payment_id,
                     "attempt": outcome.attempt,
                     "status": outcome.status.value,
-                    "code": outcome.error_code.value if outcome.error_code else None,
+                    "error_code": outcome.error_code.value if outcome.error_code else None,
                     "in_doubt": outcome.in_doubt,
                 },
             )
