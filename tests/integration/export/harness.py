@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.integration.app.harness import IssuedSecrets
 from tools.local_stack.app import LocalApp, running_app
 from xero_bridge.adapters.aws.export_queue import SqsExportQueue
 from xero_bridge.adapters.aws.payments_table import PaymentLedgerTable
@@ -50,6 +51,7 @@ class ExportWorld:
     contact_id: str
     accounts: dict[str, dict[str, Any]]  # Xero account JSON by code
     logs: io.StringIO
+    issued: IssuedSecrets | None = None  # every token and code the emulator handed out
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
 
     # --- the AR app's side ---------------------------------------------------------------------------
