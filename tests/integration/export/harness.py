@@ -285,10 +285,11 @@ def export_world(
     with running_app(
         seed="none", log_sink=logs, emulator_settings=settings, env_overrides=overrides
     ) as local:
+        issued = IssuedSecrets.watch(local.emulator.identity)
         tenant_id, contact_id, accounts = new_organisation(local, "Export Ltd")
         org_id = f"org-{uuid.uuid4().hex[:8]}"
         connect_org(local, org_id, tenant_id)
-        world = ExportWorld(local, org_id, tenant_id, contact_id, accounts, logs)
+        world = ExportWorld(local, org_id, tenant_id, contact_id, accounts, logs, issued)
         world.set_bank_accounts({"GBP": "090", "USD": "091"})
         try:
             yield world
