@@ -76,8 +76,8 @@ CURRENCY_PATTERN = r"^[A-Z]{3}$"
 """An ISO 4217 currency code, as Xero writes it."""
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$"
 """A payment amount as a decimal string: at most two decimals (what Xero keeps of a payment)."""
-MAX_REFERENCE_LENGTH = 200
-"""Our own tag is appended to the reference in Xero, whose field takes 255 characters."""
+MAX_REFERENCE_LENGTH = 180
+"""Our own tag (up to 70 characters) is appended to the reference in Xero, whose field takes 255."""
 HISTORY_LIMIT = 20
 """Entries of history kept per payment (the latest ones)."""
 MAX_IDS_PER_REPLAY = 500

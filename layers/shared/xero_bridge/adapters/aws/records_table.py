@@ -39,7 +39,7 @@ written scale: ``1234.50`` reads back as ``1234.5`` — the same Decimal for eve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -76,6 +76,7 @@ __all__ = [
     "WriteOutcome",
     "format_instant",
     "record_sk",
+    "records_of",
     "stored_record",
     "tenant_pk",
 ]
@@ -146,6 +147,30 @@ def stored_record(item: Mapping[str, Any]) -> StoredRecord:
     """A ``RecordsTable`` item (DynamoDB attribute values) as the record it holds."""
     values = from_item(item)
     return StoredRecord.model_validate({**values, "payload": values["data"]})
+
+
+def records_of(
+    client: DynamoDBClient,
+    table: str,
+    tenant_id: str,
+    record_type: RecordType | str,
+    *,
+    consistent: bool = False,
+) -> Iterator[StoredRecord]:
+    """Every record of one type for a tenant (a ``Query`` on ``begins_with(sk, "{TYPE}#")``), page by page."""
+    paginator = client.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={
+            ":pk": {"S": tenant_pk(tenant_id)},
+            ":prefix": {"S": f"{RecordType(record_type).value}#"},
+        },
+        ConsistentRead=consistent,
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield stored_record(item)
 
 
 class RecordsTable(DynamoDBTableAdapter):
@@ -346,18 +371,7 @@ class RecordsTable(DynamoDBTableAdapter):
 
     def list_items(self, tenant_id: str, record_type: RecordType | str) -> Iterable[StoredRecord]:
         """Every record of one type for a tenant (``begins_with(sk, "{TYPE}#")``), paginated."""
-        paginator = self.client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": tenant_pk(tenant_id)},
-                ":prefix": {"S": f"{RecordType(record_type).value}#"},
-            },
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield stored_record(item)
+        return records_of(self.client, self._table, tenant_id, record_type)
 
     def close(self) -> None:
         """Stop the writer threads (tests, benchmarks)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter
-from xero_bridge.adapters.aws.records_table import record_sk, stored_record, tenant_pk
+from xero_bridge.adapters.aws.records_table import record_sk, records_of, stored_record, tenant_pk
 from xero_bridge.models.records import BankAccount, Invoice, Organisation, RecordType
 
 __all__ = ["SyncedRecordsReader"]
@@ -43,14 +43,6 @@ class SyncedRecordsReader(DynamoDBTableAdapter):
         return max(found, key=lambda o: o.xero_updated_at) if found else None
 
     def _records(self, tenant_id: str, record_type: RecordType) -> list[Any]:
-        paginator = self.client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": tenant_pk(tenant_id)},
-                ":prefix": {"S": f"{record_type.value}#"},
-            },
-            ConsistentRead=True,
-        )
-        return [stored_record(item).payload for page in pages for item in page.get("Items", [])]
+        return [
+            r.payload for r in records_of(self.client, self._table, tenant_id, record_type, consistent=True)
+        ]

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from xero_bridge.adapters.xero.client import Resource, XeroClient
-from xero_bridge.adapters.xero.metered import LimiterAttempts, MeteredXeroFactory
+from xero_bridge.adapters.xero.client import Resource
+from xero_bridge.adapters.xero.metered import MeteredXero, MeteredXeroFactory
 from xero_bridge.models.xero import Invoice, PaymentCreate, PaymentResult
 
 __all__ = ["MeteredPayments", "MeteredPaymentsFactory"]
 
 
-class MeteredPayments:
-    """The export's Xero client (implements ``XeroPaymentsClient``)."""
-
-    def __init__(self, client: XeroClient, attempts: LimiterAttempts) -> None:
-        self._client = client
-        self._attempts = attempts
-
-    @property
-    def calls(self) -> int:
-        """HTTP attempts made (each one a call Xero counts against the tenant's limits)."""
-        return self._attempts.calls
+class MeteredPayments(MeteredXero):
+    """The export's Xero client (implements ``XeroPaymentsClient``): the sync's metered client, counted the
+    same way, with the two calls an export makes."""
 
     def create_payments(
         self, payments: Sequence[PaymentCreate], *, idempotency_key: str

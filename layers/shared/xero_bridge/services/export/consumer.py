@@ -110,6 +110,11 @@ class ExportFromQueue:
                     )
                 continue
             outcome.report.merge(report)
+            if report.unknown:  # a message naming payments never recorded (another stack's, a typo)
+                logger.warning(
+                    "export message names unknown payments",
+                    extra={"org_id": org_id, "unknown": report.unknown[:20], "count": len(report.unknown)},
+                )
             for message, parsed in org_messages:
                 if any((org_id, pid) in report.retrying for pid in parsed.payment_ids):
                     delays[message.message_id] = retry_delay_seconds(message.receive_count, self._retry_base)

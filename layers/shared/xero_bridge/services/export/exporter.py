@@ -49,6 +49,7 @@ from xero_bridge.errors import (
     XeroForbidden,
     XeroInvalidGrant,
     XeroRateLimited,
+    XeroServerError,
     XeroTimeout,
     XeroUnauthorized,
     XeroValidationError,
@@ -401,9 +402,10 @@ class ExportPayments:
         self, attempts: Sequence[_Attempt], exc: BaseException, last_try: frozenset[str]
     ) -> None:
         code, final = _failure_code(exc)
+        # Xero's own words where it gave any (a refusal, a 5xx body); a timeout or a 429 has none.
         if isinstance(exc, XeroValidationError):
             xero_words: str | None = "; ".join(exc.messages) or exc.message
-        elif isinstance(exc, XeroError):
+        elif isinstance(exc, XeroForbidden | XeroUnauthorized | XeroServerError):
             xero_words = exc.message[:300]
         else:
             xero_words = None
