@@ -2,7 +2,11 @@
 
 Starts the Xero emulator with a seeded organisation and the local stack from template.yaml, then plays the
 story through real HTTP: a finance user connects Xero (connect → Xero's consent → callback), a non-admin is
-refused, the initial sync runs with progress, and its counts are set beside the emulator's own.
+refused, the initial sync runs with progress, and its counts are set beside the emulator's own. Then the
+payment export: a bank account per currency, a payment exported into the GBP account, one failing for a
+currency with no account until the account is set and "Export back to Xero" exports it, one closing by
+itself because its invoice was paid by hand in Xero, and an answer Xero lost, replayed after Xero forgot its
+Idempotency-Key, that still leaves exactly one payment in Xero.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -160,6 +165,174 @@ def play(app: LocalApp) -> None:
         f"   Xero calls made: {view.get('calls_made')} (the floor: {floor}, one a page plus Accounts and the "
         f"Organisation), 429s met: {view.get('rate_limited')}"
     )
+    play_export(app, demo_tenant)
+
+
+# --- the payment export ------------------------------------------------------------------------------
+
+
+def api(app: LocalApp, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The integration API for the demo's AR org, with the AR app's key."""
+    return httpx.request(
+        method, f"{app.api_url}/orgs/{ORG_ID}{path}", headers=app.api_headers, timeout=60, **kwargs
+    )
+
+
+def settle(
+    app: LocalApp, payment_id: str, *, until: tuple[str, ...] = ("exported", "error", "closed")
+) -> Any:
+    """Poll ``GET /payments/{payment_id}`` until the export has an outcome."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = api(app, "GET", f"/payments/{payment_id}").json()
+        if view["status"] in until and not view["sending"]:
+            return view
+        time.sleep(0.3)
+    raise TimeoutError(f"payment {payment_id} has no outcome after 60 s")
+
+
+def open_invoice(app: LocalApp, tenant_id: str, currency: str) -> dict[str, Any]:
+    """An approved sales invoice with money still due, as a Xero user would pick it."""
+    where = f'Type=="ACCREC" AND Status=="AUTHORISED" AND CurrencyCode=="{currency}" AND AmountDue>=10'
+    invoices = app.emulator.store.list_resource(tenant_id, "Invoices", where=where, order="InvoiceNumber")
+    return dict(invoices["Invoices"][0])
+
+
+def invoice_in_xero(app: LocalApp, tenant_id: str, currency: str, total: str) -> dict[str, Any]:
+    """A Xero user invoices a customer who pays in ``currency`` (an approved invoice)."""
+    contacts = app.emulator.store.list_resource(tenant_id, "Contacts", where=f'DefaultCurrency=="{currency}"')
+    customer = contacts["Contacts"][0]
+    today = app.emulator.clock.now().astimezone(UTC).date().isoformat()
+    line = {"Description": "Consulting", "Quantity": 1, "UnitAmount": total, "AccountCode": "200"}
+    body = {
+        "Invoices": [
+            {
+                "Type": "ACCREC",
+                "Contact": {"ContactID": customer["ContactID"]},
+                "Date": today,
+                "DueDate": today,
+                "Status": "AUTHORISED",
+                "CurrencyCode": currency,
+                "LineAmountTypes": "NoTax",
+                "LineItems": [line],
+            }
+        ]
+    }
+    invoice = dict(app.admin.create_invoices(tenant_id, body)["Invoices"][0])
+    say(f"   A Xero user invoices {customer['Name']}: {invoice['InvoiceNumber']}, {total} {currency}")
+    return invoice
+
+
+def xero_payments(app: LocalApp, tenant_id: str, invoice_id: str) -> list[dict[str, Any]]:
+    where = f'Invoice.InvoiceID==Guid("{invoice_id}") AND Status=="AUTHORISED"'
+    return list(app.emulator.store.list_resource(tenant_id, "Payments", where=where)["Payments"])
+
+
+def record(app: LocalApp, payment_id: str, invoice: dict[str, Any], amount: str, reference: str) -> Any:
+    body = {
+        "payment_id": payment_id,
+        "invoice_id": invoice["InvoiceID"],
+        "amount": amount,
+        "currency": invoice["CurrencyCode"],
+        "date": app.emulator.clock.now().astimezone(UTC).date().isoformat(),
+        "reference": reference,
+    }
+    response = api(app, "POST", "/payments", json=body)
+    say(
+        f"   POST /orgs/{ORG_ID}/payments {payment_id}: {amount} {invoice['CurrencyCode']} against "
+        f"{invoice['InvoiceNumber']} (due {invoice['AmountDue']}) → {response.status_code} "
+        f"{response.json()['status']}"
+    )
+    return response
+
+
+def outcome(view: Any) -> str:
+    if view["status"] == "exported":
+        return f"exported, Xero PaymentID {view['xero_payment_id']}"
+    if view["status"] == "closed":
+        return f"closed ({view['closed']['reason']}): {view['closed']['detail']}"
+    error = view["error"]
+    words = f' Xero said: "{error["xero_message"]}"' if error.get("xero_message") else ""
+    return f"error {error['code']}: {error['message']}{words}"
+
+
+def play_export(app: LocalApp, tenant_id: str) -> None:
+    step(5, "The finance team adds a GBP bank account in Xero and picks a bank account per currency")
+    gbp = app.admin.add_account(tenant_id, code="093", name="GBP Bank Account", currency_code="GBP")
+    started = api(app, "POST", "/sync")
+    say(f"   POST /orgs/{ORG_ID}/sync → {started.status_code}: a re-sync picks the new account up")
+    follow_sync(app, ORG_ID)
+    accounts = api(app, "GET", "/bank-accounts").json()["bank_accounts"]
+    for account in accounts:
+        code, name, currency = account["code"], account["name"], account["currency"]
+        say(f"   {code} {name:<24} {currency}  {account['type']:<8} {account['status']}")
+    by_code = {a["code"]: a["account_id"] for a in accounts}
+    refused = api(app, "PUT", "/settings", json={"bank_accounts": {"USD": by_code["090"]}})
+    say(f"   PUT /settings USD → the AUD account: {refused.status_code} {refused.json()['reason']}")
+    chosen = {"AUD": by_code["090"], "GBP": gbp["AccountID"]}
+    saved = api(app, "PUT", "/settings", json={"bank_accounts": chosen})
+    say(f"   PUT /settings {{AUD: 090, GBP: 093}} → {saved.status_code}; no account for USD yet")
+
+    step(6, "A customer pays a GBP invoice; the AR team records it and it is exported to Xero")
+    gbp_invoice = invoice_in_xero(app, tenant_id, "GBP", "450.00")
+    record(app, "ar-pay-1001", gbp_invoice, "100.00", "BACS 1001")
+    view = settle(app, "ar-pay-1001")
+    (held,) = xero_payments(app, tenant_id, gbp_invoice["InvoiceID"])
+    due = app.emulator.store.get_resource(tenant_id, "Invoices", gbp_invoice["InvoiceID"])["Invoices"][0]
+    say(f"   → {outcome(view)}")
+    account, reference = held["Account"]["Code"], held["Reference"]
+    say(f"   In Xero: {held['Amount']} into account {account}, reference '{reference}'")
+    say(f"   {gbp_invoice['InvoiceNumber']} now has {due['AmountDue']} due (was {gbp_invoice['AmountDue']})")
+
+    step(7, "A USD payment, with no bank account chosen for USD")
+    usd_invoice = open_invoice(app, tenant_id, "USD")
+    record(app, "ar-pay-1002", usd_invoice, "50.00", "Wire 1002")
+    say(f"   → {outcome(settle(app, 'ar-pay-1002'))}")
+
+    step(8, "The USD account is set, and the user clicks 'Export back to Xero'")
+    chosen["USD"] = by_code["091"]
+    api(app, "PUT", "/settings", json={"bank_accounts": chosen})
+    again = api(app, "POST", "/payments/ar-pay-1002/export")
+    say(f"   PUT /settings USD: 091; POST /payments/ar-pay-1002/export → {again.status_code} {again.json()}")
+    view = settle(app, "ar-pay-1002", until=("exported",))
+    count = len(xero_payments(app, tenant_id, usd_invoice["InvoiceID"]))
+    say(f"   → {outcome(view)}; {count} payment on {usd_invoice['InvoiceNumber']} in Xero")
+
+    step(9, "An invoice was paid by hand in Xero before the AR team's payment was exported")
+    by_hand = open_invoice(app, tenant_id, "AUD")
+    app.admin.record_payment(
+        tenant_id, by_hand["InvoiceID"], str(by_hand["AmountDue"]), reference="Cash at the desk"
+    )
+    say(f"   A Xero user records {by_hand['AmountDue']} against {by_hand['InvoiceNumber']} by hand")
+    record(app, "ar-pay-1003", by_hand, str(by_hand["AmountDue"]), "Cash 1003")
+    say(f"   → {outcome(settle(app, 'ar-pay-1003'))}")
+    count = len(xero_payments(app, tenant_id, by_hand["InvoiceID"]))
+    say(f"   In Xero: {count} payment on the invoice (the one entered by hand)")
+
+    step(10, "Xero saves a payment but its answer is lost, four times over")
+    lost = open_invoice(app, tenant_id, "GBP")  # the GBP invoice, 350.00 still due
+
+    def ours_in_xero() -> list[dict[str, Any]]:
+        held = xero_payments(app, tenant_id, lost["InvoiceID"])
+        return [p for p in held if "[AR:ar-pay-1004]" in str(p["Reference"])]
+
+    app.admin.add_fault("drop", count=4, phase="after", path_prefix="/api.xro/2.0/Payments", method="PUT")
+    record(app, "ar-pay-1004", lost, "25.00", "BACS 1004")
+    view = settle(app, "ar-pay-1004")
+    say(f"   → {outcome(view)}")
+    say(f"   Xero did save it: {len(ours_in_xero())} payment of ar-pay-1004 on {lost['InvoiceNumber']}")
+    app.admin.advance_clock(timedelta(minutes=7).total_seconds())
+    say("   Seven minutes pass in Xero: it has forgotten the Idempotency-Key (it keeps one about 6 minutes)")
+    again = api(app, "POST", "/payments/ar-pay-1004/export")
+    say(f"   POST /payments/ar-pay-1004/export → {again.status_code} queued {again.json()['queued']}")
+    view = settle(app, "ar-pay-1004", until=("exported",))
+    last = view["history"][-1]
+    say(f"   → {outcome(view)} ({last['event']}: looked for in Xero first, adopted, never posted again)")
+    say(f"   In Xero: exactly {len(ours_in_xero())} payment of ar-pay-1004 on {lost['InvoiceNumber']}")
+
+    step(11, "Every payment the AR platform recorded, as the AR app lists them")
+    for payment in api(app, "GET", "/payments").json()["payments"]:
+        say(f"   {payment['payment_id']}  {payment['amount']:>8} {payment['currency']}  {payment['status']}")
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "rate_limiter": "tests.bench.bench_rate_limiter",  # rate use under the shared limiter
     "writer": "tests.bench.bench_writer",  # writer records/s
     "initial_sync": "tests.bench.bench_initial_sync",  # a large organisation on the local stack
+    "export": "tests.bench.bench_export",  # payments per Xero call and per second at the rate limit
 }
 
 
