@@ -8,6 +8,7 @@ back to the AR app with ``?status=error&error=...&reason=...`` instead of showin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -130,12 +131,24 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {}
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def _field(location: Any) -> str:
+    """A field's path as the request named it; a name that is not a plain name (a whole body read as a form
+    field when the request was not sent as JSON) is never echoed back: it is the body's."""
+    parts = [str(p) for p in location[1:] if p != "[key]"]
+    if not parts or not all(_FIELD_NAME.match(p) for p in parts):
+        return "body"
+    return ".".join(parts)
+
+
 def _invalid_fields(details: Any) -> str:
     """The fields a request got wrong, each with our own validator's reason where it gave one (a pattern or
     a type error already says enough by its field's name; their texts would quote Pydantic)."""
     reasons: dict[str, str] = {}
     for err in details:
-        field = ".".join(str(p) for p in err.get("loc", ())[1:] if p != "[key]") or "body"
+        field = _field(err.get("loc", ()))
         message = str(err.get("msg", ""))
         ours = err.get("type") == "value_error" and message.startswith("Value error, ")
         if ours or field not in reasons:

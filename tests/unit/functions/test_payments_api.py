@@ -111,3 +111,14 @@ def test_export_back_to_xero_of_a_pending_payment_queues_it_again(api: Any) -> N
     status, result = call(load_event("payments_api/export_payment"))
 
     assert status == 202 and result == {"queued": 1, "skipped": {}, "not_found": []}
+
+
+def test_a_body_not_sent_as_json_is_a_400_that_never_echoes_it(api: Any) -> None:
+    event = load_event("payments_api/put_settings")
+    event["headers"]["Content-Type"] = "application/x-www-form-urlencoded"  # curl -d without -H
+    event["multiValueHeaders"]["Content-Type"] = ["application/x-www-form-urlencoded"]
+
+    status, refused = call(event)
+
+    assert status == 400 and refused["error"] == "invalid_request"
+    assert "9f8e7d6c" not in refused["reason"] and "{" not in refused["reason"]
