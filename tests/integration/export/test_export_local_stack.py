@@ -313,6 +313,8 @@ def test_retries_spent_the_message_waits_in_the_dlq_and_a_redrive_exports_it_onc
     # Then it waits in the exports DLQ, and the payment says so
     (letter,) = world.dead_letters()
     assert payment_id in letter["Body"]
+    reason = letter["MessageAttributes"]["reason"]["StringValue"]
+    assert reason.startswith(f"retries spent after 5 receives: {payment_id}: xero_unavailable: ")
     assert view["status"] == "error" and view["error"]["code"] == "xero_unavailable"
     assert not view["error"]["retrying"] and "dead-letter queue" in view["error"]["message"]
     assert view["attempts"] == 5 and world.payments_in_xero(invoice_id) == []

@@ -22,7 +22,7 @@ from tests.unit.services.export.fakes import (
     invoice_id,
     payment,
 )
-from xero_bridge.errors import InvalidBankAccountError, NotConnectedError, XeroServerError
+from xero_bridge.errors import ExportQueueError, InvalidBankAccountError, NotConnectedError, XeroServerError
 from xero_bridge.models import records as ours
 from xero_bridge.models.payments import ExportSettingsRequest, LedgerState, QueuedMessage
 from xero_bridge.services.export.consumer import ExportFromQueue, ReplayFromQueue
@@ -171,15 +171,42 @@ def test_a_transient_failure_retries_only_its_messages_with_backoff() -> None:
     assert ledger.one("pay-1").auto_retry
 
 
-def test_the_last_receive_tells_the_exporter_the_retries_are_spent() -> None:
+def test_when_its_receives_are_spent_a_message_goes_to_the_dlq_with_its_reason() -> None:
+    # Given Xero fails the fifth receive of a message too
     xero = FakeXero()
     xero.add_invoice(1)
     ledger = FakeLedger(payment("pay-1"))
-    xero.fail = [XeroServerError("GET /Invoices: Xero answered 502 after 4 attempt(s)")]
+    xero.fail = [XeroServerError("GET /Invoices: Xero answered 502 after 4 attempt(s): Bad Gateway")]
+    queue, letters = FakeQueue(), FakeDeadLetters()
 
-    consumer(ledger, xero, FakeQueue(), FakeDeadLetters()).handle([message(1, "pay-1", receives=5)])
+    outcome = consumer(ledger, xero, queue, letters).handle([message(1, "pay-1", receives=5)])
 
+    # Then the message is in the DLQ, saying why, and the payment says where it waits
+    assert outcome.retry == set() and outcome.dead_lettered == 1 and queue.delays == {}
+    body, reason = letters.letters[0]
+    assert json.loads(body)["payment_ids"] == ["pay-1"]
+    assert reason == (
+        "retries spent after 5 receives: pay-1: xero_unavailable: "
+        "GET /Invoices: Xero answered 502 after 4 attempt(s): Bad Gateway"
+    )
     assert not ledger.one("pay-1").auto_retry and "dead-letter" in (ledger.one("pay-1").error_message or "")
+
+
+def test_a_message_the_dlq_refuses_is_left_to_the_queues_redrive() -> None:
+    class RefusingDeadLetters(FakeDeadLetters):
+        def send(self, body: str, reason: str) -> None:
+            raise ExportQueueError("SQS refused")
+
+    xero = FakeXero()
+    xero.add_invoice(1)
+    xero.fail = [XeroServerError("GET /Invoices: Xero answered 502 after 4 attempt(s)")]
+    queue = FakeQueue()
+
+    outcome = consumer(FakeLedger(payment("pay-1")), xero, queue, RefusingDeadLetters()).handle(
+        [message(1, "pay-1", receives=5)]
+    )
+
+    assert outcome.retry == {"m-1"} and queue.delays == {"r-1": 0}
 
 
 class BrokenExporter(ExportPayments):

@@ -4,9 +4,11 @@
 Export messages name payments one by one (the API) or by the fifty (replays); the consumer gathers every
 payment of an invocation's messages by org, so the exporter fills whole Xero batches, then maps the outcome
 back to the messages: a message is retried (after a backoff set on the message itself) when one of its
-payments met a transient failure, and is moved at once to the dead-letter queue, with its reason, when it is
-not a message we can read. Everything else is done with: its payments are exported, closed, refused, or
-being sent by another exporter.
+payments met a transient failure; it is moved to the dead-letter queue with its reason (a ``reason`` message
+attribute) when its receives are spent or when it is not a message we can read. (Should that move fail, the
+queue's own redrive after ``maxReceiveCount`` moves it, without the attribute: the payments still say why.)
+Everything else is done with: its payments are exported, closed, refused, or being sent by another
+exporter.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class ExportFromQueue:
             if parsed is not None:
                 by_org.setdefault(parsed.org_id, []).append((message, parsed))
         delays: dict[str, int] = {}
+        spent: dict[str, str] = {}  # message id -> why, for messages whose receives are spent
         for org_id, org_messages in by_org.items():
             ids = list(dict.fromkeys(pid for _, parsed in org_messages for pid in parsed.payment_ids))
             try:
@@ -116,28 +119,44 @@ class ExportFromQueue:
                     extra={"org_id": org_id, "unknown": report.unknown[:20], "count": len(report.unknown)},
                 )
             for message, parsed in org_messages:
-                if any((org_id, pid) in report.retrying for pid in parsed.payment_ids):
+                failing = [pid for pid in parsed.payment_ids if (org_id, pid) in report.retrying]
+                if not failing:
+                    continue
+                if message.receive_count >= self._max_receives:
+                    why = "; ".join(
+                        f"{pid}: {report.reasons.get(pid, 'transient failure')}" for pid in failing
+                    )
+                    spent[message.message_id] = f"retries spent after {message.receive_count} receives: {why}"
+                else:
                     delays[message.message_id] = retry_delay_seconds(message.receive_count, self._retry_base)
         for message in messages:
-            if message.message_id in delays:
-                self._queue.retry_later(message.receipt_handle, delays[message.message_id])
+            if message.message_id in spent and self._dead_letter(message, spent[message.message_id]):
+                outcome.dead_lettered += 1
+            elif message.message_id in delays or message.message_id in spent:
+                self._queue.retry_later(message.receipt_handle, delays.get(message.message_id, 0))
                 outcome.retry.add(message.message_id)
         return outcome
+
+    def _dead_letter(self, message: QueuedMessage, reason: str) -> bool:
+        """Move a message to the DLQ with why; False if SQS refused (its redrive then moves it, without)."""
+        try:
+            self._dead_letters.send(message.body, reason)
+        except ExportQueueError:
+            return False
+        logger.warning(
+            "export message dead-lettered", extra={"message_id": message.message_id, "reason": reason}
+        )
+        return True
 
     def _parse(self, message: QueuedMessage, outcome: QueueOutcome) -> ExportMessage | None:
         try:
             return ExportMessage.model_validate_json(message.body)
         except ValidationError as exc:
             reason = f"not an export message: {describe_invalid(exc)}"
-        try:
-            self._dead_letters.send(message.body, reason)
-        except ExportQueueError:
+        if self._dead_letter(message, reason):
+            outcome.dead_lettered += 1
+        else:
             outcome.retry.add(message.message_id)  # the queue's own redrive moves it later
-            return None
-        outcome.dead_lettered += 1
-        logger.warning(
-            "export message dead-lettered", extra={"message_id": message.message_id, "reason": reason}
-        )
         return None
 
     def _last_try(self, org_messages: Sequence[tuple[QueuedMessage, ExportMessage]]) -> frozenset[str]:

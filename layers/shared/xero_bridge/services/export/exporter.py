@@ -83,6 +83,7 @@ class ExportReport:
     closed: int = 0
     failed: int = 0
     retrying: set[tuple[str, str]] = field(default_factory=set)  # (org_id, payment_id)
+    reasons: dict[str, str] = field(default_factory=dict)  # payment_id -> why it is retried
     skipped: dict[str, str] = field(default_factory=dict)  # payment_id -> why it was left alone
     unknown: list[str] = field(default_factory=list)
     xero_calls: int = 0
@@ -94,6 +95,7 @@ class ExportReport:
         self.closed += other.closed
         self.failed += other.failed
         self.retrying |= other.retrying
+        self.reasons.update(other.reasons)
         self.skipped.update(other.skipped)
         self.unknown.extend(other.unknown)
         self.xero_calls += other.xero_calls
@@ -448,6 +450,9 @@ class ExportPayments:
                 continue
             if outcome.error_code is not None and outcome.retryable:
                 report.retrying.add((org_id, attempt.payment_id))
+                report.reasons[attempt.payment_id] = f"{outcome.error_code.value}: " + (
+                    outcome.xero_message or outcome.error_message or ""
+                )
             if outcome.state.value == "exported":
                 if outcome.history and outcome.history[-1].event == "found_in_xero":
                     report.found_in_xero += 1
