@@ -8,6 +8,7 @@ write fails its condition and that exporter leaves the payment alone.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from xero_bridge.models.payments import (
     RETRYABLE_CODES,
@@ -20,6 +21,13 @@ from xero_bridge.models.payments import (
 __all__ = ["claim", "closed", "exported", "failed", "not_claimable_because", "reopened"]
 
 _FINAL = (LedgerState.EXPORTED, LedgerState.CLOSED)
+# A payment leaving the error state forgets the error (its history keeps it).
+_NO_ERROR: dict[str, Any] = {
+    "error_code": None,
+    "error_message": None,
+    "xero_message": None,
+    "auto_retry": False,
+}
 
 
 def not_claimable_because(record: PaymentRecord, now: datetime) -> str | None:
@@ -63,10 +71,7 @@ def exported(record: PaymentRecord, now: datetime, xero_payment_id: str, *, foun
         xero_payment_id=xero_payment_id,
         lease_until=None,
         in_doubt=False,
-        error_code=None,
-        error_message=None,
-        xero_message=None,
-        auto_retry=False,
+        **_NO_ERROR,
     )
 
 
@@ -107,10 +112,7 @@ def closed(record: PaymentRecord, now: datetime, reason: ClosedReason, detail: s
         in_doubt=False,
         closed_reason=reason,
         closed_detail=detail,
-        error_code=None,
-        error_message=None,
-        xero_message=None,
-        auto_retry=False,
+        **_NO_ERROR,
     )
 
 
@@ -126,9 +128,6 @@ def reopened(record: PaymentRecord, now: datetime, *, by: str) -> PaymentRecord 
             state=LedgerState.PENDING,
             lease_until=None,
             replays=record.replays + 1,
-            error_code=None,
-            error_message=None,
-            xero_message=None,
-            auto_retry=False,
+            **_NO_ERROR,
         )
     return None
