@@ -4,7 +4,12 @@ Starts the Xero emulator with a seeded organisation and the local stack from tem
 story through real HTTP: a finance user connects Xero (connect → Xero's consent → callback), a non-admin is
 refused, the initial sync runs with progress, and its counts are set beside the emulator's own; then a Xero
 user makes changes that arrive by webhook within seconds (an invoice edited, a payment, a new customer, an
-archived one), and the catch-up brings what no webhook delivered.
+archived one), and the catch-up brings what no webhook delivered. Then the payment export: a bank account per
+currency, a payment exported into the GBP account, one failing for a currency with no account until the
+account is set and "Export back to Xero" exports it, one closing by itself because its invoice was paid by
+hand in Xero, and an answer Xero lost, replayed after Xero forgot its Idempotency-Key, that still leaves
+exactly one payment in Xero. Last, the connection's life: a grant revoked in Xero shows the banner, a
+reconnect resumes from the cursors, a disconnect undoes the connection.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,9 +39,14 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def step(number: int, title: str) -> None:
+_steps = [0]
+
+
+def step(title: str) -> None:
+    """The next numbered step of the story (numbered as they are played)."""
+    _steps[0] += 1
     say()
-    say(f"{number}. {title}")
+    say(f"{_steps[0]}. {title}")
 
 
 def _query(url: str) -> dict[str, str]:
@@ -144,7 +155,7 @@ def play(app: LocalApp) -> None:
     )
     say(f"   Local stack at {app.api_url}: {len(created.created)} resources (template.yaml), {routes} routes")
 
-    step(2, f"A finance user of AR org '{ORG_ID}' clicks 'Connect Xero' and picks {DEMO_COMPANY}")
+    step(f"A finance user of AR org '{ORG_ID}' clicks 'Connect Xero' and picks {DEMO_COMPANY}")
     app.admin.set_consent(tenant_ids=[demo_tenant], role="FINANCIALADVISER")
     outcome = connect_in_browser(app, ORG_ID)
     say(f"   The AR app is told: status={outcome.get('status')}, tenant={outcome.get('tenant', '')}")
@@ -152,7 +163,7 @@ def play(app: LocalApp) -> None:
     say(f"   GET /orgs/{ORG_ID}/connection → {status['status']} to '{status['tenant_name']}'")
     say("   Tokens are stored encrypted with the stack's KMS key; none is ever logged.")
 
-    step(3, f"A Xero user without the adviser role tries to connect AR org '{OTHER_ORG_ID}' to {SECOND_ORG}")
+    step(f"A Xero user without the adviser role tries to connect AR org '{OTHER_ORG_ID}' to {SECOND_ORG}")
     second = tenant_named(app, SECOND_ORG)
     app.admin.set_consent(
         tenant_ids=[second],
@@ -166,7 +177,7 @@ def play(app: LocalApp) -> None:
     say(f"   Refused: {refused.get('reason')}")
     say(f"   GET /orgs/{OTHER_ORG_ID}/connection → {connection_status(app, OTHER_ORG_ID)['status']}")
 
-    step(4, f"The initial sync of {DEMO_COMPANY}, started by the connect")
+    step(f"The initial sync of {DEMO_COMPANY}, started by the connect")
     view = follow_sync(app, ORG_ID)
     if view.get("status") == "failed":
         raise RuntimeError(f"the initial sync failed: {view.get('failed_reason')}")
@@ -177,6 +188,7 @@ def play(app: LocalApp) -> None:
         f"Organisation), 429s met: {view.get('rate_limited')}"
     )
     play_real_time(app, demo_tenant)
+    play_export(app, demo_tenant)
     play_connection_life(app, demo_tenant)
 
 
@@ -199,7 +211,7 @@ def api_get(app: LocalApp, path: str) -> httpx.Response:
 def play_real_time(app: LocalApp, tenant_id: str) -> None:
     """Step 5 and 6: changes a Xero user makes, arriving by webhook, and what only the catch-up sees."""
     store = app.emulator.store
-    step(5, "A Xero user works in Xero; each change reaches the AR platform by webhook")
+    step("A Xero user works in Xero; each change reaches the AR platform by webhook")
     invoices = store.list_resource(tenant_id, "Invoices", where='Type=="ACCREC" AND Status=="AUTHORISED"')
     unpaid = [i for i in invoices["Invoices"] if float(i["AmountPaid"]) == 0]
     edited, paid = str(unpaid[0]["InvoiceID"]), unpaid[1]
@@ -281,7 +293,7 @@ def play_real_time(app: LocalApp, tenant_id: str) -> None:
     _, seconds = wait_until("the archive", archive_arrived)
     say(f"   '{archived['Name']}' archived in Xero: kept, marked inactive ({seconds:.2f} s)")
 
-    step(6, "What no webhook says: a change made while Xero's webhook is not delivering")
+    step("What no webhook says: a change made while Xero's webhook is not delivering")
     silent = str(unpaid[2]["InvoiceID"])
     with app.emulator.webhooks.muted():
         app.admin.edit_invoice(tenant_id, silent, {"Reference": "NO-WEBHOOK"})
@@ -317,7 +329,7 @@ def initial_sync_runs(app: LocalApp) -> int:
 
 def play_connection_life(app: LocalApp, tenant_id: str) -> None:
     """The banner after Xero revokes the grant, a reconnect that resumes, then a disconnect."""
-    step(7, "Someone disconnects the app inside Xero's settings")
+    step("Someone disconnects the app inside Xero's settings")
     app.admin.revoke_connection(tenant_id)
     app.stack.fire_schedule("CatchUpFunction")
 
@@ -335,7 +347,7 @@ def play_connection_life(app: LocalApp, tenant_id: str) -> None:
         f"{status['reason_code']}: {status['reason']}"
     )
 
-    step(8, f"A Xero admin reconnects {DEMO_COMPANY}")
+    step(f"A Xero admin reconnects {DEMO_COMPANY}")
     runs_before = initial_sync_runs(app)
     app.admin.set_consent(tenant_ids=[tenant_id], role="FINANCIALADVISER")
     outcome = connect_in_browser(app, ORG_ID)
@@ -352,7 +364,7 @@ def play_connection_life(app: LocalApp, tenant_id: str) -> None:
         f"Xero calls in {seconds:.2f} s; initial syncs started: {started} (no re-import)"
     )
 
-    step(9, f"The AR platform disconnects AR org '{ORG_ID}'")
+    step(f"The AR platform disconnects AR org '{ORG_ID}'")
     response = httpx.delete(f"{app.api_url}/orgs/{ORG_ID}/connection", auth=app.api_auth, timeout=30)
     response.raise_for_status()
     done = response.json()
@@ -377,9 +389,176 @@ def play_connection_life(app: LocalApp, tenant_id: str) -> None:
     )
 
 
+# --- the payment export ------------------------------------------------------------------------------
+
+
+def api(app: LocalApp, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The integration API for the demo's AR org, signed with SigV4 as the AR backend signs."""
+    return httpx.request(
+        method, f"{app.api_url}/orgs/{ORG_ID}{path}", auth=app.api_auth, timeout=60, **kwargs
+    )
+
+
+def settle(
+    app: LocalApp, payment_id: str, *, until: tuple[str, ...] = ("exported", "error", "closed")
+) -> Any:
+    """Poll ``GET /payments/{payment_id}`` until the export has an outcome."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = api(app, "GET", f"/payments/{payment_id}").json()
+        if view["status"] in until and not view["sending"]:
+            return view
+        time.sleep(0.3)
+    raise TimeoutError(f"payment {payment_id} has no outcome after 60 s")
+
+
+def open_invoice(app: LocalApp, tenant_id: str, currency: str) -> dict[str, Any]:
+    """An approved sales invoice with money still due, as a Xero user would pick it."""
+    where = f'Type=="ACCREC" AND Status=="AUTHORISED" AND CurrencyCode=="{currency}" AND AmountDue>=10'
+    invoices = app.emulator.store.list_resource(tenant_id, "Invoices", where=where, order="InvoiceNumber")
+    return dict(invoices["Invoices"][0])
+
+
+def invoice_in_xero(app: LocalApp, tenant_id: str, currency: str, total: str) -> dict[str, Any]:
+    """A Xero user invoices a customer who pays in ``currency`` (an approved invoice)."""
+    contacts = app.emulator.store.list_resource(tenant_id, "Contacts", where=f'DefaultCurrency=="{currency}"')
+    customer = contacts["Contacts"][0]
+    today = app.emulator.clock.now().astimezone(UTC).date().isoformat()
+    line = {"Description": "Consulting", "Quantity": 1, "UnitAmount": total, "AccountCode": "200"}
+    body = {
+        "Invoices": [
+            {
+                "Type": "ACCREC",
+                "Contact": {"ContactID": customer["ContactID"]},
+                "Date": today,
+                "DueDate": today,
+                "Status": "AUTHORISED",
+                "CurrencyCode": currency,
+                "LineAmountTypes": "NoTax",
+                "LineItems": [line],
+            }
+        ]
+    }
+    invoice = dict(app.admin.create_invoices(tenant_id, body)["Invoices"][0])
+    say(f"   A Xero user invoices {customer['Name']}: {invoice['InvoiceNumber']}, {total} {currency}")
+    return invoice
+
+
+def xero_payments(app: LocalApp, tenant_id: str, invoice_id: str) -> list[dict[str, Any]]:
+    where = f'Invoice.InvoiceID==Guid("{invoice_id}") AND Status=="AUTHORISED"'
+    return list(app.emulator.store.list_resource(tenant_id, "Payments", where=where)["Payments"])
+
+
+def record(app: LocalApp, payment_id: str, invoice: dict[str, Any], amount: str, reference: str) -> Any:
+    body = {
+        "payment_id": payment_id,
+        "invoice_id": invoice["InvoiceID"],
+        "amount": amount,
+        "currency": invoice["CurrencyCode"],
+        "date": app.emulator.clock.now().astimezone(UTC).date().isoformat(),
+        "reference": reference,
+    }
+    response = api(app, "POST", "/payments", json=body)
+    say(
+        f"   POST /orgs/{ORG_ID}/payments {payment_id}: {amount} {invoice['CurrencyCode']} against "
+        f"{invoice['InvoiceNumber']} (due {invoice['AmountDue']}) → {response.status_code} "
+        f"{response.json()['status']}"
+    )
+    return response
+
+
+def outcome(view: Any) -> str:
+    if view["status"] == "exported":
+        return f"exported, Xero PaymentID {view['xero_payment_id']}"
+    if view["status"] == "closed":
+        return f"closed ({view['closed']['reason']}): {view['closed']['detail']}"
+    error = view["error"]
+    words = f' Xero said: "{error["xero_message"]}"' if error.get("xero_message") else ""
+    return f"error {error['code']}: {error['message']}{words}"
+
+
+def play_export(app: LocalApp, tenant_id: str) -> None:
+    step("The finance team adds a GBP bank account in Xero and picks a bank account per currency")
+    gbp = app.admin.add_account(tenant_id, code="093", name="GBP Bank Account", currency_code="GBP")
+    started = api(app, "POST", "/sync")
+    say(f"   POST /orgs/{ORG_ID}/sync → {started.status_code}: a re-sync picks the new account up")
+    follow_sync(app, ORG_ID)
+    accounts = api(app, "GET", "/bank-accounts").json()["bank_accounts"]
+    for account in accounts:
+        code, name, currency = account["code"], account["name"], account["currency"]
+        say(f"   {code} {name:<24} {currency}  {account['type']:<8} {account['status']}")
+    by_code = {a["code"]: a["account_id"] for a in accounts}
+    refused = api(app, "PUT", "/settings", json={"bank_accounts": {"USD": by_code["090"]}})
+    say(f"   PUT /settings USD → the AUD account: {refused.status_code} {refused.json()['reason']}")
+    chosen = {"AUD": by_code["090"], "GBP": gbp["AccountID"]}
+    saved = api(app, "PUT", "/settings", json={"bank_accounts": chosen})
+    say(f"   PUT /settings {{AUD: 090, GBP: 093}} → {saved.status_code}; no account for USD yet")
+
+    step("A customer pays a GBP invoice; the AR team records it and it is exported to Xero")
+    gbp_invoice = invoice_in_xero(app, tenant_id, "GBP", "450.00")
+    record(app, "ar-pay-1001", gbp_invoice, "100.00", "BACS 1001")
+    view = settle(app, "ar-pay-1001")
+    (held,) = xero_payments(app, tenant_id, gbp_invoice["InvoiceID"])
+    due = app.emulator.store.get_resource(tenant_id, "Invoices", gbp_invoice["InvoiceID"])["Invoices"][0]
+    say(f"   → {outcome(view)}")
+    account, reference = held["Account"]["Code"], held["Reference"]
+    say(f"   In Xero: {held['Amount']} into account {account}, reference '{reference}'")
+    say(f"   {gbp_invoice['InvoiceNumber']} now has {due['AmountDue']} due (was {gbp_invoice['AmountDue']})")
+
+    step("A USD payment, with no bank account chosen for USD")
+    usd_invoice = open_invoice(app, tenant_id, "USD")
+    record(app, "ar-pay-1002", usd_invoice, "50.00", "Wire 1002")
+    say(f"   → {outcome(settle(app, 'ar-pay-1002'))}")
+
+    step("The USD account is set, and the user clicks 'Export back to Xero'")
+    chosen["USD"] = by_code["091"]
+    api(app, "PUT", "/settings", json={"bank_accounts": chosen})
+    again = api(app, "POST", "/payments/ar-pay-1002/export")
+    say(f"   PUT /settings USD: 091; POST /payments/ar-pay-1002/export → {again.status_code} {again.json()}")
+    view = settle(app, "ar-pay-1002", until=("exported",))
+    count = len(xero_payments(app, tenant_id, usd_invoice["InvoiceID"]))
+    say(f"   → {outcome(view)}; {count} payment on {usd_invoice['InvoiceNumber']} in Xero")
+
+    step("An invoice was paid by hand in Xero before the AR team's payment was exported")
+    by_hand = open_invoice(app, tenant_id, "AUD")
+    app.admin.record_payment(
+        tenant_id, by_hand["InvoiceID"], str(by_hand["AmountDue"]), reference="Cash at the desk"
+    )
+    say(f"   A Xero user records {by_hand['AmountDue']} against {by_hand['InvoiceNumber']} by hand")
+    record(app, "ar-pay-1003", by_hand, str(by_hand["AmountDue"]), "Cash 1003")
+    say(f"   → {outcome(settle(app, 'ar-pay-1003'))}")
+    count = len(xero_payments(app, tenant_id, by_hand["InvoiceID"]))
+    say(f"   In Xero: {count} payment on the invoice (the one entered by hand)")
+
+    step("Xero saves a payment but its answer is lost, four times over")
+    lost = open_invoice(app, tenant_id, "GBP")  # the GBP invoice, 350.00 still due
+
+    def ours_in_xero() -> list[dict[str, Any]]:
+        held = xero_payments(app, tenant_id, lost["InvoiceID"])
+        return [p for p in held if "[AR:ar-pay-1004]" in str(p["Reference"])]
+
+    app.admin.add_fault("drop", count=4, phase="after", path_prefix="/api.xro/2.0/Payments", method="PUT")
+    record(app, "ar-pay-1004", lost, "25.00", "BACS 1004")
+    view = settle(app, "ar-pay-1004")
+    say(f"   → {outcome(view)}")
+    say(f"   Xero did save it: {len(ours_in_xero())} payment of ar-pay-1004 on {lost['InvoiceNumber']}")
+    app.admin.advance_clock(timedelta(minutes=7).total_seconds())
+    say("   Seven minutes pass in Xero: it has forgotten the Idempotency-Key (it keeps one about 6 minutes)")
+    again = api(app, "POST", "/payments/ar-pay-1004/export")
+    say(f"   POST /payments/ar-pay-1004/export → {again.status_code} queued {again.json()['queued']}")
+    view = settle(app, "ar-pay-1004", until=("exported",))
+    last = view["history"][-1]
+    say(f"   → {outcome(view)} ({last['event']}: looked for in Xero first, adopted, never posted again)")
+    say(f"   In Xero: exactly {len(ours_in_xero())} payment of ar-pay-1004 on {lost['InvoiceNumber']}")
+
+    step("Every payment the AR platform recorded, as the AR app lists them")
+    for payment in api(app, "GET", "/payments").json()["payments"]:
+        say(f"   {payment['payment_id']}  {payment['amount']:>8} {payment['currency']}  {payment['status']}")
+
+
 def main() -> int:
     say("xero-bridge demo: the whole product on this machine (moto for AWS, our emulator for Xero)")
-    step(1, "Starting the Xero emulator and the local stack")
+    step("Starting the Xero emulator and the local stack")
     logs = io.StringIO()
     try:
         with running_app(seed="small", log_sink=logs) as app:

@@ -20,7 +20,12 @@ DELETE   /__admin/tenants/<t>/users/<u>                 remove the user from the
 POST     /__admin/tenants/<t>/contacts                  create contacts (Xero body) as a Xero user
 POST     /__admin/tenants/<t>/invoices                  create invoices (Xero body) as a Xero user
 POST     /__admin/tenants/<t>/invoices/<i>/edit         ``{changes}``
-POST     /__admin/tenants/<t>/invoices/<i>/payments     ``{amount, account_code?, date?}``
+POST     /__admin/tenants/<t>/invoices/<i>/payments     ``{amount, account_code?, date?, reference?}``
+POST     /__admin/tenants/<t>/accounts                  ``{code, name, type, currency_code?, enable_payments?,
+                                                        status?, bank_account_number?}``
+PUT      /__admin/tenants/<t>/accounts/<a>/status       ``{status}`` (ACTIVE, ARCHIVED)
+PUT      /__admin/tenants/<t>/lock-dates                ``{period_lock_date?, end_of_year_lock_date?}`` (ISO
+                                                        dates or null) -> the Organisation
 POST     /__admin/tenants/<t>/contacts/<c>/archive      archive a contact
 GET/PUT  /__admin/consent                               the consent screen's answer
 GET      /__admin/connections                           every connection (with its user)
@@ -77,6 +82,9 @@ _RULES = [
     ("POST", "/__admin/tenants/<tenant_id>/invoices/<invoice_id>/edit", "edit_invoice"),
     ("POST", "/__admin/tenants/<tenant_id>/invoices/<invoice_id>/payments", "record_payment"),
     ("POST", "/__admin/tenants/<tenant_id>/contacts/<contact_id>/archive", "archive_contact"),
+    ("POST", "/__admin/tenants/<tenant_id>/accounts", "add_account"),
+    ("PUT", "/__admin/tenants/<tenant_id>/accounts/<account_id>/status", "set_account_status"),
+    ("PUT", "/__admin/tenants/<tenant_id>/lock-dates", "set_lock_dates"),
     ("GET", "/__admin/consent", "consent"),
     ("PUT", "/__admin/consent", "set_consent"),
     ("GET", "/__admin/connections", "connections"),
@@ -229,11 +237,46 @@ class AdminApi:
                 Decimal(str(body["amount"])),
                 account_code=body.get("account_code"),
                 date=paid_on,
+                reference=str(body.get("reference") or ""),
             )
 
     def _archive_contact(self, body: dict[str, Any], tenant_id: str, contact_id: str) -> dict[str, Any]:
         with self.em.store_lock:
             return self.em.store.admin_archive_contact(tenant_id, contact_id)
+
+    def _add_account(self, body: dict[str, Any], tenant_id: str) -> dict[str, Any]:
+        with self.em.store_lock:
+            self._tenant(tenant_id)
+            return self.em.store.admin_add_account(
+                tenant_id,
+                code=str(body["code"]),
+                name=str(body["name"]),
+                type=str(body["type"]),
+                currency_code=str(body.get("currency_code") or ""),
+                enable_payments=bool(body.get("enable_payments", False)),
+                status=str(body.get("status") or "ACTIVE"),
+                bank_account_number=str(body.get("bank_account_number") or ""),
+            )
+
+    def _set_account_status(self, body: dict[str, Any], tenant_id: str, account_id: str) -> dict[str, Any]:
+        status = str(body["status"])
+        if status not in ("ACTIVE", "ARCHIVED"):
+            raise AdminError("status must be ACTIVE or ARCHIVED")
+        with self.em.store_lock:
+            return self.em.store.admin_set_account_status(tenant_id, account_id, status)
+
+    def _set_lock_dates(self, body: dict[str, Any], tenant_id: str) -> dict[str, Any]:
+        def day(name: str) -> date | None:
+            value = body.get(name)
+            return date.fromisoformat(str(value)) if value else None
+
+        with self.em.store_lock:
+            self._tenant(tenant_id)
+            return self.em.store.set_lock_dates(
+                tenant_id,
+                period_lock_date=day("period_lock_date"),
+                end_of_year_lock_date=day("end_of_year_lock_date"),
+            )
 
     # --- identity ------------------------------------------------------------------------------------
 

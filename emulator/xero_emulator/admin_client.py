@@ -139,11 +139,49 @@ class AdminClient:
         *,
         account_code: str | None = None,
         on: date | None = None,
+        reference: str = "",
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"amount": Decimal(str(amount)), "account_code": account_code}
         if on is not None:
             body["date"] = on.isoformat()
+        if reference:
+            body["reference"] = reference
         return self._call("POST", f"tenants/{tenant_id}/invoices/{invoice_id}/payments", body)
+
+    def add_account(
+        self,
+        tenant_id: str,
+        *,
+        code: str,
+        name: str,
+        type: str = "BANK",
+        currency_code: str = "",
+        enable_payments: bool = False,
+        bank_account_number: str = "",
+    ) -> dict[str, Any]:
+        """An account added to the chart of accounts in Xero (a BANK account in ``currency_code``)."""
+        body = {
+            "code": code,
+            "name": name,
+            "type": type,
+            "currency_code": currency_code,
+            "enable_payments": enable_payments,
+            "bank_account_number": bank_account_number,
+        }
+        return self._call("POST", f"tenants/{tenant_id}/accounts", body)
+
+    def set_account_status(self, tenant_id: str, account_id: str, status: str) -> dict[str, Any]:
+        return self._call("PUT", f"tenants/{tenant_id}/accounts/{account_id}/status", {"status": status})
+
+    def set_lock_dates(
+        self, tenant_id: str, *, period: date | None = None, end_of_year: date | None = None
+    ) -> dict[str, Any]:
+        """Set (or, with None, clear) both lock dates; returns the Organisation."""
+        body = {
+            "period_lock_date": period.isoformat() if period else None,
+            "end_of_year_lock_date": end_of_year.isoformat() if end_of_year else None,
+        }
+        return self._call("PUT", f"tenants/{tenant_id}/lock-dates", body)
 
     def archive_contact(self, tenant_id: str, contact_id: str) -> dict[str, Any]:
         return self._call("POST", f"tenants/{tenant_id}/contacts/{contact_id}/archive")

@@ -52,8 +52,10 @@ class EmulatorConfig:
     app_minute_limit: int = 10_000
 
     # --- idempotency ---------------------------------------------------------------------------------
-    #: How long a stored Idempotency-Key answer is replayed (simulated seconds).
-    idempotency_window_seconds: int = 24 * 3600
+    #: How long a stored Idempotency-Key answer is replayed (simulated seconds): Xero keeps a key for about
+    #: six minutes, after which the same request is a new one (only the caller's own ledger stops a
+    #: duplicate then).
+    idempotency_window_seconds: int = 6 * 60
 
     # --- webhooks ------------------------------------------------------------------------------------
     webhook_url: str | None = None

@@ -164,6 +164,20 @@ def msg_period_lock(lock: date) -> str:
     return f"The document date cannot be before the period lock date of {lock.strftime('%d %b %Y')}"
 
 
+def msg_end_of_year_lock(lock: date) -> str:
+    return f"The document date cannot be before the end of year lock date of {lock.strftime('%d %b %Y')}"
+
+
+def lock_errors(tenant: Tenant, day: date) -> list[str]:
+    """Xero's refusal of a change dated on or before a lock date: the end of year lock stops every user,
+    the period lock everyone else too (the API acts as an ordinary user). The stricter one is named."""
+    if tenant.end_of_year_lock_date is not None and day <= tenant.end_of_year_lock_date:
+        return [msg_end_of_year_lock(tenant.end_of_year_lock_date)]
+    if tenant.period_lock_date is not None and day <= tenant.period_lock_date:
+        return [msg_period_lock(tenant.period_lock_date)]
+    return []
+
+
 def msg_currency(code: str) -> str:
     return f"Organisation is not subscribed to currency {code}"
 
@@ -1020,6 +1034,16 @@ class XeroStore:
         with self._lock:
             self._tenant(tenant_id).period_lock_date = lock_date
 
+    def set_lock_dates(
+        self, tenant_id: str, *, period_lock_date: date | None, end_of_year_lock_date: date | None
+    ) -> dict[str, Any]:
+        """Both lock dates as an adviser sets them in Xero's settings; returns the Organisation."""
+        with self._lock:
+            tenant = self._tenant(tenant_id)
+            tenant.period_lock_date = period_lock_date
+            tenant.end_of_year_lock_date = end_of_year_lock_date
+            return self._organisation_json(tenant)
+
     admin_set_period_lock = set_period_lock
 
     # --- contacts: create / update ----------------------------------------------------------------------
@@ -1332,12 +1356,13 @@ class XeroStore:
                 errors.append(MSG_INVOICE_NUMBER_UNIQUE)
             batch_numbers.add(number)
 
-        lock = tenant.period_lock_date
         posts = status == "AUTHORISED" or old_status == "AUTHORISED"
-        if lock is not None and posts:
+        if posts:
             old_date = existing.date if existing else doc_date
-            if doc_date <= lock or (old_status == "AUTHORISED" and old_date <= lock):
-                errors.append(msg_period_lock(lock))
+            locked = lock_errors(tenant, doc_date)
+            if not locked and old_status == "AUTHORISED":
+                locked = lock_errors(tenant, old_date)
+            errors.extend(locked)
         if errors:
             return errors, None
 
@@ -1619,9 +1644,8 @@ class XeroStore:
                 tenant.base_currency,
             ):
                 errors.append(msg_bank_currency(account.currency_code, invoice.currency_code))
-        lock = tenant.period_lock_date
-        if lock is not None and payment_date is not None and payment_date <= lock:
-            errors.append(msg_period_lock(lock))
+        if payment_date is not None:
+            errors.extend(lock_errors(tenant, payment_date))
         rate_value: Decimal | None = None
         if element.get("CurrencyRate") is not None:
             try:
@@ -1758,9 +1782,9 @@ class XeroStore:
                 raise BadRequest.validation(
                     ["This payment has already been deleted"], {"PaymentID": payment_id}
                 )
-            lock = tenant.period_lock_date
-            if lock is not None and payment.date <= lock:
-                raise BadRequest.validation([msg_period_lock(lock)], {"PaymentID": payment_id})
+            locked = lock_errors(tenant, payment.date)
+            if locked:
+                raise BadRequest.validation(locked, {"PaymentID": payment_id})
             payment.status = "DELETED"
             payment.updated = self._stamp()
             invoice = tenant.invoices[payment.invoice_id]
@@ -1887,8 +1911,9 @@ class XeroStore:
             if currency not in AUD_RATES:
                 raise BadRequest.validation([msg_currency(currency)])
             when = doc_date or self._today()
-            if tenant.period_lock_date and status == "AUTHORISED" and when <= tenant.period_lock_date:
-                raise BadRequest.validation([msg_period_lock(tenant.period_lock_date)])
+            locked = lock_errors(tenant, when) if status == "AUTHORISED" else []
+            if locked:
+                raise BadRequest.validation(locked)
             value = xj.money(xj.to_decimal(amount))
             line = LineItem(
                 str(uuid.uuid4()),
@@ -1970,9 +1995,7 @@ class XeroStore:
                 errors.append("The amount to allocate cannot be more than the remaining credit")
             if value > invoice.amount_due:
                 errors.append("The amount to allocate cannot be more than the amount due on the invoice")
-            lock = tenant.period_lock_date
-            if lock is not None and when <= lock:
-                errors.append(msg_period_lock(lock))
+            errors.extend(lock_errors(tenant, when))
             if errors:
                 raise BadRequest.validation(
                     errors, {"Amount": value, "Invoice": {"InvoiceID": invoice.invoice_id}}

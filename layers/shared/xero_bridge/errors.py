@@ -30,12 +30,18 @@ __all__ = [
     "ConnectionConflictError",
     "DailyLimitReached",
     "ElementError",
+    "ExportQueueError",
+    "ExportRetryLater",
     "GiveUp",
+    "InvalidBankAccountError",
+    "InvalidCursorError",
     "InvalidSessionError",
     "InvalidStateError",
     "MalformedXeroRecord",
     "NeedsReconnect",
     "NotConnectedError",
+    "PaymentConflictError",
+    "PaymentNotFoundError",
     "RateLimitWaitExceeded",
     "RateLimiterUnavailable",
     "RecordNotHeld",
@@ -47,6 +53,7 @@ __all__ = [
     "StaleTokenVersionError",
     "SyncNotDrainedError",
     "SyncRunNotFoundError",
+    "TableUnavailable",
     "TokenCipherError",
     "TokenRefreshTimeoutError",
     "WebhookQueueError",
@@ -246,6 +253,10 @@ class RateLimiterUnavailable(RetryLater):
     """DynamoDB failed (other than a lost race) while the limiter read or wrote its item."""
 
 
+class TableUnavailable(RetryLater):
+    """DynamoDB kept a read unprocessed (throttling): the same work succeeds later."""
+
+
 # --- connections and tokens ------------------------------------------------------------------------------
 
 
@@ -358,3 +369,50 @@ class RecordTooLargeError(GiveUp):
         self.record_type = record_type
         self.xero_id = xero_id
         self.size = size
+
+
+# --- payment export --------------------------------------------------------------------------------------
+
+
+class PaymentNotFoundError(Refused):
+    """No payment of that id was recorded for the org."""
+
+    default_code = "payment_not_found"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class PaymentConflictError(Refused):
+    """A payment id recorded before with another body (a payment cannot be changed once recorded)."""
+
+    default_code = "payment_conflict"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class InvalidBankAccountError(Refused):
+    """A settings bank account that is not a synced, active payment account in the currency it is set for."""
+
+    default_code = "invalid_bank_account"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class InvalidCursorError(Refused):
+    """A listing's ``cursor`` that we did not give out (or that was altered)."""
+
+    default_code = "invalid_request"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class ExportQueueError(RetryLater):
+    """SQS refused to take payments for export (they stay pending; the same request again re-queues them)."""
+
+
+class ExportRetryLater(RetryLater):
+    """A queue message whose payments met a transient failure: back on the queue after a backoff."""

@@ -9,6 +9,7 @@ back to the AR app with ``?status=error&error=...&reason=...`` instead of showin
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -149,6 +150,10 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.ConnectError: (400, "", ""),
     errors.NotConnectedError: (409, "", ""),
     errors.RecordNotHeld: (404, "", ""),
+    errors.PaymentNotFoundError: (404, "", ""),
+    errors.PaymentConflictError: (409, "", ""),
+    errors.InvalidBankAccountError: (400, "", ""),
+    errors.InvalidCursorError: (400, "", ""),
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),
@@ -175,12 +180,15 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.DailyLimitReached: (429, "xero_daily_limit", "Xero's daily limit is spent; try again tomorrow"),
     errors.RateLimitWaitExceeded: (429, "xero_rate_limited", "Xero's rate limit was reached; try later"),
     errors.RateLimiterUnavailable: (503, "unavailable", _TRY_AGAIN),
+    errors.TableUnavailable: (503, "unavailable", _TRY_AGAIN),
     errors.TokenRefreshTimeoutError: (503, "unavailable", _TRY_AGAIN),
     errors.StaleTokenVersionError: (503, "unavailable", _TRY_AGAIN),
     errors.SecretUnavailableError: (503, "unavailable", _TRY_AGAIN),
     errors.WritesQueueError: (503, "unavailable", _TRY_AGAIN),
     errors.WebhookQueueError: (503, "unavailable", _TRY_AGAIN),
     errors.CatchUpQueueError: (503, "unavailable", _TRY_AGAIN),
+    errors.ExportQueueError: (503, "unavailable", f"the payment is kept as pending; {_TRY_AGAIN}"),
+    errors.ExportRetryLater: (503, "unavailable", _TRY_AGAIN),
 }
 _GROUPS: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.Refused: (400, "", ""),
@@ -196,11 +204,35 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {}
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def _field(location: Any) -> str:
+    """A field's path as the request named it; a name that is not a plain name (a whole body read as a form
+    field when the request was not sent as JSON) is never echoed back: it is the body's."""
+    parts = [str(p) for p in location[1:] if p != "[key]"]
+    if not parts or not all(_FIELD_NAME.match(p) for p in parts):
+        return "body"
+    return ".".join(parts)
+
+
+def _invalid_fields(details: Any) -> str:
+    """The fields a request got wrong, each with our own validator's reason where it gave one (a pattern or
+    a type error already says enough by its field's name; their texts would quote Pydantic)."""
+    reasons: dict[str, str] = {}
+    for err in details:
+        field = _field(err.get("loc", ()))
+        message = str(err.get("msg", ""))
+        ours = err.get("type") == "value_error" and message.startswith("Value error, ")
+        if ours or field not in reasons:
+            reasons[field] = message.removeprefix("Value error, ") if ours else ""
+    return ", ".join(f"{field} ({why})" if why else field for field, why in sorted(reasons.items()))
+
+
 def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """Status, error code, reason and extra headers for an error (the one mapping every API uses)."""
     if isinstance(exc, RequestValidationError):
-        fields = sorted({".".join(str(p) for p in err.get("loc", ())[1:]) or "body" for err in exc.errors()})
-        return 400, "invalid_request", "missing or invalid: " + ", ".join(fields), {}
+        return 400, "invalid_request", "missing or invalid: " + _invalid_fields(exc.errors()), {}
     if isinstance(exc, ServiceError):  # the resolver's own: unknown route (404), wrong method (405)...
         return exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"), str(exc.msg), {}
     if not isinstance(exc, errors.XeroBridgeError):

@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     # Looks the sync finisher takes (one per 5 s Wait) at the writer's progress before failing the run.
     sync_finish_max_checks: int = Field(default=120, ge=1, le=10_000)
 
+    # The payment export: its ledger and settings table, its queue and dead-letter queues.
+    payments_table_name: str | None = None
+    export_queue_url: str | None = None
+    export_dead_letter_queue_url: str | None = None
+    export_replay_dead_letter_queue_url: str | None = None
+    # Payments per PUT /Payments (Xero's batch).
+    export_batch_size: int = Field(default=50, ge=1, le=100)
+    # How long an exporter's claim on a payment lasts: longer than the exporter's Lambda timeout.
+    export_lease_seconds: int = Field(default=150, ge=1, le=3600)
+    # First backoff of a message whose payments met a transient failure (doubling per receive, 15 min max).
+    export_retry_base_seconds: int = Field(default=30, ge=0, le=900)
+    # The export queue's maxReceiveCount (its RedrivePolicy): the last receive's error says "in the DLQ".
+    export_max_receives: int = Field(default=5, ge=1, le=1000)
+    # Read timeout of a Xero call (the exporter's Lambda timeout leaves room for its retries).
+    xero_read_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     # Seconds a fetched secret is reused by this container before Secrets Manager is asked again.
     secret_max_age_seconds: int = Field(default=300, ge=0)

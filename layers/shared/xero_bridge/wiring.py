@@ -24,23 +24,35 @@ from xero_bridge.adapters.aws.connections_table import (
     RefreshLeaseTable,
     TokensTable,
 )
+from xero_bridge.adapters.aws.export_queue import SqsExportQueue
+from xero_bridge.adapters.aws.payments_table import ExportSettingsTable, PaymentLedgerTable
 from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
 from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.adapters.aws.secrets import SecretsManagerWebhookKey, read_secret
+from xero_bridge.adapters.aws.sqs import SqsDeadLetters
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
 from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
 from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
 from xero_bridge.adapters.xero.metered import MeteredXeroFactory
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
+from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
 from xero_bridge.adapters.xero.users import XeroUsersLookup
+from xero_bridge.errors import ExportQueueError
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CatchUpTenant
 from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
 from xero_bridge.services.connection.disconnect import DisconnectOrg
 from xero_bridge.services.connection.status import ConnectionStatusService
+from xero_bridge.services.export.consumer import ExportFromQueue, ReplayFromQueue
+from xero_bridge.services.export.exporter import ExportPayments
+from xero_bridge.services.export.query import PaymentQueries
+from xero_bridge.services.export.record import RecordPayment
+from xero_bridge.services.export.replay import ReplayPayments
+from xero_bridge.services.export.settings import ExportSettingsService
 from xero_bridge.services.publish_records import RecordPublisher
 from xero_bridge.services.records.read import ReadRecords
 from xero_bridge.services.sync.fetch_page import FetchPage
@@ -61,14 +73,20 @@ __all__ = [
     "connection_status",
     "consume_delivery",
     "disconnect_org",
+    "export_from_queue",
+    "export_settings",
     "fetch_page",
     "finish_sync",
+    "payment_queries",
     "plan_sync",
     "rate_limiter",
     "read_records",
     "receive_webhook",
+    "record_payment",
     "record_sync_failure",
     "records_writer",
+    "replay_from_queue",
+    "replay_payments",
     "request_catch_ups",
     "reset_wiring",
     "start_connect",
@@ -92,7 +110,8 @@ _shared_http: list[httpx.Client] = []
 def _http() -> httpx.Client:
     # One connection pool per container, reused across invocations (Xero keeps connections alive).
     if not _shared_http:
-        _shared_http.append(httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0)))
+        read = get_settings().xero_read_timeout_seconds
+        _shared_http.append(httpx.Client(timeout=httpx.Timeout(read, connect=5.0)))
     return _shared_http[0]
 
 
@@ -352,6 +371,75 @@ def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
     """The writer's ports: the records table (its only writer) and the sync runs' counters."""
     settings = get_settings()
     return RecordsTable(settings.records_table_name), SyncRunsTable(settings.table_name)
+
+
+# --- the payment export --------------------------------------------------------------------------------
+
+
+def _ledger(settings: Settings) -> PaymentLedgerTable:
+    return PaymentLedgerTable(settings.require("payments_table_name"))
+
+
+def _export_queue(settings: Settings) -> SqsExportQueue:
+    return SqsExportQueue(settings.require("export_queue_url"))
+
+
+def record_payment() -> RecordPayment:
+    settings = get_settings()
+    return RecordPayment(
+        ledger=_ledger(settings),
+        connections=ConnectionsTable(settings.table_name),
+        queue=_export_queue(settings),
+    )
+
+
+def payment_queries() -> PaymentQueries:
+    return PaymentQueries(_ledger(get_settings()))
+
+
+def export_settings() -> ExportSettingsService:
+    settings = get_settings()
+    return ExportSettingsService(
+        settings=ExportSettingsTable(settings.require("payments_table_name")),
+        records=SyncedRecordsReader(settings.records_table_name),
+        connections=ConnectionsTable(settings.table_name),
+    )
+
+
+def replay_payments() -> ReplayPayments:
+    settings = get_settings()
+    return ReplayPayments(ledger=_ledger(settings), queue=_export_queue(settings))
+
+
+def export_from_queue() -> ExportFromQueue:
+    """The exporter behind the export queue: ledger, settings, synced invoices, Xero through the limiter."""
+    settings = get_settings()
+    exporter = ExportPayments(
+        ledger=_ledger(settings),
+        settings=ExportSettingsTable(settings.require("payments_table_name")),
+        records=SyncedRecordsReader(settings.records_table_name),
+        xero=MeteredPaymentsFactory(_xero_readers(settings)),
+        batch_size=settings.export_batch_size,
+        lease_seconds=settings.export_lease_seconds,
+    )
+    return ExportFromQueue(
+        exporter=exporter,
+        queue=_export_queue(settings),
+        dead_letters=SqsDeadLetters(settings.require("export_dead_letter_queue_url"), error=ExportQueueError),
+        retry_base_seconds=settings.export_retry_base_seconds,
+        max_receives=settings.export_max_receives,
+        lease_seconds=settings.export_lease_seconds,
+    )
+
+
+def replay_from_queue() -> ReplayFromQueue:
+    settings = get_settings()
+    return ReplayFromQueue(
+        replay=replay_payments(),
+        dead_letters=SqsDeadLetters(
+            settings.require("export_replay_dead_letter_queue_url"), error=ExportQueueError
+        ),
+    )
 
 
 def reset_wiring(*, http: httpx.Client | None = None) -> None:

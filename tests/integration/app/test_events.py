@@ -49,6 +49,16 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "webhook_receiver/intent_to_receive": 200,
     "webhook_receiver/wrong_signature": ("refused", ""),  # 401 with an empty body
     "webhook_receiver/missing_signature": ("refused", ""),
+    # The export's routes: org_acme is not connected on a fresh stack, and records no payment.
+    "payments_api/bank_accounts": ("refused", "not_connected"),
+    "payments_api/get_settings": 200,
+    "payments_api/put_settings": ("refused", "not_connected"),
+    "payments_api/record_payment": ("refused", "not_connected"),
+    "payments_api/invalid_payment": ("refused", "invalid_request"),
+    "payments_api/get_payment": ("refused", "payment_not_found"),
+    "payments_api/list_failed": 200,
+    "payments_api/export_payment": ("refused", "payment_not_found"),
+    "payments_api/replay_failed": 200,
 }
 
 #: SQS events: the message ids the consumer reports as failed (the rest were processed).
@@ -61,6 +71,13 @@ EXPECTED_SQS_FAILURES: dict[str, list[str]] = {
     "change_fetcher/poison_message": [],
     "catch_up/tenant_request": [],  # a tenant that is not connected is skipped
     "catch_up/everyone_after_gap": [],  # no connected tenant: nothing to fan out
+    # Payments this stack never recorded: nothing to send, nothing to retry.
+    "payment_exporter/export_batch": [],
+    # payment_ids not a list: moved to the exports DLQ with its reason at once, not failed again and again.
+    "payment_exporter/poison_message": [],
+    "export_replay/replay_list": [],
+    "export_replay/replay_all_failed": [],
+    "export_replay/poison_message": [],  # to the replays DLQ with its reason
 }
 
 #: Step Functions task events whose function needs state a fresh stack does not have (a planned sync run, a
@@ -135,6 +152,18 @@ def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Pa
     if case == "integration_api/start_connect":
         link = json.loads(result.payload["body"])["connect_url"]
         assert "/connect?session=" in link
+    if case == "payments_api/invalid_payment":
+        reason = json.loads(result.payload["body"])["reason"]
+        assert "amount (must be a decimal string" in reason and "currency" in reason
+    if case in ("payment_exporter/poison_message", "export_replay/poison_message"):
+        exporter = case.startswith("payment_exporter")
+        dlq = "ExportsDeadLetterQueue" if exporter else "ExportReplayDeadLetterQueue"
+        sqs = fresh_stack.client("sqs")
+        letters = sqs.receive_message(
+            QueueUrl=fresh_stack.physical_id(dlq), MessageAttributeNames=["All"], MaxNumberOfMessages=10
+        ).get("Messages", [])
+        assert [m["Body"] for m in letters] == [event["Records"][0]["body"]]
+        assert letters[0]["MessageAttributes"]["reason"]["StringValue"].startswith("not a")
 
 
 def test_make_invoke_cli_prints_the_result_and_exits_0() -> None:

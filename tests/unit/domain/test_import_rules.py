@@ -339,8 +339,25 @@ def test_bank_accounts_only_with_masked_number() -> None:
     assert isinstance(account, BankAccount)
     assert account.number_last4 == "2300"
     assert "7890123" not in account.model_dump_json()
+    assert (account.type, account.currency) == ("BANK", "NZD")
     sales = xero.Account.model_validate({**body, "Type": "REVENUE"})
     assert skipped(map_account(sales, PAGE, incremental=False)).reason is SkipReason.NOT_A_BANK_ACCOUNT
+
+
+def test_an_account_with_payments_enabled_is_a_payment_account_too() -> None:
+    # Given a clearing account with "enable payments to this account" ticked, and no currency of its own
+    body = {
+        "AccountID": "a-855",
+        "Code": "855",
+        "Name": "Clearing Account",
+        "Type": "CURRLIAB",
+        "Status": "ACTIVE",
+        "EnablePaymentsToAccount": True,
+        "UpdatedDateUTC": UPDATED,
+    }
+    account = synced(map_account(xero.Account.model_validate(body), PAGE, incremental=False)).payload
+    assert isinstance(account, BankAccount)
+    assert (account.code, account.type, account.currency) == ("855", "CURRLIAB", None)  # the base currency
 
 
 def test_organisation_is_versioned_by_its_read_time() -> None:
@@ -429,7 +446,7 @@ def test_source_filters_are_xero_where_clauses() -> None:
     }
     assert SOURCE_FILTERS["Overpayments"] == {"where": 'Type=="RECEIVE-OVERPAYMENT"'}
     assert SOURCE_FILTERS["Prepayments"] == {"where": 'Type=="RECEIVE-PREPAYMENT"'}
-    assert SOURCE_FILTERS["Accounts"] == {"where": 'Type=="BANK"'}
+    assert SOURCE_FILTERS["Accounts"] == {"where": 'Type=="BANK" OR EnablePaymentsToAccount==true'}
 
 
 def test_incremental_contact_filter_includes_archived() -> None:

@@ -150,6 +150,23 @@ def test_date_on_or_before_the_period_lock(org: Org) -> None:
     assert store.create_payments(tenant, {"Payments": [element]})[0] == 200
 
 
+def test_date_on_or_before_the_end_of_year_lock_names_that_lock(org: Org) -> None:
+    store, tenant, ids = org
+    invoice = authorised_invoice(store, tenant, ids["contact"])
+    store.set_lock_dates(tenant, period_lock_date=date(2026, 3, 31), end_of_year_lock_date=date(2026, 3, 10))
+
+    assert _refusal(store, tenant, _payment(invoice["InvoiceID"]))[1] == [
+        "The document date cannot be before the end of year lock date of 10 Mar 2026"
+    ]
+    element = _payment(invoice["InvoiceID"])
+    element["Date"] = "2026-03-20"  # after the end of year lock, still inside the period lock
+    assert _refusal(store, tenant, element)[1] == [
+        "The document date cannot be before the period lock date of 31 Mar 2026"
+    ]
+    organisation = store.list_resource(tenant, "Organisation")["Organisations"][0]
+    assert organisation["PeriodLockDate"] and organisation["EndOfYearLockDate"]
+
+
 def test_foreign_bank_account_for_another_currency_is_refused(org: Org) -> None:
     store, tenant, ids = org
     aud_invoice = authorised_invoice(store, tenant, ids["contact"])

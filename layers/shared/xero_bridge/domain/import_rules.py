@@ -75,7 +75,8 @@ SOURCE_FILTERS: dict[str, dict[str, Any]] = {
     "Payments": {"where": " OR ".join(f'PaymentType=="{kind}"' for kind in RECEIVABLE_PAYMENT_TYPES)},
     "Overpayments": {"where": f'Type=="{RECEIVE_OVERPAYMENT}"'},
     "Prepayments": {"where": f'Type=="{RECEIVE_PREPAYMENT}"'},
-    "Accounts": {"where": 'Type=="BANK"'},
+    # Where payments can go: BANK accounts, and accounts with "enable payments to this account" ticked.
+    "Accounts": {"where": 'Type=="BANK" OR EnablePaymentsToAccount==true'},
     "Organisation": {},  # one record, no filter
 }
 """Keyword arguments of ``XeroClient.list_page`` per resource for the initial sync (``where`` is Xero's
@@ -418,25 +419,27 @@ def map_prepayment(
 def map_account(
     account: xero.Account, source: RecordSource, *, incremental: bool
 ) -> SyncedRecord | SkippedRecord:
-    """A Xero account → a :class:`~xero_bridge.models.records.BankAccount` (``Type == BANK`` only).
+    """A Xero account payments can go into → a :class:`~xero_bridge.models.records.BankAccount`: a BANK
+    account, or one with payments enabled (Xero's ``EnablePaymentsToAccount``, e.g. a clearing account).
 
-    Archived bank accounts are kept with their status: an export must be able to say "this account is
-    archived in Xero" rather than "unknown account".
+    Archived ones are kept with their status: an export must be able to say "this account is archived in
+    Xero" rather than "unknown account". ``currency`` None means the organisation's base currency.
     """
     del incremental
     kind = RecordType.BANK_ACCOUNT
-    if account.type != xero.AccountType.BANK:
+    if not account.accepts_payments:
         return _skip(
             kind,
             account.account_id,
             SkipReason.NOT_A_BANK_ACCOUNT,
-            f"a {account.type or 'typeless'} account, not a bank account",
+            f"a {account.type or 'typeless'} account that takes no payments",
         )
     record = our.BankAccount(
         xero_id=account.account_id,
         code=account.code,
         name=account.name,
-        currency=account.currency_code,
+        type=str(account.type) if account.type else None,
+        currency=account.currency_code or None,
         status=account.status,
         number_last4=_last4(account.bank_account_number),
         # Xero dates account changes; when it does not, the read time orders versions (newer read wins).

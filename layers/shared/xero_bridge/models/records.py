@@ -268,6 +268,7 @@ class BankAccount(_Record):
     xero_id: str
     code: str | None = None
     name: str | None = None
+    type: str | None = None  # Xero's account Type: BANK, or another type with payments enabled
     currency: str | None = None
     status: str | None = None
     number_last4: str | None = Field(default=None, pattern=r"^[0-9]{1,4}$")

@@ -4,29 +4,35 @@ Services depend on these protocols only; adapters (``xero_bridge.adapters``) sat
 unit tests pass in-memory fakes (type-checked against these by mypy). ``wiring.py`` is the one place where
 a port meets its adapter:
 
-===============  ==================================================  =======================
-port             adapter                                             used by
-===============  ==================================================  =======================
-XeroOAuthPort    adapters.xero.oauth.XeroOAuthClient                 connect, token vault
-UsersLookup      adapters.xero.users.XeroUsersLookup                 connect (admin check)
-XeroReaders      adapters.xero.metered.MeteredXeroFactory            sync
-TokenProvider    services.token_vault.TokenVault (a service)         the Xero client adapter
-StateStore       adapters.aws.connections_table.OAuthStatesTable     connect
-ConnectionStore  adapters.aws.connections_table.ConnectionsTable     connect, vault, sync
-TokenStore       adapters.aws.connections_table.TokensTable          token vault
-RefreshLease     adapters.aws.connections_table.RefreshLeaseTable    token vault
-TokenCipher      adapters.aws.token_cipher.KmsTokenCipher            connect, token vault
-SyncMachine      adapters.aws.sync_machine.StepFunctionsSyncMachine  connect, sync
-RunStore         adapters.aws.sync_runs.SyncRunsTable                sync, writer
-WritesQueue      adapters.aws.writes_queue.SqsWritesQueue            record publishing, sync
-RecordsStore     adapters.aws.records_table.RecordsTable             writer
-RateLimiter      adapters.aws.rate_limiter.DynamoDBRateLimiter       sync progress
-===============  ==================================================  =======================
+===================  ==================================================  ===================================
+port                 adapter                                             used by
+===================  ==================================================  ===================================
+XeroOAuthPort        adapters.xero.oauth.XeroOAuthClient                 connect, token vault
+UsersLookup          adapters.xero.users.XeroUsersLookup                 connect (admin check)
+XeroReaders          adapters.xero.metered.MeteredXeroFactory            sync
+TokenProvider        services.token_vault.TokenVault (a service)         the Xero client adapter
+StateStore           adapters.aws.connections_table.OAuthStatesTable     connect
+ConnectionStore      adapters.aws.connections_table.ConnectionsTable     connect, vault, sync
+TokenStore           adapters.aws.connections_table.TokensTable          token vault
+RefreshLease         adapters.aws.connections_table.RefreshLeaseTable    token vault
+TokenCipher          adapters.aws.token_cipher.KmsTokenCipher            connect, token vault
+SyncMachine          adapters.aws.sync_machine.StepFunctionsSyncMachine  connect, sync
+RunStore             adapters.aws.sync_runs.SyncRunsTable                sync, writer
+WritesQueue          adapters.aws.writes_queue.SqsWritesQueue            record publishing, sync
+RecordsStore         adapters.aws.records_table.RecordsTable             writer
+RateLimiter          adapters.aws.rate_limiter.DynamoDBRateLimiter       sync progress
+XeroPayments         adapters.xero.payments.MeteredPaymentsFactory       export
+PaymentLedger        adapters.aws.payments_table.PaymentLedgerTable      export, replay
+ExportSettingsStore  adapters.aws.payments_table.ExportSettingsTable     export, settings
+SyncedRecords        adapters.aws.synced_records.SyncedRecordsReader     export, settings
+ExportQueue          adapters.aws.export_queue.SqsExportQueue            export, replay
+DeadLetters          adapters.aws.sqs.SqsDeadLetters                     export, replay (poison messages)
+===================  ==================================================  ===================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -44,7 +50,10 @@ from xero_bridge.models.connection import (
 )
 from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.pages import Page, RateStatus
+from xero_bridge.models.payments import ExportSettings, PaymentRecord, PaymentStatus
 from xero_bridge.models.records import (
+    BankAccount,
+    Invoice,
     RecordSource,
     RecordType,
     SkippedRecord,
@@ -52,22 +61,32 @@ from xero_bridge.models.records import (
     SyncedRecord,
     WriteOutcome,
 )
+from xero_bridge.models.records import (
+    Organisation as SyncedOrganisation,
+)
 from xero_bridge.models.sync import PageCheckpoint, ResourcePlan, RunCounters, SyncRun, SyncStatus
 from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest, SequenceCheck, WebhookHealth
-from xero_bridge.models.xero import Connection, Organisation, User, XeroModel
+from xero_bridge.models.xero import Connection, Organisation, PaymentCreate, PaymentResult, User, XeroModel
+from xero_bridge.models.xero import Invoice as XeroInvoice
 
 __all__ = [
     "CatchUpRequests",
     "CatchUpStates",
     "Clock",
     "ConnectSessionStore",
+    "ConnectionLookup",
     "ConnectionStore",
+    "DeadLetters",
+    "ExportQueue",
+    "ExportSettingsStore",
+    "PaymentLedger",
     "RateLimiter",
     "RecordsStore",
     "RefreshLease",
     "RunStore",
     "StateStore",
     "SyncMachine",
+    "SyncedRecords",
     "TimeLeft",
     "TokenCipher",
     "TokenProvider",
@@ -78,6 +97,8 @@ __all__ = [
     "WebhookSequences",
     "WritesQueue",
     "XeroOAuthPort",
+    "XeroPayments",
+    "XeroPaymentsClient",
     "XeroReader",
     "XeroReaders",
 ]
@@ -194,10 +215,15 @@ class StateStore(Protocol):
         ...
 
 
-class ConnectionStore(Protocol):
-    """AR orgs' Xero connections, and the tenant → org route."""
+class ConnectionLookup(Protocol):
+    """One AR org's connection, read only (the flows that need no more: the export's API)."""
 
     def get_connection(self, org_id: str) -> XeroConnection | None: ...
+
+
+class ConnectionStore(ConnectionLookup, Protocol):
+    """AR orgs' Xero connections, and the tenant → org route."""
+
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]: ...
     def list_connected(self) -> list[XeroConnection]:
         """Every connection whose status is ``connected`` (the catch-up's fan-out)."""
@@ -449,3 +475,85 @@ class CatchUpStates(Protocol):
     def release(self, org_id: str, owner: str) -> None: ...
     def save_outcome(self, outcome: CatchUpOutcome) -> None: ...
     def last_outcome(self, org_id: str) -> CatchUpOutcome | None: ...
+
+
+# --- The payment export -----------------------------------------------------------------------------------
+
+
+class XeroPaymentsClient(Protocol):
+    """The Xero calls of an export for one tenant, metered (every HTTP attempt counted)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def create_payments(
+        self, payments: Sequence[PaymentCreate], *, idempotency_key: str
+    ) -> list[PaymentResult]:
+        """``PUT /Payments?summarizeErrors=false``: one result per payment, in order."""
+        ...
+
+    def invoices(self, invoice_ids: Sequence[str]) -> list[XeroInvoice]:
+        """``GET /Invoices?IDs=``: the invoices Xero holds, with their payments and references."""
+        ...
+
+
+class XeroPayments(Protocol):
+    """``payments(tenant_id, time_left=...)``: the export's Xero client for one tenant."""
+
+    def __call__(self, tenant_id: str, *, time_left: TimeLeft | None = None) -> XeroPaymentsClient: ...
+
+
+class PaymentLedger(Protocol):
+    """The export ledger: one record per payment, every change conditional on its version."""
+
+    def get(self, org_id: str, payment_id: str) -> PaymentRecord | None: ...
+    def get_many(self, org_id: str, payment_ids: Sequence[str]) -> dict[str, PaymentRecord]: ...
+
+    def create(self, record: PaymentRecord) -> bool:
+        """Store a new payment; False if its id is taken."""
+        ...
+
+    def save(self, record: PaymentRecord, *, previous_version: int) -> bool:
+        """Write the next version if the stored one is still ``previous_version``; False if it is not."""
+        ...
+
+    def page(
+        self, org_id: str, *, status: PaymentStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[PaymentRecord], str | None]:
+        """One page of payments and the cursor of the next (``InvalidCursorError`` for a foreign one)."""
+        ...
+
+    def ids_with_status(self, org_id: str, status: PaymentStatus) -> Iterator[str]: ...
+
+
+class ExportSettingsStore(Protocol):
+    """Each org's export settings (the bank account per currency)."""
+
+    def get_settings(self, org_id: str) -> ExportSettings: ...
+    def put_settings(self, org_id: str, settings: ExportSettings) -> ExportSettings: ...
+
+
+class SyncedRecords(Protocol):
+    """The synced records an export reads (never writes: the writer is their only writer)."""
+
+    def invoices(self, tenant_id: str, invoice_ids: Sequence[str]) -> dict[str, Invoice]: ...
+    def payment_accounts(self, tenant_id: str) -> list[BankAccount]: ...
+    def organisation(self, tenant_id: str) -> SyncedOrganisation | None: ...
+
+
+class ExportQueue(Protocol):
+    """The export queue."""
+
+    def send(self, org_id: str, payment_ids: Sequence[str], *, trigger: str = "recorded") -> int:
+        """Queue payments for export; ``ExportQueueError`` if SQS keeps refusing. Returns messages sent."""
+        ...
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        """Bring a received message back after ``seconds`` (the backoff of a transient failure)."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """A dead-letter queue a consumer moves a hopeless message to, with its reason."""
+
+    def send(self, body: str, reason: str) -> None: ...

@@ -12,6 +12,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws import clients
+from xero_bridge.errors import TableUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +27,8 @@ __all__ = [
     "to_item",
 ]
 
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+_UNPROCESSED_ROUNDS = 8
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -99,3 +102,27 @@ class DynamoDBTableAdapter:
         if self._client is None:
             self._client = clients.dynamodb()
         return self._client
+
+    def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of ``keys`` that exist (``BatchGetItem``, strongly consistent, 100 keys a call), the
+        keys DynamoDB leaves unprocessed asked again.
+
+        Raises
+        ------
+        TableUnavailable
+            DynamoDB still left keys unprocessed after several rounds (throttling).
+        """
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": True}
+            }
+            for _ in range(_UNPROCESSED_ROUNDS):
+                response = self.client.batch_get_item(RequestItems=request)
+                items.extend(response.get("Responses", {}).get(self._table, []))
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                raise TableUnavailable(f"DynamoDB kept keys of {self._table} unprocessed")
+        return items

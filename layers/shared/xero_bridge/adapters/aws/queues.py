@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from xero_bridge.adapters.aws import clients
+from xero_bridge.adapters.aws.sqs import BatchSender, SqsDeadLetters
 from xero_bridge.errors import CatchUpQueueError, WebhookQueueError
 from xero_bridge.models.webhooks import CatchUpRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 __all__ = ["MAX_VISIBILITY_SECONDS", "SqsCatchUpQueue", "SqsWebhookQueue"]
 
@@ -51,7 +51,7 @@ class SqsWebhookQueue(_SqsQueue):
 
     def __init__(self, queue_url: str, dead_letter_url: str = "", client: SQSClient | None = None) -> None:
         super().__init__(queue_url, client)
-        self._dead_letter_url = dead_letter_url
+        self._dead_letters = SqsDeadLetters(dead_letter_url, error=WebhookQueueError, client=client)
 
     def send_delivery(self, body: str) -> None:
         try:
@@ -69,13 +69,7 @@ class SqsWebhookQueue(_SqsQueue):
 
     def dead_letter(self, body: str, reason: str) -> None:
         """Send ``body`` to the DLQ with a ``reason`` attribute (SQS's own redrive would carry no reason)."""
-        if not self._dead_letter_url:
-            raise WebhookQueueError("WEBHOOKS_DLQ_URL is not set: a poison message cannot be set aside")
-        self.client.send_message(
-            QueueUrl=self._dead_letter_url,
-            MessageBody=body,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
-        )
+        self._dead_letters.send(body, reason)
 
 
 class SqsCatchUpQueue(_SqsQueue):
@@ -85,22 +79,6 @@ class SqsCatchUpQueue(_SqsQueue):
         self.request_many([request])
 
     def request_many(self, requests: Sequence[CatchUpRequest]) -> None:
-        """Send the requests in batches of 10 (``SendMessageBatch``), the refused entries once more."""
-        for start in range(0, len(requests), 10):
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": f"r{i}", "MessageBody": request.model_dump_json()}
-                for i, request in enumerate(requests[start : start + 10])
-            ]
-            try:
-                for _ in range(2):
-                    failed = self.client.send_message_batch(QueueUrl=self._url, Entries=entries).get(
-                        "Failed", []
-                    )
-                    refused = {f["Id"] for f in failed}
-                    entries = [e for e in entries if e["Id"] in refused]
-                    if not entries:
-                        break
-            except (ClientError, BotoCoreError) as exc:
-                raise CatchUpQueueError("the catch-up queue refused a request") from exc
-            if entries:
-                raise CatchUpQueueError(f"the catch-up queue refused {len(entries)} requests")
+        """Send the requests in ``SendMessageBatch`` calls, the refused entries again with backoff."""
+        sender = BatchSender(self._url, error=CatchUpQueueError, client=self._client, attempts=2)
+        sender.send([request.model_dump_json() for request in requests])

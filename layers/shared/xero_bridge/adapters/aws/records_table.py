@@ -39,7 +39,7 @@ written scale: ``1234.50`` reads back as ``1234.5`` — the same Decimal for eve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -73,6 +73,8 @@ __all__ = [
     "WriteOutcome",
     "format_instant",
     "record_sk",
+    "records_of",
+    "stored_record",
     "tenant_pk",
 ]
 
@@ -121,6 +123,36 @@ def _storable(value: Any) -> Any:
     if isinstance(value, float):  # never expected (money is Decimal); exact if it ever happens
         return Decimal(str(value))
     return value
+
+
+def stored_record(item: Mapping[str, Any]) -> StoredRecord:
+    """A ``RecordsTable`` item (DynamoDB attribute values) as the record it holds."""
+    values = from_item(item)
+    return StoredRecord.model_validate({**values, "payload": values["data"]})
+
+
+def records_of(
+    client: DynamoDBClient,
+    table: str,
+    tenant_id: str,
+    record_type: RecordType | str,
+    *,
+    consistent: bool = False,
+) -> Iterator[StoredRecord]:
+    """Every record of one type for a tenant (a ``Query`` on ``begins_with(sk, "{TYPE}#")``), page by page."""
+    paginator = client.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={
+            ":pk": {"S": tenant_pk(tenant_id)},
+            ":prefix": {"S": f"{RecordType(record_type).value}#"},
+        },
+        ConsistentRead=consistent,
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield stored_record(item)
 
 
 class RecordsTable(DynamoDBTableAdapter):
@@ -301,7 +333,7 @@ class RecordsTable(DynamoDBTableAdapter):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return None if item is None else self._stored(item)
+        return None if item is None else stored_record(item)
 
     def get_many(
         self, tenant_id: str, keys: Sequence[tuple[RecordType, str]]
@@ -323,7 +355,7 @@ class RecordsTable(DynamoDBTableAdapter):
             for _ in range(8):
                 response = self.client.batch_get_item(RequestItems=pending)
                 for item in response.get("Responses", {}).get(self._table, []):
-                    stored = self._stored(item)
+                    stored = stored_record(item)
                     found[(stored.record_type, stored.xero_id)] = stored
                 pending = dict(response.get("UnprocessedKeys") or {})
                 if not pending:
@@ -348,23 +380,7 @@ class RecordsTable(DynamoDBTableAdapter):
 
     def list_items(self, tenant_id: str, record_type: RecordType | str) -> Iterable[StoredRecord]:
         """Every record of one type for a tenant (``begins_with(sk, "{TYPE}#")``), paginated."""
-        paginator = self.client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": tenant_pk(tenant_id)},
-                ":prefix": {"S": f"{RecordType(record_type).value}#"},
-            },
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield self._stored(item)
-
-    @staticmethod
-    def _stored(item: Mapping[str, Any]) -> StoredRecord:
-        values = from_item(item)
-        return StoredRecord.model_validate({**values, "payload": values["data"]})
+        return records_of(self.client, self._table, tenant_id, record_type)
 
     def close(self) -> None:
         """Stop the writer threads (tests, benchmarks)."""

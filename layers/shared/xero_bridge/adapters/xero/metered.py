@@ -178,6 +178,12 @@ class MeteredXeroFactory:
         self._retry = RetryPolicy(sleep=lambda seconds: _sleep(seconds / time_scale))
 
     def __call__(self, tenant_id: str, *, time_left: Callable[[], float] | None = None) -> MeteredXero:
+        return MeteredXero(*self.client(tenant_id, time_left=time_left))
+
+    def client(
+        self, tenant_id: str, *, time_left: Callable[[], float] | None = None
+    ) -> tuple[XeroClient, LimiterAttempts]:
+        """A Xero client for ``tenant_id`` whose every attempt goes through the limiter, and its meter."""
         limiter, scale = self._limiter, self._scale
 
         def clock() -> datetime:
@@ -198,7 +204,7 @@ class MeteredXeroFactory:
             clock=clock,
             limiter=attempts,
         )
-        return MeteredXero(client, attempts)
+        return client, attempts
 
 
 def _sleep(seconds: float) -> None:

@@ -1,0 +1,104 @@
+"""The payment export's routes of the integration API (API key): bank accounts, settings, payments and
+"Export back to Xero" (C8, C9, C10).
+
+Same API, key and error mapping (``http.py``) as ``integration_api``; a function of its own so that only it
+may write the export ledger and queue payments (least privilege), and each handler stays a thin router.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from xero_bridge import wiring
+from xero_bridge.http import register_error_handlers
+from xero_bridge.models.connection import ORG_ID_PATTERN
+from xero_bridge.models.payments import (
+    PAYMENT_ID_PATTERN,
+    BankAccountView,
+    ExportSettings,
+    ExportSettingsRequest,
+    PaymentPage,
+    PaymentRequest,
+    PaymentStatus,
+    PaymentView,
+    ReplayRequest,
+    ReplayResult,
+)
+from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.settings import get_settings
+
+app = APIGatewayRestResolver(enable_validation=True)
+register_error_handlers(app)
+OrgId = Annotated[str, Path(pattern=ORG_ID_PATTERN)]
+PaymentId = Annotated[str, Path(pattern=PAYMENT_ID_PATTERN)]
+
+
+class BankAccounts(BaseModel):
+    bank_accounts: list[BankAccountView]
+
+
+def _json(status: int, body: BaseModel) -> Response[Any]:
+    return Response(status, content_types.APPLICATION_JSON, body)
+
+
+@app.get("/orgs/<org_id>/bank-accounts")
+def bank_accounts(org_id: OrgId) -> BankAccounts:
+    return BankAccounts(bank_accounts=wiring.export_settings().bank_accounts(org_id))
+
+
+@app.get("/orgs/<org_id>/settings")
+def settings(org_id: OrgId) -> ExportSettings:
+    return wiring.export_settings().settings(org_id)
+
+
+@app.put("/orgs/<org_id>/settings")
+def update_settings(org_id: OrgId, body: Annotated[ExportSettingsRequest, Body()]) -> ExportSettings:
+    return wiring.export_settings().update(org_id, body)
+
+
+@app.post("/orgs/<org_id>/payments")
+def record_payment(org_id: OrgId, body: Annotated[PaymentRequest, Body()]) -> Response[PaymentView]:
+    payment, created = wiring.record_payment().record(org_id, body)
+    return _json(202 if created else 200, payment)  # 200: the same payment recorded before
+
+
+@app.get("/orgs/<org_id>/payments")
+def payments(
+    org_id: OrgId,
+    status: Annotated[PaymentStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> PaymentPage:
+    return wiring.payment_queries().payments(org_id, status=status, limit=limit, cursor=cursor)
+
+
+@app.get("/orgs/<org_id>/payments/<payment_id>")
+def payment(org_id: OrgId, payment_id: PaymentId) -> PaymentView:
+    return wiring.payment_queries().payment(org_id, payment_id)
+
+
+@app.post("/orgs/<org_id>/payments/<payment_id>/export")
+def export_again(org_id: OrgId, payment_id: PaymentId) -> Response[ReplayResult]:
+    result = wiring.replay_payments().replay_one(org_id, payment_id)
+    return _json(202 if result.queued else 200, result)
+
+
+@app.post("/orgs/<org_id>/payments/replay")
+def replay(org_id: OrgId, body: Annotated[ReplayRequest, Body()]) -> Response[ReplayResult]:
+    result = wiring.replay_payments().replay(org_id, body)
+    return _json(202 if result.queued else 200, result)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # a missing variable fails the first invocation here, with its name
+    logger.append_keys(org_id=(event.get("pathParameters") or {}).get("org_id"))
+    return app.resolve(event, context)
