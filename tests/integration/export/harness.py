@@ -243,7 +243,8 @@ def connect_org(local: LocalApp, org_id: str, tenant_id: str) -> None:
     local.admin.set_consent(tenant_ids=[tenant_id])
     asked = httpx.post(f"{local.api_url}/orgs/{org_id}/connect", json={}, auth=local.api_auth, timeout=30)
     assert asked.status_code == 201, asked.text
-    with httpx.Client(follow_redirects=False, timeout=30.0) as browser:  # the link and its cookie: one browser
+    # One browser opens the link and finishes the consent: the flow is bound to its cookie.
+    with httpx.Client(follow_redirects=False, timeout=30.0) as browser:
         start = browser.get(asked.json()["connect_url"])
         consent = browser.get(start.headers["location"])
         done = browser.get(consent.headers["location"])
