@@ -31,6 +31,7 @@ __all__ = [
     "DailyLimitReached",
     "ElementError",
     "GiveUp",
+    "InvalidCursorError",
     "InvalidSessionError",
     "InvalidStateError",
     "MalformedXeroRecord",
@@ -346,6 +347,15 @@ class RecordNotHeld(Refused):
     """The record asked for is not in the AR platform; ``reason`` says why when we know (a skip reason)."""
 
     default_code = "not_found"
+
+
+class InvalidCursorError(Refused):
+    """A listing's ``cursor`` we did not give out for this org and these filters (or that was altered)."""
+
+    default_code = "invalid_request"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
 
 
 class RecordTooLargeError(GiveUp):

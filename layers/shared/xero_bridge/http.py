@@ -149,6 +149,7 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.ConnectError: (400, "", ""),
     errors.NotConnectedError: (409, "", ""),
     errors.RecordNotHeld: (404, "", ""),
+    errors.InvalidCursorError: (400, "", ""),
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),

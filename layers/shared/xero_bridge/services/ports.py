@@ -19,7 +19,7 @@ TokenCipher      adapters.aws.token_cipher.KmsTokenCipher            connect, to
 SyncMachine      adapters.aws.sync_machine.StepFunctionsSyncMachine  connect, sync
 RunStore         adapters.aws.sync_runs.SyncRunsTable                sync, writer
 WritesQueue      adapters.aws.writes_queue.SqsWritesQueue            record publishing, sync
-RecordsStore     adapters.aws.records_table.RecordsTable             writer
+RecordsStore     adapters.aws.records_table.RecordsTable             writer, records (reads, listings)
 RateLimiter      adapters.aws.rate_limiter.DynamoDBRateLimiter       sync progress
 ===============  ==================================================  =======================
 """
@@ -42,6 +42,7 @@ from xero_bridge.models.connection import (
     TokenRecord,
     XeroConnection,
 )
+from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
 from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.pages import Page, RateStatus
 from xero_bridge.models.records import (
@@ -391,6 +392,14 @@ class RecordsStore(Protocol):
 
     def get_skipped(self, tenant_id: str, record_type: RecordType, xero_id: str) -> SkippedRecord | None:
         """Why we last left this record out, if we did."""
+        ...
+
+    def list_page(
+        self, tenant_id: str, query: RecordQuery, *, resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """Up to ``limit`` records of ``query`` from ``resume_at`` (a position an earlier page gave), and
+        where the next page starts (None at the end). ``InvalidCursorError`` for a position that does not
+        fit the query."""
         ...
 
 
