@@ -27,7 +27,7 @@ from xero_bridge.adapters.aws.connections_table import (
 from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
 from xero_bridge.adapters.aws.records_table import RecordsTable
-from xero_bridge.adapters.aws.secrets import SecretsManagerWebhookKey, read_secret
+from xero_bridge.adapters.aws.secrets import SecretsManagerKey, read_secret
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
@@ -42,6 +42,7 @@ from xero_bridge.services.connection.connect import BeginConnect, CompleteConnec
 from xero_bridge.services.connection.disconnect import DisconnectOrg
 from xero_bridge.services.connection.status import ConnectionStatusService
 from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.records.listing import ListRecords
 from xero_bridge.services.records.read import ReadRecords
 from xero_bridge.services.sync.fetch_page import FetchPage
 from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
@@ -63,6 +64,7 @@ __all__ = [
     "disconnect_org",
     "fetch_page",
     "finish_sync",
+    "list_records",
     "plan_sync",
     "rate_limiter",
     "read_records",
@@ -284,7 +286,7 @@ def receive_webhook() -> ReceiveWebhook:
     """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
     settings = get_settings()
     return ReceiveWebhook(
-        key=SecretsManagerWebhookKey(
+        key=SecretsManagerKey(
             settings.require("xero_webhook_key_name"), max_age=settings.secret_max_age_seconds
         ),
         queue=SqsWebhookQueue(settings.require("webhooks_queue_url")),
@@ -341,6 +343,18 @@ def read_records() -> ReadRecords:
     settings = get_settings()
     return ReadRecords(
         connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
+    )
+
+
+def list_records() -> ListRecords:
+    """The integration API's paged listings: their cursors signed with a key only this API reads."""
+    settings = get_settings()
+    return ListRecords(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        cursor_key=SecretsManagerKey(
+            settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
+        ),
     )
 
 

@@ -21,6 +21,7 @@ RunStore         adapters.aws.sync_runs.SyncRunsTable                sync, write
 WritesQueue      adapters.aws.writes_queue.SqsWritesQueue            record publishing, sync
 RecordsStore     adapters.aws.records_table.RecordsTable             writer, records (reads, listings)
 RateLimiter      adapters.aws.rate_limiter.DynamoDBRateLimiter       sync progress
+SigningKeySource adapters.aws.secrets.SecretsManagerKey              webhooks, records (cursors)
 ===============  ==================================================  =======================
 """
 
@@ -67,6 +68,7 @@ __all__ = [
     "RecordsStore",
     "RefreshLease",
     "RunStore",
+    "SigningKeySource",
     "StateStore",
     "SyncMachine",
     "TimeLeft",
@@ -74,7 +76,6 @@ __all__ = [
     "TokenProvider",
     "TokenStore",
     "UsersLookup",
-    "WebhookKeySource",
     "WebhookQueue",
     "WebhookSequences",
     "WritesQueue",
@@ -414,8 +415,8 @@ class RateLimiter(Protocol):
 # --- Real-time sync ----------------------------------------------------------------------------------------
 
 
-class WebhookKeySource(Protocol):
-    """The webhook signing key (Secrets Manager), cached per container."""
+class SigningKeySource(Protocol):
+    """A signing key held in Secrets Manager (the webhook key, the cursor key), cached per container."""
 
     def key(self) -> SecretStr: ...
 
