@@ -9,31 +9,39 @@ back to the AR app with ``?status=error&error=...&reason=...`` instead of showin
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
+from importlib import resources
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from pydantic import BaseModel, Field
 
 from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
 
 __all__ = [
     "CONNECT_COOKIE",
+    "ErrorBody",
     "add_query",
     "api_base_url",
+    "api_document",
+    "api_responses",
     "callback_url",
     "connect_cookie",
     "error_response",
     "header",
     "is_https",
+    "no_body",
     "raw_body",
     "redirect",
     "register_error_handlers",
@@ -79,6 +87,18 @@ def wants_json(headers: dict[str, str] | None) -> bool:
     """True when the caller asks for JSON (a script or the AR app's backend) rather than a browser page."""
     accept = {k.lower(): v for k, v in (headers or {}).items()}.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+API_DOCUMENT = "openapi.json"
+"""The OpenAPI document of the whole integration API, shipped in this package (``make openapi`` writes it,
+beside ``docs/openapi.json``; a test holds both equal to what the routes generate). A function cannot import
+another function's code, so the document every function's routes make is generated at build time, not here."""
+
+
+@lru_cache(maxsize=1)
+def api_document() -> str:
+    """The OpenAPI document as JSON text (read once per container)."""
+    return resources.files("xero_bridge").joinpath(API_DOCUMENT).read_text(encoding="utf-8")
 
 
 def api_base_url(configured: str, request_context: dict[str, Any], path: str) -> str:
@@ -138,6 +158,58 @@ def request_cookie(event: BaseProxyEvent, name: str) -> str | None:
 def is_https(event: BaseProxyEvent) -> bool:
     """API Gateway (and every proxy before it) says the scheme in ``X-Forwarded-Proto``."""
     return (header(event, "x-forwarded-proto") or "").lower() == "https"
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal and failure the API answers itself (``register_error_handlers``)."""
+
+    error: str = Field(
+        description="A stable, snake_case code the AR app may switch on (`invalid_request`, `not_found`...)."
+    )
+    reason: str = Field(
+        description="What a person reads: for `invalid_request`, the parameters that are missing or invalid."
+    )
+
+
+_ERROR_MEANINGS: dict[int, str] = {
+    400: "A parameter is missing or invalid (`invalid_request`, `reason` names each), or the request cannot "
+    "be done as asked (a stable `error` code).",
+    404: "Not held: `error` is `not_found`, or the import rules' reason the record was left out.",
+    409: "Not with the org's connection as it stands: `not_connected` (never connected, or not now), "
+    "`needs_reconnect`, `connection_conflict`.",
+    429: "Xero's rate limit for the organisation is spent; `Retry-After` says when to try again.",
+    502: "Xero answered something we could not use.",
+    503: "A dependency is briefly unavailable; `Retry-After` says when to try again.",
+    504: "Xero did not answer in time.",
+}
+
+
+def no_body(description: str, *, location: str | None = None) -> OpenAPIResponse:
+    """An answer without a body (a redirect when ``location`` says where to), for the OpenAPI document."""
+    answer: OpenAPIResponse = {"description": description, "content": {}}
+    if location is not None:
+        answer["headers"] = {"Location": {"description": location, "schema": {"type": "string"}}}
+    return answer
+
+
+def api_responses(success: Mapping[int, str], *errors: int) -> dict[int, OpenAPIResponse]:
+    """A route's answers as the OpenAPI document declares them.
+
+    Parameters
+    ----------
+    success
+        Each success status with what it means; its body is the route's return type (Powertools fills it in).
+    errors
+        The error statuses the route's use case can produce, each answered with :class:`ErrorBody` by
+        :func:`register_error_handlers`, so the document promises what the mapping below answers.
+    """
+    answers: dict[int, OpenAPIResponse] = {status: {"description": text} for status, text in success.items()}
+    for status in errors:
+        answers[status] = {
+            "description": _ERROR_MEANINGS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    return answers
 
 
 # Every named error of ``errors.py``, with its status and stable code (a test checks that none is missing).
