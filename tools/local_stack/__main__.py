@@ -126,6 +126,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"local stack    {stack.template.path.name}: {report.describe().splitlines()[0]}")
         print(f"API            {app.api_url}   (x-api-key: {app.api_key})")
         print(f"Xero emulator  {app.xero_url}   (seed: {args.seed})")
+        print(f"API docs       {app.api_url}/docs   (Swagger UI, this local stack only; /openapi.json)")
         for route in sorted(stack.stack.routes, key=lambda r: r.path):
             key = "  [x-api-key]" if route.api_key_required else ""
             print(f"  {route.method:6} {app.api_url}{route.path}  -> {route.function}{key}")

@@ -54,6 +54,12 @@ def webhook_path(template: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _api_document() -> str | None:
+    """The committed OpenAPI document (``make openapi``), for the local stack's ``/docs`` page."""
+    path = ROOT / "docs" / "openapi.json"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 @dataclass
 class LocalApp:
     """A running emulator and local stack, pointing at each other."""
@@ -150,7 +156,7 @@ def running_app(
         )
         with stack:
             stack.provision()
-            stack.start_api(port=api_port, api_key=api_key, host=host)
+            stack.start_api(port=api_port, api_key=api_key, host=host, docs=_api_document())
             if pollers:
                 stack.start_pollers()
             app = LocalApp(stack, emulator, api_url, xero_url, api_key, path)

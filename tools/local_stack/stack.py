@@ -231,15 +231,26 @@ class LocalStack:
 
     # ---- API ---------------------------------------------------------------------------------------------
 
-    def start_api(self, port: int = 0, api_key: str | None = None, host: str = "127.0.0.1") -> str:
-        """Serve the template's Api events on ``host:port``; returns the base URL (no stage prefix)."""
+    def start_api(
+        self, port: int = 0, api_key: str | None = None, host: str = "127.0.0.1", docs: str | None = None
+    ) -> str:
+        """Serve the template's Api events on ``host:port``; returns the base URL (no stage prefix).
+
+        ``docs`` (an OpenAPI document as JSON) is shown by Swagger UI at ``/docs``, a page of the local stack
+        only.
+        """
         stack = self.stack
         if self._api is not None:
             self._api.stop()
         keys = [*stack.api_key_values, *([api_key] if api_key else [])]
         api_ids = {lid: str(r.ref) for lid, r in stack.resources.items() if r.type == "AWS::Serverless::Api"}
         self._api = LocalApi(
-            stack.routes, self.invoke, api_keys=keys, api_ids=api_ids, account_id=self.template.account_id
+            stack.routes,
+            self.invoke,
+            api_keys=keys,
+            api_ids=api_ids,
+            account_id=self.template.account_id,
+            docs=docs,
         )
         return self._api.start(host, port)
 

@@ -8,12 +8,15 @@ messages carry status codes and our own redirects, never Xero's ``code``.
 from __future__ import annotations
 
 import io
+import time
 import uuid
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import requests
 
 from tools.local_stack.app import LocalApp
 from xero_emulator.oauth import BearerError, BearerIdentity, IdentityService, OAuthError
@@ -112,6 +115,62 @@ class App:
         """A function's environment as the local stack resolves it (template, parameters, Lambda's own)."""
         runtime = self.local.stack.runtime
         return runtime.environment(runtime.function(logical_id))
+
+
+# --- the AR platform's backend: its credentials ---------------------------------------------------------
+
+
+class ApiCredentials(httpx.Auth, requests.auth.AuthBase):
+    """How a test's request to the integration API proves who sends it: the one place (the API key today;
+    a signature over the method, URL and body once the routes take SigV4).
+
+    It is an ``httpx.Auth`` (the tests' own requests, see :func:`api_client`) and a ``requests`` auth
+    (schemathesis sends its requests with ``requests``), both through :meth:`headers_for`.
+    """
+
+    def __init__(self, app: LocalApp | App) -> None:
+        self._app = app
+
+    def headers_for(self, method: str, url: str, body: bytes) -> dict[str, str]:
+        return dict(self._app.api_headers)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self.headers_for(request.method, str(request.url), request.content))
+        yield request
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body
+        raw = body.encode("utf-8") if isinstance(body, str) else body if isinstance(body, bytes) else b""
+        request.headers.update(self.headers_for(str(request.method), str(request.url), raw))
+        return request
+
+
+def api_client(app: LocalApp | App) -> httpx.Client:
+    """The AR platform's backend calling the integration API, its credentials from :class:`ApiCredentials`."""
+    return httpx.Client(base_url=app.api_url, auth=ApiCredentials(app), timeout=30.0)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """``probe()`` until it gives something, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def synced(app: App, org_id: str) -> None:
+    """Wait for the org's initial sync to finish, then for the writer to drain what it sent."""
+    with api_client(app) as api:
+        wait_for(
+            "the initial sync",
+            lambda: api.get(f"/orgs/{org_id}/sync").json().get("status") == "finished",
+            timeout=120,
+        )
+    app.stack.drain(timeout=60)
 
 
 # --- the consent screen ---------------------------------------------------------------------------------
