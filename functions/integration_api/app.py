@@ -62,7 +62,7 @@ _PAGE = {200: "A page of records, and the cursor of the next page (null at the e
 @app.post(
     "/orgs/<org_id>/connect",
     summary="A single-use link (10 minutes) to send the finance user's browser to, to connect Xero",
-    responses=api_responses({201: "The connect link."}, 400),
+    responses=api_responses({201: "The connect link."}, 400, 415),
     tags=["connection"],
 )
 def start_connect(org_id: OrgId, request: Annotated[ConnectRequest, Body()]) -> Response[ConnectLink]:

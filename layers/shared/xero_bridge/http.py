@@ -9,6 +9,7 @@ back to the AR app with ``?status=error&error=...&reason=...`` instead of showin
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from http import HTTPStatus
@@ -18,8 +19,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -177,6 +184,7 @@ _ERROR_MEANINGS: dict[int, str] = {
     404: "Not held: `error` is `not_found`, or the import rules' reason the record was left out.",
     409: "Not with the org's connection as it stands: `not_connected` (never connected, or not now), "
     "`needs_reconnect`, `connection_conflict`.",
+    415: "The body is not sent as JSON (`unsupported_media_type`).",
     429: "Xero's rate limit for the organisation is spent; `Retry-After` says when to try again.",
     502: "Xero answered something we could not use.",
     503: "A dependency is briefly unavailable; `Retry-After` says when to try again.",
@@ -271,6 +279,8 @@ def _retry_after(exc: Exception) -> dict[str, str]:
 
 def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """Status, error code, reason and extra headers for an error (the one mapping every API uses)."""
+    if isinstance(exc, RequestUnsupportedContentType):  # a body that is not JSON, whatever it holds
+        return 415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)", {}
     if isinstance(exc, RequestValidationError):
         fields = sorted({".".join(str(p) for p in err.get("loc", ())[1:]) or "body" for err in exc.errors()})
         return 400, "invalid_request", "missing or invalid: " + ", ".join(fields), {}
@@ -296,6 +306,53 @@ def mapped_errors() -> frozenset[type[errors.XeroBridgeError]]:
     return frozenset(_RESPONSES)
 
 
+# The characters a Powertools route's <param> matches (api_gateway._SAFE_URI, _UNSAFE_URI and \w). API
+# Gateway's {param} takes any segment, so a value with another character reaches the function on a declared
+# route and finds no route of the resolver there.
+_ROUTABLE_SEGMENT = re.compile(r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+")
+
+
+def _parameters_off_route(event: BaseProxyEvent) -> RequestValidationError | None:
+    """A request API Gateway routed (its ``resource`` has parameters) that the resolver could not: a
+    parameter value outside what any route takes, answered as the invalid parameter it is (a 400 naming it,
+    as the route's own pattern would), never a 404 for a route that exists."""
+    resource = str(event.raw_event.get("resource") or "")
+    values = event.raw_event.get("pathParameters") or {}
+    declared = re.findall(r"\{([^}+]+)\+?\}", resource)
+    names = [name for name in declared if not _ROUTABLE_SEGMENT.fullmatch(str(values.get(name, "")))]
+    if not names:
+        return None  # every value routable: the path itself is unknown (a real 404)
+    return RequestValidationError(
+        [{"loc": ("path", name), "msg": "not a valid value", "type": "value_error"} for name in names]
+    )
+
+
+class _JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
+    """Request validation that reads JSON bodies only.
+
+    The API takes JSON and nothing else. Powertools would also parse form and multipart bodies, and answers a
+    multipart body whose Content-Type has no boundary with an unhandled ValueError (a 500; found by the
+    OpenAPI fuzz): any body sent as something other than JSON is a 415 here, before it is parsed. Bytes
+    that are not UTF-8 are an invalid body (a 400), not a UnicodeDecodeError.
+    """
+
+    def _get_body(self, app: Any) -> Any:
+        content_type = str(app.current_event.headers.get("content-type", "")).strip()
+        if content_type and not content_type.lower().startswith(content_types.APPLICATION_JSON):
+            raise RequestUnsupportedContentType(
+                "Unsupported content type",
+                errors=[
+                    {"type": "unsupported_content_type", "loc": ("body",), "msg": "not JSON", "input": {}}
+                ],
+            )
+        try:
+            return super()._get_body(app)
+        except UnicodeDecodeError as exc:  # bytes that are no text at all (found by the fuzz: a 500)
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "not UTF-8", "input": {}}]
+            ) from exc
+
+
 def register_error_handlers(
     app: APIGatewayRestResolver, *, redirect_errors_to: Callable[[], str] | None = None
 ) -> None:
@@ -309,8 +366,13 @@ def register_error_handlers(
         For browser routes: returns the AR app URL an error redirects to (unless the request wants JSON).
     """
 
+    if getattr(app, "_request_validation_middleware", None) is not None:  # a resolver that validates
+        app._request_validation_middleware = _JsonBodiesOnly()
+
     @app.exception_handler(Exception)
     def _handle(exc: Exception) -> Response[Any]:
+        if isinstance(exc, NotFoundError):
+            exc = _parameters_off_route(app.current_event) or exc
         status, code, reason, headers = error_response(exc)
         if status >= 500:
             logger.exception("request failed", extra={"error": code})

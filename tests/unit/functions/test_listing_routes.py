@@ -165,3 +165,65 @@ def test_the_api_serves_the_committed_openapi_document(stack: dict[str, str]) ->
     assert response["statusCode"] == 200
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert json.loads(response["body"]) == committed
+
+
+@pytest.mark.parametrize("org_id", ["\x84", 'a"b', "a#b", "a\\b", "a`b", "é/x"])
+def test_an_org_id_no_route_takes_is_a_400_naming_it_not_a_404(stack: dict[str, str], org_id: str) -> None:
+    # API Gateway's {org_id} takes any segment; Powertools' <org_id> fewer characters (found by the fuzz:
+    # /orgs/%C2%84/connection answered an undocumented 404).
+    for name, route in (("customers", "customers"), ("connection_status", "connection")):
+        event = copy.deepcopy(load_event(f"integration_api/{name}"))
+        event["path"] = f"/orgs/{org_id}/{route}"
+        event["pathParameters"] = {"org_id": org_id}
+
+        response = integration_api.lambda_handler(event, FakeLambdaContext())
+
+        body = json.loads(response["body"])
+        assert (response["statusCode"], body["error"]) == (400, "invalid_request")
+        assert body["reason"] == "missing or invalid: org_id"
+
+
+def test_a_path_no_route_of_the_template_declares_stays_a_404(stack: dict[str, str]) -> None:
+    event = copy.deepcopy(load_event("integration_api/customers"))
+    event.update(path="/orgs/org_acme/nowhere", resource="/orgs/org_acme/nowhere", pathParameters=None)
+
+    response = integration_api.lambda_handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 404
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"]
+)
+def test_a_body_that_is_not_json_is_a_415_not_a_500(stack: dict[str, str], content_type: str) -> None:
+    # Found by the fuzz: POST /orgs/{org_id}/connect with Content-Type: text/plain answered 500, and with
+    # multipart/form-data without a boundary too (Powertools' multipart parser raises a ValueError).
+    event = copy.deepcopy(load_event("integration_api/start_connect"))
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+
+    response = integration_api.lambda_handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 415
+    assert json.loads(response["body"])["error"] == "unsupported_media_type"
+
+
+def test_a_post_without_a_body_is_a_400_naming_the_body(stack: dict[str, str]) -> None:
+    event = copy.deepcopy(load_event("integration_api/start_connect"))
+    event["body"] = None
+
+    response = integration_api.lambda_handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["reason"] == "missing or invalid: body"
+
+
+def test_a_body_of_bytes_that_are_no_text_is_a_400_naming_the_body(stack: dict[str, str]) -> None:
+    # Found by the fuzz: a body of b"\x85" (sent base64-encoded, as API Gateway does) answered 500.
+    event = copy.deepcopy(load_event("integration_api/start_connect"))
+    event.update(body="hQ==", isBase64Encoded=True)
+
+    response = integration_api.lambda_handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["reason"] == "missing or invalid: body"
