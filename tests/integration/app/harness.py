@@ -8,9 +8,8 @@ messages carry status codes and our own redirects, never Xero's ``code``.
 from __future__ import annotations
 
 import io
-import time
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import requests
 
+from tests.support.waiting import wait_for
 from tools.local_stack.app import LocalApp
 from xero_emulator.oauth import BearerError, BearerIdentity, IdentityService, OAuthError
 
@@ -148,18 +148,6 @@ class ApiCredentials(httpx.Auth, requests.auth.AuthBase):
 def api_client(app: LocalApp | App) -> httpx.Client:
     """The AR platform's backend calling the integration API, its credentials from :class:`ApiCredentials`."""
     return httpx.Client(base_url=app.api_url, auth=ApiCredentials(app), timeout=30.0)
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """``probe()`` until it gives something, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def synced(app: App, org_id: str) -> None:
