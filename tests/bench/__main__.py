@@ -20,6 +20,7 @@ BENCHMARKS = {
     "writer": "tests.bench.bench_writer",  # writer records/s
     "initial_sync": "tests.bench.bench_initial_sync",  # a large organisation on the local stack
     "realtime": "tests.bench.bench_realtime",  # webhook ack, change to visible, catch-up cost
+    "listings": "tests.bench.bench_listings",  # items DynamoDB reads per page of each API listing
 }
 
 
