@@ -31,6 +31,7 @@ os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from tests.support.counting import CountingClient  # noqa: E402
 from tests.support.tables import create_template_table  # noqa: E402
 from xero_bridge.adapters.aws.records_table import RecordsTable  # noqa: E402
 from xero_bridge.models.listings import RecordQuery  # noqa: E402
@@ -56,24 +57,6 @@ STATUSES = {
     "DELETED": 0.02,
 }
 LIMIT = 50
-
-
-class CountingClient:
-    """The DynamoDB client, adding up what each Query read."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.scanned = 0
-        self.queries = 0
-
-    def query(self, **request: Any) -> Any:
-        response = self._client.query(**request)
-        self.scanned += int(response["ScannedCount"])
-        self.queries += 1
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def organisation(invoices: int, rng: random.Random) -> tuple[list[RecordPayload], str]:
@@ -102,7 +85,7 @@ def read_pages(
     table: RecordsTable, counter: CountingClient, query: RecordQuery, pages: int
 ) -> tuple[float, float, float]:
     """Items read per page, queries per page, ms per page over ``pages`` pages."""
-    counter.scanned = counter.queries = 0
+    counter.reset()
     resume_at = None
     started = time.perf_counter()
     done = 0
@@ -113,7 +96,7 @@ def read_pages(
         if resume_at is None:
             break
     elapsed = time.perf_counter() - started
-    return counter.scanned / done, counter.queries / done, 1000 * elapsed / done
+    return counter.scanned / done, len(counter.queries) / done, 1000 * elapsed / done
 
 
 def filtered_instead(client: Any, table_name: str, status: str) -> int:

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support.counting import CountingClient
 from tests.support.tables import create_template_table
 from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.errors import InvalidCursorError
@@ -39,24 +40,6 @@ ORG = "org-1"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCE = RecordSource(kind="page", run_id="run-1", resource="Invoices", page=1, fetched_at=T0)
 STATUSES = ["DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"]
-
-
-class CountingClient:
-    """The DynamoDB client, counting what each ``Query`` read (``ScannedCount``: what is paid for)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.scanned = 0
-        self.queries: list[dict[str, Any]] = []
-
-    def query(self, **request: Any) -> Any:
-        response = self._client.query(**request)
-        self.scanned += int(response["ScannedCount"])
-        self.queries.append(request)
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 @pytest.fixture
@@ -138,8 +121,7 @@ def held(repo: RecordsTable, counting: CountingClient) -> dict[str, list[Any]]:
     everything: list[RecordPayload] = [*invoices, *customers, *credit_notes, *payments]
     write(repo, everything)
     write(repo, everything, tenant=OTHER_TENANT)
-    counting.scanned = 0
-    counting.queries.clear()
+    counting.reset()
     return {"invoices": invoices, "customers": customers, "credit_notes": credit_notes, "payments": payments}
 
 
