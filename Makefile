@@ -77,6 +77,10 @@ build: $(STAMP) ## sam build (the layer as cp313 aarch64 wheels, the functions)
 test: lint validate build $(TAP_STAMP) ## Lint, validate and build the template, then every test
 	$(BIN)/pytest
 
+.PHONY: openapi
+openapi: $(STAMP) ## Regenerate docs/openapi.json (and the layer's copy) from the API functions and the template
+	PYTHONPATH=layers/shared:. $(PY) -m tools.openapi
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks, figures not assertions: make bench [BENCH=cold_import|client|emulator|...]
 	PYTHONPATH=layers/shared:emulator:. $(PY) -m tests.bench $(BENCH)

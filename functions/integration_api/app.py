@@ -1,5 +1,7 @@
 """The integration API for the AR app (its backend signs with SigV4 and sends the API key): connection status
-and banner, sync progress, the synced invoices and customers with their sync trail."""
+and banner, sync progress, the synced records (one by one, and listed a page at a time) with their sync trail,
+and this API's OpenAPI document. Each route's ``summary`` and answers are what ``docs/openapi.json`` says of
+it."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime
 
 from xero_bridge import wiring
-from xero_bridge.http import api_base_url, register_error_handlers
+from xero_bridge.http import api_base_url, api_document, api_responses, register_error_handlers
 from xero_bridge.models.connection import (
     ORG_ID_PATTERN,
     ConnectionView,
@@ -19,7 +22,23 @@ from xero_bridge.models.connection import (
     ConnectRequest,
     DisconnectOutcome,
 )
-from xero_bridge.models.records import XERO_ID_PATTERN, CustomerView, InvoiceView, canonical_xero_id
+from xero_bridge.models.listings import (
+    CURSOR_MAX_LENGTH,
+    CURSOR_PATTERN,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    CreditNotePage,
+    CustomerPage,
+    InvoicePage,
+    XeroPaymentPage,
+)
+from xero_bridge.models.records import (
+    XERO_ID_PATTERN,
+    CustomerView,
+    InvoiceStatus,
+    InvoiceView,
+    canonical_xero_id,
+)
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
@@ -27,11 +46,27 @@ from xero_bridge.settings import get_settings
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
 
+OrgId = Annotated[str, Path(pattern=ORG_ID_PATTERN, description="The AR platform's id of the organisation.")]
+XeroId = Annotated[str, Path(pattern=XERO_ID_PATTERN, description="Xero's id (a GUID, dashed or not).")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Records a page holds (1..{MAX_LIMIT}).")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=CURSOR_MAX_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="The previous page's `next_cursor`; valid only with the same org, route and filters.",
+    ),
+]
+_PAGE = {200: "A page of records, and the cursor of the next page (null at the end)."}
 
-@app.post("/orgs/<org_id>/connect")
-def start_connect(
-    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)], request: Annotated[ConnectRequest, Body()]
-) -> Response[ConnectLink]:
+
+@app.post(
+    "/orgs/<org_id>/connect",
+    summary="A single-use link (10 minutes) to send the finance user's browser to, to connect Xero",
+    responses=api_responses({201: "The connect link."}, 400, 415),
+    tags=["connection"],
+)
+def start_connect(org_id: OrgId, request: Annotated[ConnectRequest, Body()]) -> Response[ConnectLink]:
     logger.append_keys(org_id=org_id)
     settings = get_settings()
     endpoint = api_base_url(settings.public_api_url, app.current_event.raw_event["requestContext"], "")
@@ -41,50 +76,152 @@ def start_connect(
     return Response(201, content_types.APPLICATION_JSON, link)
 
 
-@app.delete("/orgs/<org_id>/connection")
-def disconnect(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> DisconnectOutcome:
+@app.delete(
+    "/orgs/<org_id>/connection",
+    summary="Disconnect Xero: its connection deleted, its grant revoked, our tokens erased (idempotent)",
+    responses=api_responses({200: "What was done, or that it was already disconnected."}, 400, 409, 503),
+    tags=["connection"],
+)
+def disconnect(org_id: OrgId) -> DisconnectOutcome:
     logger.append_keys(org_id=org_id)
     return wiring.disconnect_org().disconnect(org_id)
 
 
-@app.get("/orgs/<org_id>/connection")
-def connection(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> ConnectionView:
+@app.get(
+    "/orgs/<org_id>/connection",
+    summary="The connection's status, its banner when it needs a reconnect, webhook health and quota",
+    responses=api_responses({200: "The connection as it stands."}, 400),
+    tags=["connection"],
+)
+def connection(org_id: OrgId) -> ConnectionView:
     logger.append_keys(org_id=org_id)
     return wiring.connection_status().status(org_id)
 
 
-@app.get("/orgs/<org_id>/invoices/<invoice_id>")
-def invoice(
-    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
-    invoice_id: Annotated[str, Path(pattern=XERO_ID_PATTERN)],
-) -> InvoiceView:
+@app.get(
+    "/orgs/<org_id>/invoices/<invoice_id>",
+    summary="One synced invoice with its sync trail",
+    responses=api_responses({200: "The invoice."}, 400, 404, 409),
+    tags=["records"],
+)
+def invoice(org_id: OrgId, invoice_id: XeroId) -> InvoiceView:
     logger.append_keys(org_id=org_id)
     return wiring.read_records().invoice(org_id, canonical_xero_id(invoice_id))
 
 
-@app.get("/orgs/<org_id>/customers/<contact_id>")
-def customer(
-    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
-    contact_id: Annotated[str, Path(pattern=XERO_ID_PATTERN)],
-) -> CustomerView:
+@app.get(
+    "/orgs/<org_id>/customers/<contact_id>",
+    summary="One synced customer with its sync trail",
+    responses=api_responses({200: "The customer."}, 400, 404, 409),
+    tags=["records"],
+)
+def customer(org_id: OrgId, contact_id: XeroId) -> CustomerView:
     logger.append_keys(org_id=org_id)
     return wiring.read_records().customer(org_id, canonical_xero_id(contact_id))
 
 
-@app.get("/orgs/<org_id>/sync")
-def sync_progress(org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)]) -> SyncProgressView:
+@app.get(
+    "/orgs/<org_id>/customers",
+    summary="The customers, a page at a time: all by Xero id, or by `active` in the order Xero changed them",
+    responses=api_responses(_PAGE, 400, 409, 503),
+    tags=["records"],
+)
+def customers(
+    org_id: OrgId,
+    active: Annotated[bool | None, Query(description="Only active (true) or archived (false) ones.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> CustomerPage:
+    logger.append_keys(org_id=org_id)
+    return wiring.list_records().customers(org_id, active=active, limit=limit, cursor=cursor)
+
+
+@app.get(
+    "/orgs/<org_id>/invoices",
+    summary="The sales invoices, a page at a time: a customer's by date; by last change when filtered by "
+    "`status` or `updated_since`; else all by Xero id",
+    responses=api_responses(_PAGE, 400, 409, 503),
+    tags=["records"],
+)
+def invoices(
+    org_id: OrgId,
+    *,
+    customer_id: Annotated[
+        str | None, Query(pattern=XERO_ID_PATTERN, description="Only this customer's (Xero ContactID).")
+    ] = None,
+    status: Annotated[InvoiceStatus | None, Query(description="Only invoices in this status.")] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only invoices Xero changed at or after this instant (ISO 8601, with its offset)."),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> InvoicePage:
+    logger.append_keys(org_id=org_id)
+    return wiring.list_records().invoices(
+        org_id,
+        customer_id=canonical_xero_id(customer_id) if customer_id else None,
+        status=status,
+        updated_since=updated_since,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@app.get(
+    "/orgs/<org_id>/credit-notes",
+    summary="The sales credit notes with their allocations, a page at a time",
+    responses=api_responses(_PAGE, 400, 409, 503),
+    tags=["records"],
+)
+def credit_notes(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> CreditNotePage:
+    logger.append_keys(org_id=org_id)
+    return wiring.list_records().credit_notes(org_id, limit=limit, cursor=cursor)
+
+
+@app.get(
+    "/orgs/<org_id>/xero-payments",
+    summary="Payments as Xero holds them, then overpayments and prepayments with their allocations",
+    responses=api_responses(_PAGE, 400, 409, 503),
+    tags=["records"],
+)
+def xero_payments(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> XeroPaymentPage:
+    logger.append_keys(org_id=org_id)
+    return wiring.list_records().xero_payments(org_id, limit=limit, cursor=cursor)
+
+
+@app.get(
+    "/orgs/<org_id>/sync",
+    summary="The latest sync's progress: pages and records per resource, calls, quota",
+    responses=api_responses({200: "The latest run's progress."}, 400),
+    tags=["sync"],
+)
+def sync_progress(org_id: OrgId) -> SyncProgressView:
     logger.append_keys(org_id=org_id)
     return wiring.sync_progress().progress(org_id)
 
 
-@app.post("/orgs/<org_id>/sync")
-def start_sync(
-    org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)], resume: Annotated[bool, Query()] = False
-) -> Response[SyncStarted]:
+@app.post(
+    "/orgs/<org_id>/sync",
+    summary="Start a re-sync, or resume (`resume=true`) the latest run where it stopped",
+    responses=api_responses({202: "The sync started.", 200: "A sync already runs: that one."}, 400, 409),
+    tags=["sync"],
+)
+def start_sync(org_id: OrgId, resume: Annotated[bool, Query()] = False) -> Response[SyncStarted]:
     logger.append_keys(org_id=org_id)
     started = wiring.start_sync().start(org_id, resume=resume)
     # 202: the sync runs on; 200 when the one already running is reported.
     return Response(200 if started.already_running else 202, content_types.APPLICATION_JSON, started)
+
+
+@app.get(
+    "/openapi.json",
+    summary="This document: the OpenAPI description of the whole integration API",
+    responses={200: {"description": "The document.", "content": {"application/json": {"schema": {}}}}},
+    tags=["documentation"],
+)
+def openapi_document() -> Response[str]:
+    return Response(200, content_types.APPLICATION_JSON, api_document())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -13,26 +13,47 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge.http import (
     CONNECT_COOKIE,
     add_query,
+    api_responses,
     callback_url,
     connect_cookie,
     is_https,
+    no_body,
     redirect,
     register_error_handlers,
     request_cookie,
     wants_json,
 )
+from xero_bridge.models.connection import ConnectOutcome
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import complete_connect
 
 app = APIGatewayRestResolver(enable_validation=True)
 # The user's browser lands here: a refusal goes back to the AR app with the reason (JSON if asked for).
-register_error_handlers(app, redirect_errors_to=lambda: get_settings().app_return_url)
+register_error_handlers(
+    app, redirect_errors_to=lambda: get_settings().app_return_url, refuse_unknown_query=False
+)
 
 _Param = Annotated[str | None, Query(max_length=2048)]
 
 
-@app.get("/callback")
+@app.get(
+    "/callback",
+    summary="Xero sends the browser back here after the consent screen: the connect completes",
+    responses={
+        302: no_body(
+            "Back to the AR app with `status=connected`, or `status=error` and a stable `error` code.",
+            location="`AppReturnUrl` with the outcome in its query string.",
+        ),
+        # With Accept: application/json, the outcome and the refusals are JSON instead of a redirect.
+        200: {
+            "description": "Connected (the request asked for JSON).",
+            "content": {content_types.APPLICATION_JSON: {"model": ConnectOutcome}},
+        },
+        **api_responses({}, 400, 409, 429, 502, 503, 504),
+    },
+    tags=["browser"],
+)
 def callback(
     state: _Param = None, code: _Param = None, error: _Param = None, error_description: _Param = None
 ) -> Response[Any]:

@@ -14,17 +14,36 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_bridge.http import callback_url, connect_cookie, is_https, redirect, register_error_handlers
+from xero_bridge.http import (
+    api_responses,
+    callback_url,
+    connect_cookie,
+    is_https,
+    no_body,
+    redirect,
+    register_error_handlers,
+)
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import begin_connect
 
 app = APIGatewayRestResolver(enable_validation=True)
 # A /connect link without a valid session is refused with a 400 naming why (no redirect to Xero).
-register_error_handlers(app)
+register_error_handlers(app, refuse_unknown_query=False)  # a browser: links may carry more
 
 
-@app.get("/connect")
+@app.get(
+    "/connect",
+    summary="The finance user's browser opens its connect link: off to Xero's consent screen",
+    responses={
+        302: no_body(
+            "To Xero's consent screen (PKCE), with an HttpOnly cookie binding the connect to this browser.",
+            location="Xero's authorize URL.",
+        ),
+        **api_responses({}, 400),
+    },
+    tags=["browser"],
+)
 def connect(
     session: Annotated[str, Query(min_length=20, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
 ) -> Response[str]:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_bridge.http import header, raw_body, register_error_handlers
+from xero_bridge.http import api_responses, header, no_body, raw_body, register_error_handlers
 from xero_bridge.observability import logger, metrics, tracer
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import receive_webhook
@@ -22,7 +22,32 @@ app = APIGatewayRestResolver()
 register_error_handlers(app)  # only SQS refusing the message lands there: a 503, so Xero delivers again
 
 
-@app.post("/webhooks/xero")
+@app.post(
+    "/webhooks/xero",
+    summary="Xero's webhooks: verified over the raw body (x-xero-signature), then queued",
+    responses={
+        200: no_body("Verified and queued, or Xero's intent-to-receive answered."),
+        401: no_body("`x-xero-signature` missing or wrong (Xero's intent-to-receive expects it)."),
+        **api_responses({}, 503),
+    },
+    tags=["xero"],
+    # The body is read as raw bytes (the signature is over them), so it is described here, not parsed.
+    openapi_extensions={
+        "parameters": [
+            {
+                "name": "x-xero-signature",
+                "in": "header",
+                "required": False,
+                "description": "Base64 HMAC-SHA256 of the raw body under the Xero app's webhook key.",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "Xero's payload."}}},
+        },
+    },
+)
 def webhook() -> Response[str]:
     event = app.current_event
     ack = receive_webhook().receive(raw_body(event), header(event, "x-xero-signature"))

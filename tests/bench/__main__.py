@@ -21,6 +21,7 @@ BENCHMARKS = {
     "initial_sync": "tests.bench.bench_initial_sync",  # a large organisation on the local stack
     "realtime": "tests.bench.bench_realtime",  # webhook ack, change to visible, catch-up cost
     "export": "tests.bench.bench_export",  # payments per Xero call and per second at the rate limit
+    "listings": "tests.bench.bench_listings",  # items DynamoDB reads per page of each API listing
 }
 
 

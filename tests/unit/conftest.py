@@ -65,8 +65,12 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
     table = create_table("ConnectionsTable", "connections-test")
     records = create_table("RecordsTable", "records-test")
     key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
-    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secret_arn = secrets.create_secret(
         Name="xero-bridge-test/xero-client-secret", SecretString="test-client-secret"
+    )["ARN"]
+    cursor_key_arn = secrets.create_secret(
+        Name="xero-bridge-test/cursor-signing-key", SecretString="test-cursor-signing-key"
     )["ARN"]
     definition = (ROOT / "statemachines" / "initial_sync.asl.json").read_text()
     machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
@@ -86,6 +90,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
         "XERO_REDIRECT_URI": "",
         "APP_RETURN_URL": "https://app.example.test/settings/xero",
         "INITIAL_SYNC_STATE_MACHINE_ARN": machine_arn,
+        "CURSOR_KEY_NAME": cursor_key_arn,
         "CATCH_UP_QUEUE_URL": boto3.client("sqs", region_name=REGION).create_queue(QueueName="catch-up")[
             "QueueUrl"
         ],

@@ -20,6 +20,7 @@ from xero_bridge.settings import reset_settings
         (wiring.fetch_page, "WRITES_QUEUE_URL"),
         (wiring.finish_sync, "WRITES_QUEUE_URL"),
         (wiring.start_sync, "INITIAL_SYNC_STATE_MACHINE_ARN"),
+        (wiring.list_records, "CURSOR_KEY_NAME"),
         (
             lambda: wiring.complete_connect("https://api.example.test/callback"),
             "INITIAL_SYNC_STATE_MACHINE_ARN",

@@ -145,6 +145,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"{credentials.secret_access_key} (local only), service execute-api, region {app.region}"
         )
         print(f"Xero emulator  {app.xero_url}   (seed: {args.seed})")
+        print(f"API docs       {app.api_url}/docs   (Swagger UI, this local stack only; /openapi.json)")
         for route in sorted(stack.stack.routes, key=lambda r: r.path):
             checks = (("SigV4", route.authorizer == "AWS_IAM"), ("x-api-key", route.api_key_required))
             needs = [name for name, needed in checks if needed]

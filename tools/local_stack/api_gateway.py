@@ -14,6 +14,8 @@ Why: ``sam local start-api`` needs Docker. This serves the same routes (no stage
   ``{"message":"Forbidden"}``;
 * the request becomes a REST proxy event (payload format 1.0), the result becomes the HTTP response; a
   function error or a malformed result gives 502 ``{"message": "Internal server error"}``;
+* ``GET /docs`` (the local stack only, never in AWS): Swagger UI over the API's OpenAPI document when one
+  is given, with Powertools' own Swagger UI bundle inlined (no CDN) and the local URL as its server;
 * the access log says ``METHOD path status`` only: never the query string (``/callback?code=...&state=...``
   carries an OAuth code), a header or a body, as an API Gateway access log format without
   ``$context.requestOverride``/query fields would. Neither it nor any refusal repeats the ``Authorization``
@@ -32,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -110,8 +113,10 @@ class LocalApi:
         api_ids: dict[str, str] | None = None,
         account_id: str = "123456789012",
         iam: SigV4Verifier | None = None,
+        docs: str | None = None,
     ) -> None:
         self.routes = sorted((_compile(r) for r in routes), key=lambda c: c.rank)
+        self.docs = docs
         self.invoke = invoke
         self.api_keys = {k for k in api_keys if k}
         # Without a verifier no access key is known: every request to an AWS_IAM route is refused.
@@ -155,6 +160,8 @@ class LocalApi:
 
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if self.docs is not None and request.method == "GET" and request.path.rstrip("/") == DOCS_PATH:
+            return _swagger_ui(self.docs, request.host_url.rstrip("/"))
         matched = self.match(request.method, request.path)
         if matched is None:
             return _json(
@@ -279,6 +286,27 @@ def _raw_path(request: Request) -> str:
     """The path as the request line sent it, still percent-encoded: what a SigV4 signature covers."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
     return str(raw).split("?", 1)[0] if raw else quote(request.path)
+
+
+DOCS_PATH = "/docs"
+
+
+def _swagger_ui(document: str, base_url: str) -> Response:
+    """Swagger UI over ``document``, its server the local API (Try it out calls this stack)."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui  # only when the page is asked for
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = Path(swagger_ui.__file__).parent
+    spec = {**json.loads(document), "servers": [{"url": base_url, "description": "this local stack"}]}
+    page = generate_swagger_html(
+        json.dumps(spec),
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",  # no base URL: the bundle is inlined, so the page needs nothing from outside this machine
+        None,
+        persist_authorization=True,
+    )
+    return Response(page, status=200, content_type="text/html; charset=utf-8")
 
 
 def _json(status: int, body: dict[str, Any], request_id: str, error_type: str | None = None) -> Response:

@@ -55,6 +55,12 @@ def webhook_path(template: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _api_document() -> str | None:
+    """The committed OpenAPI document (``make openapi``), for the local stack's ``/docs`` page."""
+    path = ROOT / "docs" / "openapi.json"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 @dataclass
 class LocalApp:
     """A running emulator and local stack, pointing at each other."""
@@ -165,7 +171,9 @@ def running_app(
         with stack:
             stack.provision()
             credentials = api_credentials or LOCAL_CREDENTIALS
-            stack.start_api(port=api_port, api_key=api_key, host=host, iam_credentials=credentials)
+            stack.start_api(
+                port=api_port, api_key=api_key, host=host, iam_credentials=credentials, docs=_api_document()
+            )
             if pollers:
                 stack.start_pollers()
             app = LocalApp(stack, emulator, api_url, xero_url, api_key, credentials, stack.region, path)

@@ -359,6 +359,15 @@ class RecordNotHeld(Refused):
     default_code = "not_found"
 
 
+class InvalidCursorError(Refused):
+    """A listing's ``cursor`` we did not give out for this org and these filters (or that was altered)."""
+
+    default_code = "invalid_request"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
 class RecordTooLargeError(GiveUp):
     """One record alone does not fit a message body (never expected: our records hold no line items)."""
 
@@ -396,15 +405,6 @@ class InvalidBankAccountError(Refused):
     """A settings bank account that is not a synced, active payment account in the currency it is set for."""
 
     default_code = "invalid_bank_account"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-
-
-class InvalidCursorError(Refused):
-    """A listing's ``cursor`` that we did not give out (or that was altered)."""
-
-    default_code = "invalid_request"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -10,31 +10,45 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from importlib import resources
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from pydantic import BaseModel, Field
 
 from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
 
 __all__ = [
     "CONNECT_COOKIE",
+    "ErrorBody",
     "add_query",
     "api_base_url",
+    "api_document",
+    "api_responses",
     "callback_url",
     "connect_cookie",
     "error_response",
     "header",
     "is_https",
+    "no_body",
     "raw_body",
     "redirect",
     "register_error_handlers",
@@ -80,6 +94,18 @@ def wants_json(headers: dict[str, str] | None) -> bool:
     """True when the caller asks for JSON (a script or the AR app's backend) rather than a browser page."""
     accept = {k.lower(): v for k, v in (headers or {}).items()}.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+API_DOCUMENT = "openapi.json"
+"""The OpenAPI document of the whole integration API, shipped in this package (``make openapi`` writes it,
+beside ``docs/openapi.json``; a test holds both equal to what the routes generate). A function cannot import
+another function's code, so the document every function's routes make is generated at build time, not here."""
+
+
+@lru_cache(maxsize=1)
+def api_document() -> str:
+    """The OpenAPI document as JSON text (read once per container)."""
+    return resources.files("xero_bridge").joinpath(API_DOCUMENT).read_text(encoding="utf-8")
 
 
 def api_base_url(configured: str, request_context: dict[str, Any], path: str) -> str:
@@ -139,6 +165,59 @@ def request_cookie(event: BaseProxyEvent, name: str) -> str | None:
 def is_https(event: BaseProxyEvent) -> bool:
     """API Gateway (and every proxy before it) says the scheme in ``X-Forwarded-Proto``."""
     return (header(event, "x-forwarded-proto") or "").lower() == "https"
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal and failure the API answers itself (``register_error_handlers``)."""
+
+    error: str = Field(
+        description="A stable, snake_case code the AR app may switch on (`invalid_request`, `not_found`...)."
+    )
+    reason: str = Field(
+        description="What a person reads: for `invalid_request`, the parameters that are missing or invalid."
+    )
+
+
+_ERROR_MEANINGS: dict[int, str] = {
+    400: "A parameter is missing or invalid (`invalid_request`, `reason` names each), or the request cannot "
+    "be done as asked (a stable `error` code).",
+    404: "Not found: `not_found` or `payment_not_found`, or the import rules' reason a record was left out.",
+    409: "Not with the org's connection or the payment as they stand: `not_connected` (never connected, or "
+    "not now), `needs_reconnect`, `connection_conflict`, `payment_conflict` (another body under this id).",
+    415: "The body is not sent as JSON (`unsupported_media_type`).",
+    429: "Xero's rate limit for the organisation is spent; `Retry-After` says when to try again.",
+    502: "Xero answered something we could not use.",
+    503: "A dependency is briefly unavailable; `Retry-After` says when to try again.",
+    504: "Xero did not answer in time.",
+}
+
+
+def no_body(description: str, *, location: str | None = None) -> OpenAPIResponse:
+    """An answer without a body (a redirect when ``location`` says where to), for the OpenAPI document."""
+    answer: OpenAPIResponse = {"description": description, "content": {}}
+    if location is not None:
+        answer["headers"] = {"Location": {"description": location, "schema": {"type": "string"}}}
+    return answer
+
+
+def api_responses(success: Mapping[int, str], *errors: int) -> dict[int, OpenAPIResponse]:
+    """A route's answers as the OpenAPI document declares them.
+
+    Parameters
+    ----------
+    success
+        Each success status with what it means; its body is the route's return type (Powertools fills it in).
+    errors
+        The error statuses the route's use case can produce, each answered with :class:`ErrorBody` by
+        :func:`register_error_handlers`, so the document promises what the mapping below answers.
+    """
+    answers: dict[int, OpenAPIResponse] = {status: {"description": text} for status, text in success.items()}
+    for status in errors:
+        answers[status] = {
+            "description": _ERROR_MEANINGS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    return answers
 
 
 # Every named error of ``errors.py``, with its status and stable code (a test checks that none is missing).
@@ -231,6 +310,8 @@ def _invalid_fields(details: Any) -> str:
 
 def error_response(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """Status, error code, reason and extra headers for an error (the one mapping every API uses)."""
+    if isinstance(exc, RequestUnsupportedContentType):  # a body that is not JSON, whatever it holds
+        return 415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)", {}
     if isinstance(exc, RequestValidationError):
         return 400, "invalid_request", "missing or invalid: " + _invalid_fields(exc.errors()), {}
     if isinstance(exc, ServiceError):  # the resolver's own: unknown route (404), wrong method (405)...
@@ -255,8 +336,100 @@ def mapped_errors() -> frozenset[type[errors.XeroBridgeError]]:
     return frozenset(_RESPONSES)
 
 
+# The characters a Powertools route's <param> matches (api_gateway._SAFE_URI, _UNSAFE_URI and \w). API
+# Gateway's {param} takes any segment, so a value with another character reaches the function on a declared
+# route and finds no route of the resolver there.
+_ROUTABLE_SEGMENT = re.compile(r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+")
+
+
+def _parameters_off_route(event: BaseProxyEvent) -> RequestValidationError | None:
+    """A request API Gateway routed (its ``resource`` has parameters) that the resolver could not: a
+    parameter value outside what any route takes, answered as the invalid parameter it is (a 400 naming it,
+    as the route's own pattern would), never a 404 for a route that exists."""
+    resource = str(event.raw_event.get("resource") or "")
+    values = event.raw_event.get("pathParameters") or {}
+    declared = re.findall(r"\{([^}+]+)\+?\}", resource)
+    names = [name for name in declared if not _ROUTABLE_SEGMENT.fullmatch(str(values.get(name, "")))]
+    if not names:
+        return None  # every value routable: the path itself is unknown (a real 404)
+    return RequestValidationError(
+        [{"loc": ("path", name), "msg": "not a valid value", "type": "value_error"} for name in names]
+    )
+
+
+def _matched(app: Any) -> bool:
+    """Whether the request matched one of the resolver's routes (Powertools runs a request no route matched
+    through the same middleware, on a route of its own that takes no parameter at all)."""
+    route = app.context["_route"]
+    return any(route is ours for ours in (*app._static_routes, *app._dynamic_routes))
+
+
+class _JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
+    """Request validation that reads JSON bodies only, and (on the integration API) refuses query
+    parameters a route does not take.
+
+    The API takes JSON and nothing else. Powertools would also parse form and multipart bodies, and answers a
+    multipart body whose Content-Type has no boundary with an unhandled ValueError (a 500; found by the
+    OpenAPI fuzz): any body sent as something other than JSON is a 415 here, before it is parsed. Bytes
+    that are not UTF-8 are an invalid body (a 400), not a UnicodeDecodeError.
+
+    A query parameter the route does not declare is a 400 naming it: a misspelt filter (``stauts=error``)
+    would otherwise be ignored and answer every record. Browser routes leave this off: Xero's redirect to
+    the callback carries parameters of its own (``scope``, ``session_state``).
+    """
+
+    def __init__(self, *, refuse_unknown_query: bool) -> None:
+        super().__init__()
+        self._refuse_unknown_query = refuse_unknown_query
+
+    def handler(self, app: Any, next_middleware: Any) -> Any:
+        unknown = self._unknown_query(app) if self._refuse_unknown_query and _matched(app) else []
+        if not unknown:
+            return super().handler(app, next_middleware)
+
+        def refuse(_: Any) -> Any:  # the declared parameters were valid: now the ones no route takes
+            raise RequestValidationError(unknown)
+
+        # The declared parameters are checked first: an org id off its pattern is what a request got wrong,
+        # not the filters of a route it only seemed to match.
+        return super().handler(app, cast(Any, refuse))
+
+    @staticmethod
+    def _unknown_query(app: Any) -> list[dict[str, Any]]:
+        declared = {param.alias for param in app.context["_route"].dependant.query_params}
+        sent = app.current_event.resolved_query_string_parameters or {}
+        return [
+            {
+                "type": "extra_forbidden",
+                "loc": ("query", name if _FIELD_NAME.match(name) else "unknown_parameter"),
+                "msg": "not a parameter of this route",
+                "input": {},
+            }
+            for name in sorted(name for name in sent if name not in declared)
+        ]
+
+    def _get_body(self, app: Any) -> Any:
+        content_type = str(app.current_event.headers.get("content-type", "")).strip()
+        if content_type and not content_type.lower().startswith(content_types.APPLICATION_JSON):
+            raise RequestUnsupportedContentType(
+                "Unsupported content type",
+                errors=[
+                    {"type": "unsupported_content_type", "loc": ("body",), "msg": "not JSON", "input": {}}
+                ],
+            )
+        try:
+            return super()._get_body(app)
+        except UnicodeDecodeError as exc:  # bytes that are no text at all (found by the fuzz: a 500)
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "not UTF-8", "input": {}}]
+            ) from exc
+
+
 def register_error_handlers(
-    app: APIGatewayRestResolver, *, redirect_errors_to: Callable[[], str] | None = None
+    app: APIGatewayRestResolver,
+    *,
+    redirect_errors_to: Callable[[], str] | None = None,
+    refuse_unknown_query: bool = True,
 ) -> None:
     """Map every error a route raises to a response, once for the whole function.
 
@@ -266,10 +439,17 @@ def register_error_handlers(
         The function's resolver.
     redirect_errors_to : callable, optional
         For browser routes: returns the AR app URL an error redirects to (unless the request wants JSON).
+    refuse_unknown_query : bool
+        A query parameter no route declares is a 400 (the integration API); browser routes pass False.
     """
+
+    if getattr(app, "_request_validation_middleware", None) is not None:  # a resolver that validates
+        app._request_validation_middleware = _JsonBodiesOnly(refuse_unknown_query=refuse_unknown_query)
 
     @app.exception_handler(Exception)
     def _handle(exc: Exception) -> Response[Any]:
+        if isinstance(exc, NotFoundError):
+            exc = _parameters_off_route(app.current_event) or exc
         status, code, reason, headers = error_response(exc)
         if status >= 500:
             logger.exception("request failed", extra={"error": code})

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     webhooks_dlq_url: str | None = None
     catch_up_queue_url: str | None = None
     catch_up_day_reserve: int = Field(default=500, ge=0, le=5000)
+    # The integration API's listings: the secret (name or ARN, never the key) their cursors are signed with.
+    cursor_key_name: str | None = None
     # Test and benchmark knob only: the rate limiter runs this many times faster than real time (the Xero
     # emulator's clock_scale); 1 in every deployed environment.
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=10_000)

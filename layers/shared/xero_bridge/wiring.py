@@ -29,7 +29,7 @@ from xero_bridge.adapters.aws.payments_table import ExportSettingsTable, Payment
 from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
 from xero_bridge.adapters.aws.records_table import RecordsTable
-from xero_bridge.adapters.aws.secrets import SecretsManagerWebhookKey, read_secret
+from xero_bridge.adapters.aws.secrets import SecretsManagerKey, read_secret
 from xero_bridge.adapters.aws.sqs import SqsDeadLetters
 from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
@@ -54,6 +54,7 @@ from xero_bridge.services.export.record import RecordPayment
 from xero_bridge.services.export.replay import ReplayPayments
 from xero_bridge.services.export.settings import ExportSettingsService
 from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.records.listing import ListRecords
 from xero_bridge.services.records.read import ReadRecords
 from xero_bridge.services.sync.fetch_page import FetchPage
 from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
@@ -77,6 +78,7 @@ __all__ = [
     "export_settings",
     "fetch_page",
     "finish_sync",
+    "list_records",
     "payment_queries",
     "plan_sync",
     "rate_limiter",
@@ -303,7 +305,7 @@ def receive_webhook() -> ReceiveWebhook:
     """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
     settings = get_settings()
     return ReceiveWebhook(
-        key=SecretsManagerWebhookKey(
+        key=SecretsManagerKey(
             settings.require("xero_webhook_key_name"), max_age=settings.secret_max_age_seconds
         ),
         queue=SqsWebhookQueue(settings.require("webhooks_queue_url")),
@@ -360,6 +362,18 @@ def read_records() -> ReadRecords:
     settings = get_settings()
     return ReadRecords(
         connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
+    )
+
+
+def list_records() -> ListRecords:
+    """The integration API's paged listings: their cursors signed with a key only this API reads."""
+    settings = get_settings()
+    return ListRecords(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        cursor_key=SecretsManagerKey(
+            settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
+        ),
     )
 
 

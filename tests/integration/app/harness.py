@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from tests.support.waiting import wait_for
 from tools.local_stack.app import LocalApp
 from xero_emulator.oauth import BearerError, BearerIdentity, IdentityService, OAuthError
 
@@ -112,6 +113,26 @@ class App:
         """A function's environment as the local stack resolves it (template, parameters, Lambda's own)."""
         runtime = self.local.stack.runtime
         return runtime.environment(runtime.function(logical_id))
+
+
+# --- the AR platform's backend ---------------------------------------------------------------------------
+
+
+def api_client(app: LocalApp | App) -> httpx.Client:
+    """The AR platform's backend calling the integration API, signed by ``LocalApp.api_auth`` (the one place
+    a test's request gets its credentials: the API key and a SigV4 signature)."""
+    return httpx.Client(base_url=app.api_url, auth=app.api_auth, timeout=30.0)
+
+
+def synced(app: App, org_id: str) -> None:
+    """Wait for the org's initial sync to finish, then for the writer to drain what it sent."""
+    with api_client(app) as api:
+        wait_for(
+            "the initial sync",
+            lambda: api.get(f"/orgs/{org_id}/sync").json().get("status") == "finished",
+            timeout=120,
+        )
+    app.stack.drain(timeout=60)
 
 
 # --- the consent screen ---------------------------------------------------------------------------------

@@ -44,6 +44,17 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "integration_api/start_connect": 201,  # a single-use connect link
     "integration_api/start_connect_bad_email": ("refused", "invalid_request"),
     "integration_api/disconnect": ("refused", "not_connected"),  # nothing to disconnect on a fresh stack
+    # The listings: no org holds records on a fresh stack; each bad parameter is a 400 naming it.
+    "integration_api/customers": ("refused", "not_connected"),
+    "integration_api/invoices": ("refused", "not_connected"),
+    "integration_api/invoices_of_customer": ("refused", "not_connected"),
+    "integration_api/credit_notes": ("refused", "not_connected"),
+    "integration_api/xero_payments": ("refused", "not_connected"),
+    "integration_api/invoices_bad_limit": ("refused", "invalid_request"),
+    "integration_api/invoices_bad_cursor": ("refused", "invalid_request"),
+    "integration_api/invoices_naive_updated_since": ("refused", "invalid_request"),
+    "integration_api/customers_bad_org": ("refused", "invalid_request"),  # a 400, not a 404
+    "integration_api/openapi_document": 200,  # the document, from the shared layer
     # Signed with the local stack's webhook key (its template default): verified, enqueued or answered.
     "webhook_receiver/delivery": 200,
     "webhook_receiver/intent_to_receive": 200,
@@ -59,6 +70,15 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "payments_api/list_failed": 200,
     "payments_api/export_payment": ("refused", "payment_not_found"),
     "payments_api/replay_failed": 200,
+}
+
+#: The parameter a refused API event's ``reason`` must name.
+NAMED_IN_REASON = {
+    "integration_api/invoice_bad_id": "invoice_id",
+    "integration_api/invoices_bad_limit": "limit",
+    "integration_api/invoices_bad_cursor": "cursor",
+    "integration_api/invoices_naive_updated_since": "updated_since",
+    "integration_api/customers_bad_org": "org_id",
 }
 
 #: SQS events: the message ids the consumer reports as failed (the rest were processed).
@@ -145,10 +165,14 @@ def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Pa
         assert case in EXPECTED_API, f"say what {case} gives on a fresh stack in EXPECTED_API"
         assert outcome(result.payload) == EXPECTED_API[case]
         assert int(result.payload["statusCode"]) < 500
+        if case in NAMED_IN_REASON:
+            assert NAMED_IN_REASON[case] in json.loads(result.payload["body"])["reason"]
     if "Records" in event:  # an SQS batch: partial failures name exactly the bad messages
         assert case in EXPECTED_SQS_FAILURES, f"say which messages of {case} fail in EXPECTED_SQS_FAILURES"
         failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
         assert failed == EXPECTED_SQS_FAILURES[case]
+    if case == "integration_api/openapi_document":
+        assert json.loads(result.payload["body"]) == json.loads((ROOT / "docs" / "openapi.json").read_text())
     if case == "integration_api/start_connect":
         link = json.loads(result.payload["body"])["connect_url"]
         assert "/connect?session=" in link

@@ -4,14 +4,22 @@ with the catch-up only, as the AR app and Xero see them."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.app.harness import App, connect, connection_status, consent, new_org, returned
+from tests.integration.app.harness import (
+    App,
+    connect,
+    connection_status,
+    consent,
+    new_org,
+    returned,
+    synced,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,28 +38,6 @@ def executions_for(app: App, org_id: str) -> list[dict[str, Any]]:
 
 def xero_calls(app: App, tenant_id: str) -> int:
     return int(app.emulator.stats.snapshot()["tenants"].get(tenant_id, {}).get("calls", 0))
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def synced(app: App, org_id: str) -> Any:
-    """Wait for the org's initial sync to finish (the writer drained)."""
-
-    def finished() -> bool:
-        response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", auth=app.api_auth, timeout=30)
-        return response.json().get("status") == "finished"
-
-    wait_for("the initial sync", finished, timeout=120)
-    app.stack.drain(timeout=60)
 
 
 def connected_and_synced(app: App, new_tenant: Callable[[str], str], name: str) -> tuple[str, str]:

@@ -11,11 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -26,7 +25,6 @@ from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.models.records import RecordType, StoredRecord
 
-T = TypeVar("T")
 ORG_ID = "ar-org-realtime"
 CLOCK_SCALE = 60.0
 
@@ -84,18 +82,6 @@ class RealtimeWorld:
 def field(stored: StoredRecord, name: str) -> Any:
     """One field of a held record's payload (the payload is a union of our record models)."""
     return stored.payload.model_dump().get(name)
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.1) -> T:
-    """``probe()`` until it gives something (not None/False), or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def delivery(events: list[dict[str, Any]], first: int, last: int) -> bytes:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.realtime.harness import RealtimeWorld, delivery, field, realtime_world, wait_for
+from tests.integration.realtime.harness import RealtimeWorld, delivery, field, realtime_world
+from tests.support.waiting import wait_for
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import RecordType
 

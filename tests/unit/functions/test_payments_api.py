@@ -114,12 +114,24 @@ def test_export_back_to_xero_of_a_pending_payment_queues_it_again(api: Any) -> N
     assert status == 202 and result == {"queued": 1, "skipped": {}, "not_found": []}
 
 
-def test_a_body_not_sent_as_json_is_a_400_that_never_echoes_it(api: Any) -> None:
+def test_a_body_not_sent_as_json_is_a_415_that_never_echoes_it(api: Any) -> None:
     event = load_event("payments_api/put_settings")
     event["headers"]["Content-Type"] = "application/x-www-form-urlencoded"  # curl -d without -H
     event["multiValueHeaders"]["Content-Type"] = ["application/x-www-form-urlencoded"]
 
     status, refused = call(event)
 
-    assert status == 400 and refused["error"] == "invalid_request"
+    assert status == 415 and refused["error"] == "unsupported_media_type"
     assert "9f8e7d6c" not in refused["reason"] and "{" not in refused["reason"]
+
+
+def test_a_query_parameter_the_route_does_not_take_is_a_400_naming_it(api: Any) -> None:
+    # A misspelt filter would otherwise be ignored, and the answer would list every payment
+    event = load_event("payments_api/list_failed")
+    event["queryStringParameters"] = {"stauts": "error"}
+    event["multiValueQueryStringParameters"] = {"stauts": ["error"]}
+
+    status, refused = call(event)
+
+    assert (status, refused["error"]) == (400, "invalid_request")
+    assert refused["reason"] == "missing or invalid: stauts"

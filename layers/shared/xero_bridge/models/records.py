@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -33,15 +33,19 @@ __all__ = [
     "BankAccount",
     "CalendarDate",
     "CreditNote",
+    "CreditNoteView",
     "Customer",
     "CustomerView",
     "Invoice",
+    "InvoiceStatus",
     "InvoiceView",
     "Money",
     "Organisation",
     "Overpayment",
+    "OverpaymentView",
     "Payment",
     "Prepayment",
+    "PrepaymentView",
     "RecordPayload",
     "RecordSource",
     "RecordType",
@@ -53,7 +57,9 @@ __all__ = [
     "SyncedRecord",
     "UtcDateTime",
     "WriteOutcome",
+    "XeroPaymentView",
     "canonical_xero_id",
+    "record_view",
 ]
 
 
@@ -133,6 +139,17 @@ class Customer(_Record):
     ar_outstanding: Money | None = None
     ar_overdue: Money | None = None
     xero_updated_at: UtcDateTime
+
+
+class InvoiceStatus(StrEnum):
+    """Xero's statuses of a sales invoice (the ``status`` filter of ``GET /orgs/{org_id}/invoices``)."""
+
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    AUTHORISED = "AUTHORISED"
+    PAID = "PAID"
+    VOIDED = "VOIDED"
+    DELETED = "DELETED"
 
 
 class Invoice(_Record):
@@ -479,3 +496,44 @@ class CustomerView(Customer):
     """``GET /orgs/{org_id}/customers/{contact_id}``: the customer as we hold it, and its trail."""
 
     sync: SyncTrail
+
+
+class CreditNoteView(CreditNote):
+    """A credit note of ``GET /orgs/{org_id}/credit-notes``, with its allocations and its trail."""
+
+    sync: SyncTrail
+
+
+class XeroPaymentView(Payment):
+    """A payment as Xero holds it (``GET /orgs/{org_id}/xero-payments``), and its trail."""
+
+    sync: SyncTrail
+
+
+class OverpaymentView(Overpayment):
+    """A customer's overpayment as Xero holds it, with its allocations to invoices, and its trail."""
+
+    sync: SyncTrail
+
+
+class PrepaymentView(Prepayment):
+    """A customer's prepayment as Xero holds it, with its allocations to invoices, and its trail."""
+
+    sync: SyncTrail
+
+
+_View = TypeVar(
+    "_View", CustomerView, InvoiceView, CreditNoteView, XeroPaymentView, OverpaymentView, PrepaymentView
+)
+
+
+def record_view(view: type[_View], stored: StoredRecord, source_connection: ConnectionStatus) -> _View:
+    """What the integration API answers for a held record: its fields as our models name them, and its
+    trail (``source_connection`` is the connection as it is now, e.g. ``disconnected``).
+
+    Raises
+    ------
+    pydantic.ValidationError
+        When ``stored`` is not of the view's record type.
+    """
+    return view(**stored.payload.model_dump(), sync=SyncTrail.of(stored, source_connection))

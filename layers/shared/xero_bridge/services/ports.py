@@ -4,31 +4,7 @@ Services depend on these protocols only; adapters (``xero_bridge.adapters``) sat
 unit tests pass in-memory fakes (type-checked against these by mypy). ``wiring.py`` is the one place where
 a port meets its adapter:
 
-===================  ==================================================  ===================================
-port                 adapter                                             used by
-===================  ==================================================  ===================================
-XeroOAuthPort        adapters.xero.oauth.XeroOAuthClient                 connect, token vault
-UsersLookup          adapters.xero.users.XeroUsersLookup                 connect (admin check)
-XeroReaders          adapters.xero.metered.MeteredXeroFactory            sync
-TokenProvider        services.token_vault.TokenVault (a service)         the Xero client adapter
-StateStore           adapters.aws.connections_table.OAuthStatesTable     connect
-ConnectionStore      adapters.aws.connections_table.ConnectionsTable     connect, vault, sync
-TokenStore           adapters.aws.connections_table.TokensTable          token vault
-RefreshLease         adapters.aws.connections_table.RefreshLeaseTable    token vault
-TokenCipher          adapters.aws.token_cipher.KmsTokenCipher            connect, token vault
-SyncMachine          adapters.aws.sync_machine.StepFunctionsSyncMachine  connect, sync
-RunStore             adapters.aws.sync_runs.SyncRunsTable                sync, writer
-WritesQueue          adapters.aws.writes_queue.SqsWritesQueue            record publishing, sync
-RecordsStore         adapters.aws.records_table.RecordsTable             writer
-RateLimiter          adapters.aws.rate_limiter.DynamoDBRateLimiter       sync progress
-XeroPayments         adapters.xero.payments.MeteredPaymentsFactory       export
-PaymentLedger        adapters.aws.payments_table.PaymentLedgerTable      export, replay
-ExportSettingsStore  adapters.aws.payments_table.ExportSettingsTable     export, settings
-SyncedRecords        adapters.aws.synced_records.SyncedRecordsReader     export, settings
-ExportQueue          adapters.aws.export_queue.SqsExportQueue            export, replay
-DeadLetters          adapters.aws.sqs.SqsDeadLetters                     export, replay (poison messages)
-===================  ==================================================  ===================================
-"""
+===================  ==================================================  ============================"""
 
 from __future__ import annotations
 
@@ -48,6 +24,7 @@ from xero_bridge.models.connection import (
     TokenRecord,
     XeroConnection,
 )
+from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
 from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
 from xero_bridge.models.pages import Page, RateStatus
 from xero_bridge.models.payments import ExportSettings, PaymentRecord, PaymentStatus
@@ -84,6 +61,7 @@ __all__ = [
     "RecordsStore",
     "RefreshLease",
     "RunStore",
+    "SigningKeySource",
     "StateStore",
     "SyncMachine",
     "SyncedRecords",
@@ -92,7 +70,6 @@ __all__ = [
     "TokenProvider",
     "TokenStore",
     "UsersLookup",
-    "WebhookKeySource",
     "WebhookQueue",
     "WebhookSequences",
     "WritesQueue",
@@ -419,6 +396,14 @@ class RecordsStore(Protocol):
         """Why we last left this record out, if we did."""
         ...
 
+    def list_page(
+        self, tenant_id: str, query: RecordQuery, *, resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """Up to ``limit`` records of ``query`` from ``resume_at`` (a position an earlier page gave), and
+        where the next page starts (None at the end). ``InvalidCursorError`` for a position that does not
+        fit the query."""
+        ...
+
 
 class RateLimiter(Protocol):
     """The shared per-tenant rate limiter, as services read it."""
@@ -431,8 +416,8 @@ class RateLimiter(Protocol):
 # --- Real-time sync ----------------------------------------------------------------------------------------
 
 
-class WebhookKeySource(Protocol):
-    """The webhook signing key (Secrets Manager), cached per container."""
+class SigningKeySource(Protocol):
+    """A signing key held in Secrets Manager (the webhook key, the cursor key), cached per container."""
 
     def key(self) -> SecretStr: ...
 

@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from tests.unit.services.sync.fakes import MODELS, NOW
-from xero_bridge.errors import XeroRateLimited
+from xero_bridge.errors import InvalidCursorError, XeroRateLimited
 from xero_bridge.models import xero as xm
+from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
 from xero_bridge.models.pages import Page, Quota, RateStatus
 from xero_bridge.models.records import (
     RecordSource,
@@ -149,6 +150,39 @@ class FakeRecords:
 
     def get_skipped(self, tenant_id: str, record_type: RecordType, xero_id: str) -> SkippedRecord | None:
         return self.skipped.get((record_type, xero_id))
+
+    def list_page(
+        self, tenant_id: str, query: RecordQuery, *, resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """The records ``query`` selects, by kind then Xero id; a position is the last record's key."""
+        self.reads += 1
+        matching = sorted(
+            (r for r in self.held.values() if _selected(r, query)),
+            key=lambda r: (query.record_types.index(r.record_type), r.xero_id),
+        )
+        keys = [f"{r.record_type.value}#{r.xero_id}" for r in matching]
+        start = 0
+        if resume_at is not None:
+            if set(resume_at) != {"after"} or resume_at["after"] not in keys:
+                raise InvalidCursorError("invalid: cursor (not a position of this listing)")
+            start = keys.index(resume_at["after"]) + 1
+        page = matching[start : start + limit]
+        more = start + limit < len(matching)
+        return RecordsPage(records=page, resume_at={"after": keys[start + limit - 1]} if more else None)
+
+
+def _selected(stored: StoredRecord, query: RecordQuery) -> bool:
+    payload = stored.payload
+    wanted = {
+        "contact_id": query.customer_id,
+        "status": query.status.value if query.status is not None else None,
+        "active": query.active,
+    }
+    return (
+        stored.record_type in query.record_types
+        and all(value is None or getattr(payload, name, None) == value for name, value in wanted.items())
+        and (query.updated_since is None or stored.xero_updated_at >= query.updated_since)
+    )
 
 
 @dataclass

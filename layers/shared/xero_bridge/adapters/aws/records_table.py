@@ -1,7 +1,7 @@
 """The DynamoDB repository of synced records (``RecordsTable``) — used by the writer, the only code that
-writes them.
+writes them, and by the integration API, which reads them one by one and in paged listings.
 
-Item layout (one item per record; ``template.yaml`` declares the keys and ``GSI1``):
+Item layout (one item per record; ``template.yaml`` declares the keys, ``GSI1`` and ``GSI2``):
 
 ================  ====  =====================================================================================
 attribute         type  value
@@ -22,7 +22,21 @@ data              M     the record (:mod:`xero_bridge.models.records`): money as
 gsi1pk, gsi1sk    S     documents with a customer: ``TENANT#{tenant_id}#CONTACT#{contact_id}`` and
                         ``{RECORD_TYPE}#{date or 0000-00-00}#{xero_id}`` — a customer's documents by type and
                         date (the template's GSI1 pattern)
+gsi2pk, gsi2sk    S     customers and invoices by state, in the order Xero changed them:
+                        ``TENANT#{tenant_id}#{RECORD_TYPE}#{STATE}`` and ``{xero_updated_at}#{xero_id}``;
+                        STATE is ``ACTIVE``/``INACTIVE`` for a customer, the status for an invoice
+                        (``OTHER`` for a status Xero may add): each is in exactly one partition
 ================  ====  =====================================================================================
+
+Listings (``list_page``) never filter what a key can select. Without a filter they read the table's own key
+(``begins_with(sk, "{TYPE}#")``, one partition per tenant); ``active`` or ``status`` read one ``GSI2``
+partition; ``updated_since`` alone reads each state's partition of ``GSI2`` from that instant and merges them
+by ``gsi2sk`` (one query per state, ``limit`` items each: the page's ``limit`` smallest are among them); a
+``customer_id`` reads that customer's ``GSI1`` partition, where a ``status`` or ``updated_since`` is a filter
+on the customer's own documents only, read in growing batches until the page is full. Pages are therefore
+full until the last one, and no listing reads another customer's, another type's or another state's items.
+Listing reads are eventually consistent (an index is never anything else): a version the writer stored a
+moment ago may show on the next page read.
 
 Versions are ordered by ``xero_updated_at`` as a **string**: a fixed-width ISO-8601 UTC instant with
 microseconds sorts exactly like the instant (years 0001-9999), stays readable in the console, and needs no
@@ -54,7 +68,13 @@ from xero_bridge.adapters.aws.dynamodb import (
     is_conditional_check_failure,
     to_item,
 )
+from xero_bridge.errors import InvalidCursorError
+from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
 from xero_bridge.models.records import (
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    RecordPayload,
     RecordSource,
     RecordType,
     SkippedRecord,
@@ -69,6 +89,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
+    "GSI1",
+    "GSI2",
     "RecordsTable",
     "WriteOutcome",
     "format_instant",
@@ -84,6 +106,21 @@ _CUSTOMER_DOCUMENTS = frozenset(
     {RecordType.INVOICE, RecordType.CREDIT_NOTE, RecordType.OVERPAYMENT, RecordType.PREPAYMENT}
 )
 _NO_DATE = "0000-00-00"  # sorts before every real date
+GSI1 = "GSI1"
+GSI2 = "GSI2"
+# Every state a record of a type may be listed under on GSI2: a listing by change reads them all.
+_OTHER_STATUS = "OTHER"
+_STATES: dict[RecordType, tuple[str, ...]] = {
+    RecordType.CONTACT: ("ACTIVE", "INACTIVE"),
+    RecordType.INVOICE: (*(status.value for status in InvoiceStatus), _OTHER_STATUS),
+}
+# A filtered read (a customer's documents by status or date) asks for twice what the page still lacks, then
+# doubles up to 1,000 items (~1 MB, DynamoDB's own cap on one read): few reads when most items match, few
+# reads too when almost none do. At most _MAX_FILTERED_READS reads a page; past that the page ends early
+# with a cursor (a customer with more than ~16,000 documents in one listing).
+_FIRST_FILTERED_READ = 2
+_MAX_FILTERED_BATCH = 1000
+_MAX_FILTERED_READS = 16
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -92,6 +129,37 @@ def tenant_pk(tenant_id: str) -> str:
 
 def record_sk(record_type: RecordType | str, xero_id: str) -> str:
     return f"{RecordType(record_type).value}#{xero_id}"
+
+
+def _listing_state(payload: RecordPayload) -> str | None:
+    """The GSI2 state a record is listed under, or None for a type not listed by state."""
+    if isinstance(payload, Customer):
+        return "ACTIVE" if payload.active else "INACTIVE"
+    if isinstance(payload, Invoice):
+        return payload.status if payload.status in _STATES[RecordType.INVOICE] else _OTHER_STATUS
+    return None
+
+
+def _state_pk(tenant_id: str, record_type: RecordType, state: str) -> str:
+    return f"{tenant_pk(tenant_id)}#{record_type.value}#{state}"
+
+
+def _position(values: Mapping[str, Any], names: Sequence[str]) -> Position:
+    """A listing position: the sort-key values of an item (or of a LastEvaluatedKey) a page stopped at."""
+    return {name: str(values[name]["S"]) for name in names}
+
+
+def _checked(resume_at: Position | None, names: set[str], prefixes: tuple[str, ...]) -> Position | None:
+    """``resume_at`` if it has exactly the shape this listing's index gives, else a refused cursor.
+
+    Only positions we sealed reach here (the cursor's MAC), so a misfit means the listing's index changed
+    since the cursor was given out: the AR app is told to start again, never handed a DynamoDB error.
+    """
+    if resume_at is None:
+        return None
+    if set(resume_at) != names or not all(value.startswith(prefixes) for value in resume_at.values()):
+        raise InvalidCursorError("invalid: cursor (the listing changed since it was given out; start again)")
+    return resume_at
 
 
 def format_instant(value: datetime) -> str:
@@ -225,6 +293,10 @@ class RecordsTable(DynamoDBTableAdapter):
         index_keys = self._gsi1(tenant_id, record)
         if index_keys is not None:
             item["gsi1pk"], item["gsi1sk"] = index_keys
+        state = _listing_state(record.payload)
+        if state is not None:
+            item["gsi2pk"] = _state_pk(tenant_id, record.record_type, state)
+            item["gsi2sk"] = f"{new_version}#{record.xero_id}"
         if record.only_if_exists:
             condition = "attribute_exists(pk) AND xero_updated_at < :new"
         else:
@@ -381,6 +453,194 @@ class RecordsTable(DynamoDBTableAdapter):
     def list_items(self, tenant_id: str, record_type: RecordType | str) -> Iterable[StoredRecord]:
         """Every record of one type for a tenant (``begins_with(sk, "{TYPE}#")``), paginated."""
         return records_of(self.client, self._table, tenant_id, record_type)
+
+    # --- Listings (the integration API) ---------------------------------------------------------------------
+
+    def list_page(
+        self, tenant_id: str, query: RecordQuery, *, resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """Up to ``limit`` records of ``query``, from ``resume_at``; the index is chosen by the filters (see
+        the module's docstring), so no listing reads what its key cannot select.
+
+        Raises
+        ------
+        InvalidCursorError
+            ``resume_at`` is not a position of this listing's index.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if query.customer_id is not None:
+            return self._customer_invoices(tenant_id, query, resume_at, limit)
+        kind = query.record_types[0] if len(query.record_types) == 1 else None
+        if kind is not None and (query.status is not None or query.active is not None):
+            active = "ACTIVE" if query.active else "INACTIVE"
+            state = query.status.value if query.status is not None else active
+            return self._by_state(
+                tenant_id, kind, (state,), since=query.updated_since, resume_at=resume_at, limit=limit
+            )
+        if kind is not None and query.updated_since is not None:
+            return self._by_state(
+                tenant_id, kind, _STATES[kind], since=query.updated_since, resume_at=resume_at, limit=limit
+            )
+        return self._by_key(tenant_id, query.record_types, resume_at, limit)
+
+    def _by_key(
+        self, tenant_id: str, kinds: Sequence[RecordType], resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """Kinds one after the other, each in Xero-id order on the table's key (no index, no filter)."""
+        prefixes = tuple(f"{kind.value}#" for kind in kinds)
+        first = 0
+        start: dict[str, Any] | None = None
+        resume_at = _checked(resume_at, {"sk"}, prefixes)
+        if resume_at is not None:
+            sk = resume_at["sk"]
+            first = next(i for i, prefix in enumerate(prefixes) if sk.startswith(prefix))
+            start = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}}
+        items: list[dict[str, Any]] = []
+        for index in range(first, len(prefixes)):
+            more = self._read(
+                items,
+                limit,
+                start if index == first else None,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": tenant_pk(tenant_id)},
+                    ":prefix": {"S": prefixes[index]},
+                },
+            )
+            if len(items) == limit:
+                # Full: the next page goes on after the last record (finding out then if this kind is over).
+                ends = more is None and index == len(prefixes) - 1
+                return self._page(items, None if ends else _position(items[-1], ["sk"]))
+        return self._page(items, None)
+
+    def _by_state(
+        self,
+        tenant_id: str,
+        kind: RecordType,
+        states: Sequence[str],
+        *,
+        since: datetime | None,
+        resume_at: Position | None,
+        limit: int,
+    ) -> RecordsPage:
+        """GSI2 partitions of ``states``, oldest change first, merged on ``gsi2sk``.
+
+        Each partition gives at most ``limit`` items after the position: whatever the page's ``limit``
+        smallest ``gsi2sk`` are, each is among its own partition's first ``limit``.
+        """
+        resume_at = _checked(resume_at, {"gsi2sk"}, ("",))
+        condition = "gsi2pk = :state"
+        bound: dict[str, Any] = {}
+        if resume_at is not None:
+            condition += " AND gsi2sk > :from"
+            bound = {":from": {"S": resume_at["gsi2sk"]}}
+        elif since is not None:
+            condition += " AND gsi2sk >= :from"
+            bound = {":from": {"S": format_instant(since)}}
+        candidates: list[dict[str, Any]] = []
+        more = False
+        for state in states:
+            found: list[dict[str, Any]] = []
+            left = self._read(
+                found,
+                limit,
+                None,
+                IndexName=GSI2,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues={":state": {"S": _state_pk(tenant_id, kind, state)}, **bound},
+            )
+            more = more or left is not None
+            candidates.extend(found)
+        candidates.sort(key=lambda item: str(item["gsi2sk"]["S"]))
+        page = candidates[:limit]
+        more = more or len(candidates) > limit
+        return self._page(page, _position(page[-1], ["gsi2sk"]) if more and page else None)
+
+    def _customer_invoices(
+        self, tenant_id: str, query: RecordQuery, resume_at: Position | None, limit: int
+    ) -> RecordsPage:
+        """One customer's invoices on GSI1 (by invoice date); a status or a date filters theirs only."""
+        prefix = f"{RecordType.INVOICE.value}#"
+        resume_at = _checked(resume_at, {"sk", "gsi1sk"}, (prefix,))
+        gsi1pk = f"{tenant_pk(tenant_id)}#CONTACT#{query.customer_id}"
+        start = None
+        if resume_at is not None:
+            start = {
+                "pk": {"S": tenant_pk(tenant_id)},
+                "gsi1pk": {"S": gsi1pk},
+                **{name: {"S": value} for name, value in resume_at.items()},
+            }
+        filters: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":customer": {"S": gsi1pk}, ":prefix": {"S": prefix}}
+        if query.status is not None:
+            filters.append("#data.#status = :status")
+            names.update({"#data": "data", "#status": "status"})
+            values[":status"] = {"S": query.status.value}
+        if query.updated_since is not None:
+            filters.append("xero_updated_at >= :since")
+            values[":since"] = {"S": format_instant(query.updated_since)}
+        extra: dict[str, Any] = {}
+        if filters:
+            extra = {"FilterExpression": " AND ".join(filters)}
+            if names:
+                extra["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = []
+        more = self._read(
+            items,
+            limit,
+            start,
+            filtered=bool(filters),
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :customer AND begins_with(gsi1sk, :prefix)",
+            ExpressionAttributeValues=values,
+            **extra,
+        )
+        if len(items) == limit:
+            return self._page(items, _position(items[-1], ["sk", "gsi1sk"]) if more is not None else None)
+        # Short: the end, or the read budget spent (then the next page starts where the reads stopped).
+        return self._page(items, None if more is None else _position(more, ["sk", "gsi1sk"]))
+
+    def _read(
+        self,
+        into: list[dict[str, Any]],
+        limit: int,
+        start: dict[str, Any] | None,
+        *,
+        filtered: bool = False,
+        **query: Any,
+    ) -> dict[str, Any] | None:
+        """Query into ``into`` until it holds ``limit`` items or the partition ends.
+
+        Returns the key to read on from (a ``LastEvaluatedKey``, or the last item kept when a read found more
+        than the page needed), or None when the partition is over.
+
+        Unfiltered, each read asks for exactly what is missing (DynamoDB's ``Limit`` counts items read). A
+        filtered read asks for more than is missing, growing each time (``Limit`` counts items *read*, not
+        kept), and stops after ``_MAX_FILTERED_READS`` reads.
+        """
+        batch = _FIRST_FILTERED_READ
+        reads = 0
+        while True:
+            missing = limit - len(into)
+            ask = min(missing * batch, max(missing, _MAX_FILTERED_BATCH)) if filtered else missing
+            request: dict[str, Any] = {"TableName": self._table, "Limit": ask, **query}
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            response = self.client.query(**request)
+            reads += 1
+            found = response.get("Items", [])
+            into.extend(found[:missing])
+            start = response.get("LastEvaluatedKey")
+            if len(found) > missing:  # a filtered read found more than the page needs: on after the last kept
+                return into[-1]
+            if start is None or len(into) == limit or (filtered and reads >= _MAX_FILTERED_READS):
+                return start
+            batch *= 2
+
+    def _page(self, items: Sequence[Mapping[str, Any]], resume_at: Position | None) -> RecordsPage:
+        return RecordsPage(records=[stored_record(item) for item in items], resume_at=resume_at)
 
     def close(self) -> None:
         """Stop the writer threads (tests, benchmarks)."""

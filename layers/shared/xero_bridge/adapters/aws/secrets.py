@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from xero_bridge.errors import SecretUnavailableError
 
-__all__ = ["SecretsManagerWebhookKey", "read_secret"]
+__all__ = ["SecretsManagerKey", "read_secret"]
 
 
 def read_secret(name: str, *, max_age: int) -> SecretStr:
@@ -28,11 +28,12 @@ def read_secret(name: str, *, max_age: int) -> SecretStr:
     return SecretStr(str(value))
 
 
-class SecretsManagerWebhookKey:
-    """The webhook signing key (``XERO_WEBHOOK_KEY_NAME``), read through Powertools Parameters.
+class SecretsManagerKey:
+    """A signing key kept in Secrets Manager, read through Powertools Parameters: the webhook key
+    (``XERO_WEBHOOK_KEY_NAME``), the listing cursors' key (``CURSOR_KEY_NAME``).
 
-    Powertools caches the value per container for ``max_age`` seconds: the receiver's hot path does not
-    call Secrets Manager, and a rotated key is picked up within that time.
+    Powertools caches the value per container for ``max_age`` seconds: a hot path does not call Secrets
+    Manager, and a rotated key is picked up within that time.
     """
 
     def __init__(self, name: str, *, max_age: int) -> None:

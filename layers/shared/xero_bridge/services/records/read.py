@@ -8,11 +8,26 @@ when we left it out on purpose (a supplier-only contact, an archived one, a bill
 from __future__ import annotations
 
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
-from xero_bridge.models.connection import ConnectionStatus
-from xero_bridge.models.records import CustomerView, InvoiceView, RecordType, StoredRecord, SyncTrail
+from xero_bridge.models.connection import ConnectionStatus, XeroConnection
+from xero_bridge.models.records import CustomerView, InvoiceView, RecordType, StoredRecord, record_view
 from xero_bridge.services.ports import ConnectionStore, RecordsStore
 
-__all__ = ["ReadRecords"]
+__all__ = ["ReadRecords", "records_connection"]
+
+
+def records_connection(connections: ConnectionStore, org_id: str) -> XeroConnection:
+    """The connection an org's records are kept under, whatever its status: a disconnected org's records
+    stay readable (marked as from a disconnected source).
+
+    Raises
+    ------
+    NotConnectedError
+        The org never connected a Xero organisation: it holds no records.
+    """
+    connection = connections.get_connection(org_id)
+    if connection is None:
+        raise NotConnectedError(f"org {org_id} has never connected a Xero organisation", org_id=org_id)
+    return connection
 
 
 class ReadRecords:
@@ -32,18 +47,16 @@ class ReadRecords:
 
     def invoice(self, org_id: str, invoice_id: str) -> InvoiceView:
         stored, source = self._one(org_id, RecordType.INVOICE, invoice_id, "invoice")
-        return InvoiceView(**stored.payload.model_dump(), sync=SyncTrail.of(stored, source))
+        return record_view(InvoiceView, stored, source)
 
     def customer(self, org_id: str, contact_id: str) -> CustomerView:
         stored, source = self._one(org_id, RecordType.CONTACT, contact_id, "customer")
-        return CustomerView(**stored.payload.model_dump(), sync=SyncTrail.of(stored, source))
+        return record_view(CustomerView, stored, source)
 
     def _one(
         self, org_id: str, record_type: RecordType, xero_id: str, noun: str
     ) -> tuple[StoredRecord, ConnectionStatus]:
-        connection = self._connections.get_connection(org_id)
-        if connection is None:
-            raise NotConnectedError(f"org {org_id} has never connected a Xero organisation", org_id=org_id)
+        connection = records_connection(self._connections, org_id)
         stored = self._records.get(connection.tenant_id, record_type, xero_id)
         if stored is not None:
             return stored, connection.status

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from xero_bridge.models.webhooks import WebhookPayload
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import WebhookKeySource, WebhookQueue
+from xero_bridge.services.ports import SigningKeySource, WebhookQueue
 
 __all__ = ["MAX_WEBHOOK_BYTES", "ReceiveWebhook", "WebhookAck", "xero_signature"]
 
@@ -65,7 +65,7 @@ class ReceiveWebhook:
         ``WebhooksQueue``, consumed by the change fetcher.
     """
 
-    def __init__(self, *, key: WebhookKeySource, queue: WebhookQueue) -> None:
+    def __init__(self, *, key: SigningKeySource, queue: WebhookQueue) -> None:
         self._key = key
         self._queue = queue
 

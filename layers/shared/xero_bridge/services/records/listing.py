@@ -1,0 +1,165 @@
+"""List the synced records for the AR app a page at a time: customers, invoices, credit notes, and payments
+as Xero holds them (with overpayments and prepayments), each with its sync trail.
+
+``RecordsTable`` chooses the index a listing's filters need and says where the next page starts; this use
+case seals that position into an opaque cursor bound to the org, its tenant, the listing and its filters
+(:mod:`xero_bridge.domain.cursors`), and opens the cursor a caller passes back under the same binding, so a
+cursor cannot be carried to another org, another listing or other filters. Records of a disconnected org
+stay listed, marked as from a disconnected source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from xero_bridge.domain.cursors import open_cursor, seal_cursor
+from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.listings import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    CreditNotePage,
+    CustomerPage,
+    InvoicePage,
+    RecordQuery,
+    XeroPaymentItem,
+    XeroPaymentPage,
+)
+from xero_bridge.models.records import (
+    CreditNoteView,
+    CustomerView,
+    InvoiceStatus,
+    InvoiceView,
+    OverpaymentView,
+    PrepaymentView,
+    RecordType,
+    StoredRecord,
+    XeroPaymentView,
+    record_view,
+)
+from xero_bridge.services.ports import ConnectionStore, RecordsStore, SigningKeySource
+from xero_bridge.services.records.read import records_connection
+
+__all__ = ["ListRecords"]
+
+_XERO_PAYMENTS = (RecordType.PAYMENT, RecordType.OVERPAYMENT, RecordType.PREPAYMENT)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    records: list[StoredRecord]
+    next_cursor: str | None
+    source_connection: ConnectionStatus
+
+
+class ListRecords:
+    """``GET /orgs/{org_id}/customers``, ``/invoices``, ``/credit-notes`` and ``/xero-payments``.
+
+    Parameters
+    ----------
+    connections
+        The org's connection: which tenant its records are kept under.
+    records
+        ``RecordsTable``.
+    cursor_key
+        The key cursors are sealed with (``CursorSigningKey``).
+    """
+
+    def __init__(
+        self, *, connections: ConnectionStore, records: RecordsStore, cursor_key: SigningKeySource
+    ) -> None:
+        self._connections = connections
+        self._records = records
+        self._cursor_key = cursor_key
+
+    def customers(
+        self,
+        org_id: str,
+        *,
+        active: bool | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> CustomerPage:
+        """The org's customers: all of them by Xero id, or the active (archived) ones by last change."""
+        query = RecordQuery(record_types=(RecordType.CONTACT,), active=active)
+        listed = self._list(org_id, "customers", query, limit, cursor)
+        return CustomerPage(
+            customers=[record_view(CustomerView, r, listed.source_connection) for r in listed.records],
+            next_cursor=listed.next_cursor,
+        )
+
+    def invoices(
+        self,
+        org_id: str,
+        *,
+        customer_id: str | None = None,
+        status: InvoiceStatus | None = None,
+        updated_since: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> InvoicePage:
+        """The org's sales invoices: a customer's by date; else by last change when filtered by status or
+        ``updated_since``; else all by Xero id."""
+        query = RecordQuery(
+            record_types=(RecordType.INVOICE,),
+            customer_id=customer_id,
+            status=status,
+            updated_since=updated_since,
+        )
+        listed = self._list(org_id, "invoices", query, limit, cursor)
+        return InvoicePage(
+            invoices=[record_view(InvoiceView, r, listed.source_connection) for r in listed.records],
+            next_cursor=listed.next_cursor,
+        )
+
+    def credit_notes(
+        self, org_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> CreditNotePage:
+        """The org's sales credit notes with their allocations, by Xero id."""
+        query = RecordQuery(record_types=(RecordType.CREDIT_NOTE,))
+        listed = self._list(org_id, "credit-notes", query, limit, cursor)
+        return CreditNotePage(
+            credit_notes=[record_view(CreditNoteView, r, listed.source_connection) for r in listed.records],
+            next_cursor=listed.next_cursor,
+        )
+
+    def xero_payments(
+        self, org_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> XeroPaymentPage:
+        """Payments as Xero holds them, then overpayments and prepayments with their allocations."""
+        query = RecordQuery(record_types=_XERO_PAYMENTS)
+        listed = self._list(org_id, "xero-payments", query, limit, cursor)
+        return XeroPaymentPage(
+            xero_payments=[_payment_view(r, listed.source_connection) for r in listed.records],
+            next_cursor=listed.next_cursor,
+        )
+
+    def _list(self, org_id: str, listing: str, query: RecordQuery, limit: int, cursor: str | None) -> _Listed:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+        connection = records_connection(self._connections, org_id)
+        binding = {
+            "org": org_id,
+            "tenant": connection.tenant_id,
+            "listing": listing,
+            "query": query.binding(),
+        }
+        resume_at = None
+        if cursor is not None:
+            resume_at = open_cursor(cursor, binding=binding, key=self._key())
+        page = self._records.list_page(connection.tenant_id, query, resume_at=resume_at, limit=limit)
+        next_cursor = None
+        if page.resume_at is not None:
+            next_cursor = seal_cursor(page.resume_at, binding=binding, key=self._key())
+        return _Listed(page.records, next_cursor, connection.status)
+
+    def _key(self) -> bytes:
+        return self._cursor_key.key().get_secret_value().encode()
+
+
+def _payment_view(stored: StoredRecord, source_connection: ConnectionStatus) -> XeroPaymentItem:
+    if stored.record_type is RecordType.OVERPAYMENT:
+        return record_view(OverpaymentView, stored, source_connection)
+    if stored.record_type is RecordType.PREPAYMENT:
+        return record_view(PrepaymentView, stored, source_connection)
+    return record_view(XeroPaymentView, stored, source_connection)
