@@ -238,11 +238,13 @@ class LocalStack:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         iam_credentials: IamCredentials | None = None,
+        docs: str | None = None,
     ) -> str:
         """Serve the template's Api events on ``host:port``; returns the base URL (no stage prefix).
 
         ``iam_credentials`` is the access key pair the ``AWS_IAM`` routes accept (SigV4 for ``execute-api``
-        in this stack's region); without it they refuse every request.
+        in this stack's region); without it they refuse every request. ``docs`` (an OpenAPI document as
+        JSON) is shown by Swagger UI at ``/docs``, a page of the local stack only.
         """
         stack = self.stack
         if self._api is not None:
@@ -254,7 +256,13 @@ class LocalStack:
             [iam_credentials] if iam_credentials else [], region=self.region, account_id=account_id
         )
         self._api = LocalApi(
-            stack.routes, self.invoke, api_keys=keys, api_ids=api_ids, account_id=account_id, iam=iam
+            stack.routes,
+            self.invoke,
+            api_keys=keys,
+            api_ids=api_ids,
+            account_id=account_id,
+            iam=iam,
+            docs=docs,
         )
         return self._api.start(host, port)
 
@@ -317,8 +325,14 @@ class LocalStack:
                     for poller in self._pollers.values():
                         poller.poll_once()
             if time.monotonic() > deadline:
+                stuck = {
+                    name: (p.pending(), p.in_flight)
+                    for name, p in self._pollers.items()
+                    if p.in_flight or p.pending()
+                }
                 raise TimeoutError(
                     f"not drained after {timeout} s: {pending} messages pending, {busy} batches in flight"
+                    f" (source: (pending, in flight) = {stuck})"
                 )
             time.sleep(0.02)
 

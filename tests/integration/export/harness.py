@@ -278,7 +278,11 @@ def export_world(
     *, env: Mapping[str, str] | None = None, exporter_env: Mapping[str, str] | None = None, **emulator: Any
 ) -> Iterator[ExportWorld]:
     """The app (emulator with a scaled clock, the stack with its pollers), one org connected and synced,
-    GBP and USD bank accounts set (EUR deliberately not)."""
+    GBP and USD bank accounts set (EUR deliberately not).
+
+    Xero sends no webhooks here: a test plays the real-time sync with :meth:`ExportWorld.sync_invoice`
+    when it needs it. Otherwise the change fetcher, hit by the faults a test injects for the exporter,
+    competes for the tenant's calls and leaves retries in its queue (the real-time tests own that)."""
     logs = io.StringIO()
     overrides = {
         "Parameters": {"RATE_LIMIT_TIME_SCALE": str(CLOCK_SCALE), **dict(env or {})},
@@ -295,7 +299,8 @@ def export_world(
         world = ExportWorld(local, org_id, tenant_id, contact_id, accounts, logs, issued)
         world.set_bank_accounts({"GBP": "090", "USD": "091"})
         try:
-            yield world
+            with local.emulator.webhooks.muted():
+                yield world
         finally:
             world.http.close()
 
