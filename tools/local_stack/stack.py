@@ -17,7 +17,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,6 +28,7 @@ from moto import mock_aws
 
 from tools.local_stack import atomic, stepfunctions
 from tools.local_stack.api_gateway import LocalApi
+from tools.local_stack.aws_server import AwsRequest, AwsServer, Sender
 from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
 from tools.local_stack.runtime import FunctionRuntime, InvokeResult, LogCapture, load_env_vars_file
@@ -112,6 +114,7 @@ class LocalStack:
         self.log_sink = log_sink
         self.pollers_per_source = pollers_per_source
         self._mock: Any = None
+        self._server: AwsServer | None = None
         self._stack: Stack | None = None
         self._runtime: FunctionRuntime | None = None
         self._api: LocalApi | None = None
@@ -129,11 +132,13 @@ class LocalStack:
         self.close()
 
     def start(self) -> None:
-        """Start moto's in-process AWS (``mock_aws``) with state machine execution enabled."""
+        """Start moto's in-process AWS (``mock_aws``, state machine execution enabled) and its server."""
         if self._mock is None:
             self._mock = mock_aws(config=MOTO_CONFIG)
             self._mock.start()
             atomic.install()
+            self._server = AwsServer(self._sender)
+            self._server.start()
 
     def close(self) -> None:
         """Stop the API and pollers, unhook Step Functions, and stop moto (all its data goes)."""
@@ -146,6 +151,9 @@ class LocalStack:
             self._runtime.close()
             self._runtime = None
         LogCapture.restore()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         if self._mock is not None:
             atomic.uninstall()
             self._mock.stop()
@@ -199,6 +207,24 @@ class LocalStack:
 
     def physical_id(self, logical_id: str) -> str:
         return self.resources[logical_id].physical_id
+
+    @property
+    def aws_endpoint(self) -> str:
+        """The URL of moto's server: the same AWS as :meth:`client`'s, over HTTP."""
+        self.start()
+        assert self._server is not None
+        return self._server.url
+
+    @contextmanager
+    def intercept_aws(self, hook: Callable[[AwsRequest], None]) -> Iterator[None]:
+        """``hook(request)`` sees every AWS request that reaches moto's server, before moto serves it."""
+        self.start()
+        assert self._server is not None
+        with self._server.intercept(hook):
+            yield
+
+    def _sender(self, sandbox_id: str) -> Sender | None:
+        return None  # the functions still run in this process: no request comes from a sandbox
 
     # ---- functions --------------------------------------------------------------------------------------
 
