@@ -1,4 +1,4 @@
-"""``LocalStack``: the project's template.yaml running in this process, on moto, without Docker.
+"""``LocalStack``: the project's template.yaml running on this machine, on moto, without Docker.
 
 One object shared by the integration tests, the demo, ``make start`` and ``make invoke``::
 
@@ -8,6 +8,10 @@ One object shared by the integration tests, the demo, ``make start`` and ``make 
         url = stack.start_api(port=3000, api_key="local-api-key")
         stack.start_pollers()
         stack.drain()
+
+AWS is moto, in this process (``mock_aws``: the tests, pollers, state machines and API use it) and served
+over HTTP from the same backends to the functions, which run in sandbox processes of their own
+(:mod:`tools.local_stack.runtime`, :mod:`tools.local_stack.aws_server`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tools.local_stack.api_gateway import LocalApi
 from tools.local_stack.aws_server import AwsRequest, AwsServer, Sender
 from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
-from tools.local_stack.runtime import FunctionRuntime, InvokeResult, LogCapture, load_env_vars_file
+from tools.local_stack.runtime import FunctionRuntime, InvokeResult, load_env_vars_file
 from tools.local_stack.scheduler import find_schedules, scheduled_event
 from tools.local_stack.sqs_poller import PollResult, SqsPoller
 from tools.local_stack.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template
@@ -150,7 +154,6 @@ class LocalStack:
             stepfunctions.uninstall(self._runtime)
             self._runtime.close()
             self._runtime = None
-        LogCapture.restore()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -171,6 +174,7 @@ class LocalStack:
                     env_overrides=self._env_overrides,
                     log_sink=self.log_sink,
                     redact=self._stack.secret_values(),
+                    aws_endpoint=self.aws_endpoint,
                 )
                 stepfunctions.install(self._runtime)
                 for source in self._stack.sqs_sources:
@@ -210,21 +214,27 @@ class LocalStack:
 
     @property
     def aws_endpoint(self) -> str:
-        """The URL of moto's server: the same AWS as :meth:`client`'s, over HTTP."""
+        """The URL of moto's server: the same AWS as :meth:`client`'s, over HTTP (the functions' view)."""
         self.start()
         assert self._server is not None
         return self._server.url
 
     @contextmanager
     def intercept_aws(self, hook: Callable[[AwsRequest], None]) -> Iterator[None]:
-        """``hook(request)`` sees every AWS request that reaches moto's server, before moto serves it."""
+        """``hook(request)`` sees every AWS request a function sends, before moto serves it.
+
+        ``request.sender`` names the function, invocation and sandbox; ``request.kill_sender()`` kills that
+        sandbox there and then (fault injection: the Lambda dies mid-invocation, the request is never
+        served).
+        """
         self.start()
         assert self._server is not None
         with self._server.intercept(hook):
             yield
 
     def _sender(self, sandbox_id: str) -> Sender | None:
-        return None  # the functions still run in this process: no request comes from a sandbox
+        runtime = self._runtime
+        return runtime.sender(sandbox_id) if runtime is not None else None
 
     # ---- functions --------------------------------------------------------------------------------------
 
