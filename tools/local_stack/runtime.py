@@ -531,7 +531,7 @@ class FunctionRuntime:
         self._pools = {logical_id: _Pool(max_sandboxes) for logical_id in self.functions}
         self._sandboxes: dict[str, _Sandbox] = {}
         self._lock = threading.Lock()
-        Zygote.shared()  # preloads in the background while the stack is provisioned
+        Zygote.shared()  # started now if not yet: it preloads in the background
 
     # ---- environment --------------------------------------------------------------------------------
 

@@ -206,6 +206,10 @@ class SqsPoller:
                 LOG.exception("%s: poller error", self.source.logical_id)
                 time.sleep(0.2)
 
+    def request_stop(self) -> None:
+        """Stop polling once the batches in flight are done (:meth:`stop` also waits for them)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:

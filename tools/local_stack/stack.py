@@ -35,7 +35,7 @@ from tools.local_stack.api_gateway import LocalApi
 from tools.local_stack.aws_server import AwsRequest, AwsServer, Sender
 from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
-from tools.local_stack.runtime import FunctionRuntime, InvokeResult, load_env_vars_file
+from tools.local_stack.runtime import FunctionRuntime, InvokeResult, Zygote, load_env_vars_file
 from tools.local_stack.scheduler import find_schedules, scheduled_event
 from tools.local_stack.sqs_poller import PollResult, SqsPoller
 from tools.local_stack.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template
@@ -143,10 +143,15 @@ class LocalStack:
             atomic.install()
             self._server = AwsServer(self._sender)
             self._server.start()
+            Zygote.shared()  # the sandboxes' fork server preloads while the template is provisioned
 
     def close(self) -> None:
-        """Stop the API and pollers, unhook Step Functions, and stop moto (all its data goes)."""
-        self.stop_pollers()
+        """Stop the API and pollers, kill the sandboxes, unhook Step Functions, and stop moto (all its
+        data goes). Invocations in flight end there and then (``Runtime.ExitError``): a poller in the
+        middle of a long batch does not hold the close up."""
+        self._polling = False
+        for poller in self._pollers.values():
+            poller.request_stop()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -154,6 +159,7 @@ class LocalStack:
             stepfunctions.uninstall(self._runtime)
             self._runtime.close()
             self._runtime = None
+        self.stop_pollers()
         if self._server is not None:
             self._server.stop()
             self._server = None
