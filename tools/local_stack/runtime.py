@@ -26,7 +26,11 @@ What is faithful to Lambda
       dies mid-invocation (killed, ``sys.exit``, a crash) gives ``Runtime.ExitError``;
     * logs: what the handler prints or logs is captured per invocation between ``START`` and ``END``/
       ``REPORT`` lines (``InvokeResult.logs``), echoed to the ``log_sink`` as it comes, with secret values
-      (NoEcho parameters, generated secrets) masked as ``****`` before either.
+      (NoEcho parameters, generated secrets) masked as ``****`` before either;
+    * AWS: every SDK call of a function goes over HTTP to moto's server (:mod:`.aws_server`), which serves
+      the same state as the in-process moto of the tests, pollers and state machines; each sandbox names
+      itself in the User-Agent (``AWS_SDK_UA_APP_ID``), so a test's hook can tell which invocation sent a
+      request and kill that sandbox mid-request (``LocalStack.intercept_aws``).
 
 Limits, stated plainly
     * changing the environment (``set_env_overrides``) or asking for ``cold_start`` retires the function's
@@ -35,9 +39,14 @@ Limits, stated plainly
       before the function's environment is set; the zygote records every variable they read and a
       function whose environment differs on one of them gets a fresh interpreter instead (slower, same
       behaviour); Powertools and the X-Ray SDK read Lambda variables at import and are never preloaded;
-    * memory is not limited (``MemorySize`` is only reported), there is no concurrency limit but the pool
-      size, no init-phase snapshot (SnapStart), and no ``/tmp`` per sandbox;
-    * AWS is moto: requests go to its server on 127.0.0.1 with dummy credentials, IAM is not enforced.
+    * sandboxes forked from one zygote share its hash seed (set and dict-of-str orders agree between
+      them); memory is not limited (``MemorySize`` is only reported); there is no concurrency limit but
+      the pool size, no init-phase snapshot (SnapStart), and no ``/tmp`` per sandbox;
+    * what a sandbox writes to file descriptors 1 and 2 directly, bypassing ``sys.stdout``/``sys.stderr``
+      (a C extension, a child process), is routed to the invocation it is running when it arrives: it may
+      land after the ``END`` line, or outside any invocation (then to the ``log_sink``, or stderr);
+    * AWS is moto: requests go to its server on 127.0.0.1 with dummy credentials, IAM is not enforced;
+      the local stack's DynamoDB serves one request at a time (:mod:`.atomic`).
 """
 
 from __future__ import annotations
@@ -311,6 +320,7 @@ class _Sandbox:
                 "cwd": str(spec.code_dir),
                 "handler": spec.handler,
                 "function": spec.name,
+                "title": spec.logical_id,  # the process name ps shows
                 "arn": spec.arn,
                 "memory_size": spec.memory_size,
             }

@@ -78,6 +78,7 @@ ALL_VARIABLES = (
     "*"  # recorded when a preloaded package read the whole environment (no sandbox is forked then)
 )
 _HEADER = struct.Struct("!I")
+_PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 
 
@@ -324,6 +325,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _name_process(name: str) -> None:
+    """The name ``ps -o comm`` and ``top`` show (the kernel keeps 15 bytes of it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
 def _child(channel_fd: int, ctrl_fd: int, out_fd: int, *, fresh: bool) -> NoReturn:
     """In the forked child: become a sandbox (here, or in a fresh interpreter)."""
     try:
@@ -446,6 +453,7 @@ def sandbox(ctrl_fd: int, out_fd: int) -> NoReturn:
         init = channel.recv()
     except ChannelClosed:
         os._exit(0)
+    _name_process(init.get("title") or init["function"])
     os.environ.clear()
     os.environ.update(init["env"])
     time.tzset()
