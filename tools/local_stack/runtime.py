@@ -63,7 +63,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,7 +134,7 @@ class InvokeResult:
 class LogCapture:
     """One invocation's log: kept in memory, echoed to a sink as it comes, secrets masked before both."""
 
-    def __init__(self, sink: TextIO | None, mask: Any) -> None:
+    def __init__(self, sink: TextIO | None, mask: Callable[[str], str]) -> None:
         self.parts: list[str] = []
         self.sink = sink
         self.mask = mask

@@ -311,7 +311,7 @@ def zygote(channel_fd: int) -> NoReturn:
             continue
         pid = os.fork()
         if pid == 0:
-            _child(channel_fd, fds[0], fds[1], fresh=bool(request.get("fresh")))
+            _child(channel, fds[0], fds[1], fresh=bool(request.get("fresh")))
         for fd in fds:
             os.close(fd)
         try:
@@ -331,10 +331,10 @@ def _name_process(name: str) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _child(channel_fd: int, ctrl_fd: int, out_fd: int, *, fresh: bool) -> NoReturn:
+def _child(zygote_channel: Channel, ctrl_fd: int, out_fd: int, *, fresh: bool) -> NoReturn:
     """In the forked child: become a sandbox (here, or in a fresh interpreter)."""
     try:
-        os.close(channel_fd)
+        zygote_channel.sock.close()  # only the zygote talks to the parent on it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _die_with_parent()
         if fresh:
@@ -345,7 +345,7 @@ def _child(channel_fd: int, ctrl_fd: int, out_fd: int, *, fresh: bool) -> NoRetu
         sandbox(ctrl_fd, out_fd)
     except BaseException:
         with contextlib.suppress(Exception):
-            os.write(out_fd, traceback.format_exc().encode())
+            os.write(2, traceback.format_exc().encode())  # the output pipe once sandbox() has set it up
     os._exit(70)
 
 
