@@ -1,7 +1,7 @@
 """``python -m tools.local_stack``: the docker-free ``sam local invoke`` and ``sam local start-api``.
 
 ``invoke FUNCTION --event FILE [--env-vars FILE]``
-    Provision a fresh in-process stack from the template, run one function, print its JSON result on
+    Provision a fresh local stack from the template, run one function in a sandbox, print its JSON result on
     stdout (logs on stderr) and exit non-zero on an unhandled error, as ``sam local invoke`` does.
     FUNCTION is a logical id, a function name, or a CodeUri folder (``oauth_callback``).
 

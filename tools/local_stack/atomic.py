@@ -1,12 +1,14 @@
 """DynamoDB's atomicity on the local stack: moto's DynamoDB serves one request at a time.
 
-Why: DynamoDB applies each request atomically (a conditional write, a transaction). moto's in-process
-backend does not lock, and the local stack runs concurrent Lambda invocations as threads of one process,
-all calling the same backend. Two page fetchers checkpointing at once made moto's ``TransactWriteItems``
-fail with ``RuntimeError: dictionary changed size during iteration`` (it deep-copies the tables while
-another thread writes to them); the page was then fetched from Xero again by the state machine's retry,
-a call AWS would not have made. Serialising moto's DynamoDB requests gives the local stack the behaviour
-of the real service.
+Why: DynamoDB applies each request atomically (a conditional write, a transaction). moto's backend does
+not lock, and every request reaches it on a thread of this process: the tests', pollers' and state
+machines' in-process (``mock_aws``), and the function sandboxes' over HTTP, one server thread per
+connection (:mod:`tools.local_stack.aws_server`). Two page fetchers checkpointing at once made moto's
+``TransactWriteItems`` fail with ``RuntimeError: dictionary changed size during iteration`` (it deep-copies
+the tables while another thread writes to them); the page was then fetched from Xero again by the state
+machine's retry, a call AWS would not have made. Serialising moto's DynamoDB requests, whichever way they
+come in, through one lock (:data:`DYNAMODB_LOCK`: :func:`install` for the in-process path,
+``AwsGateway`` for the HTTP one) gives the local stack the behaviour of the real service.
 
 Only DynamoDB is serialised: its requests never block inside moto. SQS is not (a long-polling
 ``ReceiveMessage`` sleeps inside moto, and holding a lock there would stall every other request).
@@ -19,7 +21,7 @@ from typing import Any
 
 from moto.core.models import botocore_stubber
 
-__all__ = ["FairLock", "install", "uninstall"]
+__all__ = ["DYNAMODB_LOCK", "FairLock", "install", "uninstall"]
 
 
 class FairLock:
@@ -42,7 +44,8 @@ class FairLock:
             self._condition.notify_all()
 
 
-_DYNAMODB_LOCK = FairLock()
+#: Held around each DynamoDB request moto serves, in-process or over HTTP.
+DYNAMODB_LOCK = FairLock()
 _install_lock = threading.Lock()
 _installed = 0
 _original: Any = None
@@ -55,7 +58,7 @@ def _is_dynamodb(url: str) -> bool:
 
 def _serialised(request: Any) -> Any:
     if _is_dynamodb(str(request.url)):
-        with _DYNAMODB_LOCK:
+        with DYNAMODB_LOCK:
             return _original(request)
     return _original(request)
 

@@ -47,7 +47,7 @@ class LocalResource:
 
 @dataclass
 class FunctionSpec:
-    """An ``AWS::Serverless::Function`` after Globals and intrinsics, as the in-process runtime needs it."""
+    """An ``AWS::Serverless::Function`` after Globals and intrinsics, as the local runtime needs it."""
 
     logical_id: str
     name: str

@@ -2,9 +2,9 @@
 
 Why: the template is the only list of resources (BRIEF §2). Each declared resource is either created in
 moto with its real properties (tables with their GSIs and TTL, queues with their redrive and SSE, the state
-machine from its ``.asl.json`` with substitutions...), registered with the in-process parts of the local
-stack (functions, layers, APIs, event sources, schedules), or recorded as *declared, not needed locally*
-with the reason. :meth:`Stack.declared_vs_created` lets a test prove that nothing was forgotten.
+machine from its ``.asl.json`` with substitutions...), registered with the parts of the local stack that
+run beside moto (functions, layers, APIs, event sources, schedules), or recorded as *declared, not needed
+locally* with the reason. :meth:`Stack.declared_vs_created` lets a test prove that nothing was forgotten.
 
 Must run while moto's ``mock_aws`` is active (the :class:`~tools.local_stack.stack.LocalStack` does that).
 """
@@ -41,8 +41,8 @@ NOT_NEEDED: dict[str, str] = {
     "AWS::IAM::Policy": _IAM,
     "AWS::IAM::ManagedPolicy": _IAM,
     "AWS::Lambda::Permission": "invoke permissions are not enforced: the local stack calls functions itself",
-    "AWS::Lambda::Version": "versions resolve to $LATEST locally (one in-process copy of the code)",
-    "AWS::Lambda::Alias": "aliases resolve to $LATEST locally (one in-process copy of the code)",
+    "AWS::Lambda::Version": "versions resolve to $LATEST locally (one copy of the code)",
+    "AWS::Lambda::Alias": "aliases resolve to $LATEST locally (one copy of the code)",
     "AWS::Lambda::EventInvokeConfig": "asynchronous invocation settings: nothing invokes asynchronously",
     "AWS::SQS::QueuePolicy": "resource policies are not enforced locally",
     "AWS::SNS::TopicPolicy": "resource policies are not enforced locally",
@@ -115,7 +115,7 @@ class DeclaredVsCreated:
 
 @dataclass
 class Stack:
-    """The provisioned template: resources by logical id, plus what the in-process parts need."""
+    """The provisioned template: resources by logical id, plus what the runtime, API and pollers need."""
 
     template: Template
     resources: dict[str, LocalResource] = field(default_factory=dict)

@@ -1,98 +1,107 @@
-"""Run the template's functions in this process, the way Lambda runs them.
+"""Run the template's functions the way Lambda runs them: each in sandboxes of its own, concurrently.
 
-Why in-process: no Docker on the development machines (BRIEF §3), and one process lets moto's in-memory
-AWS be shared by the functions, the tests, the local API and the pollers.
+Why processes: Lambda runs every function in sandboxes (execution environments) of its own, and many at
+once. One process cannot do that: ``os.environ``, ``sys.modules`` and ``sys.path`` are process-wide, so an
+in-process runtime can only swap one function's world in at a time, and a slow page fetcher then holds up
+the API (a webhook would miss Xero's 5 seconds). Here each sandbox is a process
+(:mod:`tools.local_stack.sandbox`), forked from a pre-warmed zygote in a few milliseconds.
 
 What is faithful to Lambda
-    * code: the layer ``ContentUri`` folders (as ``/opt/python``) and the function ``CodeUri`` (as
-      ``/var/task``) on the import path; the handler module imported once per function and kept warm, a cold
-      start on request and always after a timeout (Lambda resets a sandbox after a timeout);
+    * sandboxes: one process per execution environment, running one invocation at a time; a function's
+      concurrent invocations get separate sandboxes (up to ``max_sandboxes``, 10, then they queue); an
+      idle sandbox is reused warm; a sandbox's module state is its own and survives between its
+      invocations;
+    * code: ``CodeUri`` (as ``/var/task``, also the working directory) then the layers' ``ContentUri``
+      folders (as ``/opt/python``) on the import path; the handler imported once per sandbox (the init
+      phase, before the first invocation runs in it: ``cold_start``, and ``Init Duration`` in the REPORT
+      line); init errors in Lambda's shapes (``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound``...);
     * environment: the template's variables (Refs/GetAtts resolved to local resources), Lambda's reserved
       variables, overrides in ``sam local invoke --env-vars`` format (only for declared variables, as SAM);
+      credentials and ``AWS_ENDPOINT_URL`` pointing at the local stack's moto server; ``TZ`` applied;
     * context: name, memory, ARN, request id, log group/stream, ``get_remaining_time_in_millis()``;
-    * timeout: the handler runs in a worker thread; past ``Timeout`` the invocation ends with Lambda's
-      ``Sandbox.Timedout`` error ("Task timed out after N.00 seconds");
+    * timeout: past ``Timeout`` the sandbox is killed (Lambda resets a sandbox after a timeout) and the
+      invocation ends with ``Sandbox.Timedout`` ("Task timed out after N.00 seconds");
     * errors: an unhandled exception gives ``{"errorMessage", "errorType", "requestId", "stackTrace"}`` and
-      ``FunctionError: Unhandled``; an unserialisable result gives ``Runtime.MarshalError``.
+      ``FunctionError: Unhandled``; an unserialisable result gives ``Runtime.MarshalError``; a sandbox that
+      dies mid-invocation (killed, ``sys.exit``, a crash) gives ``Runtime.ExitError``;
+    * logs: what the handler prints or logs is captured per invocation between ``START`` and ``END``/
+      ``REPORT`` lines (``InvokeResult.logs``), echoed to the ``log_sink`` as it comes, with secret values
+      (NoEcho parameters, generated secrets) masked as ``****`` before either;
+    * AWS: every SDK call of a function goes over HTTP to moto's server (:mod:`.aws_server`), which serves
+      the same state as the in-process moto of the tests, pollers and state machines; each sandbox names
+      itself in the User-Agent (``AWS_SDK_UA_APP_ID``), so a test's hook can tell which invocation sent a
+      request and kill that sandbox mid-request (``LocalStack.intercept_aws``).
 
-Isolation between functions (the part Lambda gets for free from separate sandboxes)
-    ``os.environ``, ``sys.modules`` and ``sys.path`` are process-global, and the shared layer caches settings,
-    clients and loggers at module level. So each function gets its own *container*: its own environment,
-    import path and its own copies of every module loaded from its code or layer folders. A process-wide
-    gate lets any number of invocations of **one** function run concurrently (a Map state, a poller's
-    batches), and switches containers only when no invocation is in flight: it saves the previous
-    function's modules, path and environment and installs the next one's. Waiters are served in arrival
-    order, so a busy function cannot starve another.
-
-    Limits, stated plainly: invocations of *different* functions never overlap (they queue at the gate); a
-    handler that synchronously waits for another function (e.g. a synchronous Express execution) would
-    deadlock; concurrent invocations of one function share one warm container (Lambda would start more);
-    third-party packages (boto3, pydantic, Powertools) are shared, so module-level state *inside them*
-    (e.g. a ``logging`` logger of the same service name) is shared too; a timed-out handler's thread cannot
-    be killed and keeps running with whatever environment is current. Per-invocation state kept at module
-    level is shared by concurrent invocations, which a Lambda sandbox never does; two such bugs showed here
-    and are fixed in the handlers' code: the writer's BatchProcessor (now one per invocation) and
-    Powertools' metric set (added and flushed under a lock, ``observability.SerializedEMFProvider``).
-    Still shared: Powertools' Logger keys (``append_keys``: concurrent invocations' log lines can carry each
-    other's keys) and an API resolver's current event (two requests to one API function at the same instant
-    could be routed with each other's event; the demo and tests send one at a time).
+Limits, stated plainly
+    * changing the environment (``set_env_overrides``) or asking for ``cold_start`` retires the function's
+      sandboxes (as a configuration change does in Lambda); nothing reclaims idle sandboxes otherwise;
+    * the third-party packages the zygote preloads (boto3, botocore, pydantic, httpx...) are imported
+      before the function's environment is set; the zygote records every variable they read and a
+      function whose environment differs on one of them gets a fresh interpreter instead (slower, same
+      behaviour); Powertools and the X-Ray SDK read Lambda variables at import and are never preloaded;
+    * sandboxes forked from one zygote share its hash seed (set and dict-of-str orders agree between
+      them); memory is not limited (``MemorySize`` is only reported); there is no concurrency limit but
+      the pool size, no init-phase snapshot (SnapStart), and no ``/tmp`` per sandbox;
+    * what a sandbox writes to file descriptors 1 and 2 directly, bypassing ``sys.stdout``/``sys.stderr``
+      (a C extension, a child process), is routed to the invocation it is running when it arrives: it may
+      land after the ``END`` line, or outside any invocation (then to the ``log_sink``, or stderr);
+    * AWS is moto: requests go to its server on 127.0.0.1 with dummy credentials, IAM is not enforced;
+      the local stack's DynamoDB serves one request at a time (:mod:`.atomic`).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import io
+import atexit
+import contextlib
 import json
 import logging
 import os
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
+from tools.local_stack import sandbox
+from tools.local_stack.aws_server import Sender
 from tools.local_stack.model import FunctionSpec
+from tools.local_stack.sandbox import Channel, ChannelClosed, LambdaContext, error_shape
+
+__all__ = [
+    "FunctionRuntime",
+    "InvokeResult",
+    "LambdaContext",
+    "LogCapture",
+    "SandboxInfo",
+    "Zygote",
+    "load_env_vars_file",
+]
 
 LOG = logging.getLogger("tools.local_stack")
 
-HOST = "__host__"  # the container key of the process itself (tests, the CLI, the API server)
-
-#: Third-party packages that get one copy per function, like the layer's own code: Powertools keeps its
-#: cold-start flag and its Logger/Metrics state at module level, which Lambda keeps per sandbox. (Packages
-#: with compiled extensions, such as pydantic, cannot be imported twice in one process and stay shared.)
-ISOLATED_PACKAGES: tuple[str, ...] = ("aws_lambda_powertools",)
+#: Sandboxes per function before invocations queue (Lambda scales further; this is one laptop).
+MAX_SANDBOXES = 10
+#: Lambda's limit on the init phase. The local limit adds the function's timeout: this machine is slower.
+INIT_TIMEOUT = 10.0
+#: Dummy credentials for the sandboxes: moto accepts any, and real ones must never reach a function here.
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local-stack",
+    "AWS_SECRET_ACCESS_KEY": "local-stack",
+    "AWS_SESSION_TOKEN": "local-stack",
+}
+_HOST_ONLY = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")  # prefixes kept from the sandboxes
 
 
 # --------------------------------------------------------------------------------------------------
-# Lambda context and results
+# Results and logs
 # --------------------------------------------------------------------------------------------------
-
-
-class LambdaContext:
-    """The ``context`` argument of a handler, as the Python runtime builds it."""
-
-    def __init__(self, spec: FunctionSpec, request_id: str, deadline: float) -> None:
-        self.function_name = spec.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec.arn
-        self.memory_limit_in_mb = spec.memory_size
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{spec.name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -122,13 +131,8 @@ class InvokeResult:
         return self.error if self.error is not None else self.payload
 
 
-# --------------------------------------------------------------------------------------------------
-# Log capture: each invocation gets what its own thread wrote (print, logging, Powertools)
-# --------------------------------------------------------------------------------------------------
-
-
-class _Capture:
-    """One invocation's log: kept in memory, echoed (masked) to a sink when one is set."""
+class LogCapture:
+    """One invocation's log: kept in memory, echoed to a sink as it comes, secrets masked before both."""
 
     def __init__(self, sink: TextIO | None, mask: Callable[[str], str]) -> None:
         self.parts: list[str] = []
@@ -140,10 +144,11 @@ class _Capture:
         text = self.mask(text)
         with self._lock:
             self.parts.append(text)
-        if self.sink is not None:
+            sink = self.sink
+        if sink is not None:
             try:
-                self.sink.write(text)
-                self.sink.flush()
+                sink.write(text)
+                sink.flush()
             except ValueError:  # the sink was closed (e.g. pytest's capture after its test)
                 self.sink = None
 
@@ -152,196 +157,314 @@ class _Capture:
             return "".join(self.parts)
 
 
-class _ThreadRoutedStream(io.TextIOBase):
-    """Replaces sys.stdout/sys.stderr: writes from an invocation's thread go to that invocation's buffer.
+@dataclass(frozen=True)
+class SandboxInfo:
+    """A live sandbox, for tests and diagnostics."""
 
-    Anything else passes through unchanged. Powertools' handlers bind ``sys.stdout`` when created, which is
-    this object once the local stack is running, so their lines are captured per invocation too.
-    """
-
-    def __init__(self, underlying: TextIO, routes: dict[int, _Capture]) -> None:
-        self.underlying = underlying
-        self.routes = routes
-
-    def write(self, text: str) -> int:
-        capture = self.routes.get(threading.get_ident())
-        if capture is None:
-            return self.underlying.write(text)
-        capture.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.underlying.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.underlying, "encoding", "utf-8")
-
-
-class LogCapture:
-    """Routes each invocation thread's output to its own buffer.
-
-    The routed streams are (re)installed at every invocation when ``sys.stdout``/``sys.stderr`` are not
-    ours: pytest and other tools swap those objects between phases, and wrapping whatever is current keeps
-    both them and the per-invocation capture working. The routing table is shared by every wrapper.
-    """
-
-    _lock = threading.Lock()
-    _routes: dict[int, _Capture] = {}
-
-    @classmethod
-    def ensure(cls) -> None:
-        with cls._lock:
-            if not isinstance(sys.stdout, _ThreadRoutedStream):
-                sys.stdout = _ThreadRoutedStream(sys.stdout, cls._routes)
-            if not isinstance(sys.stderr, _ThreadRoutedStream):
-                sys.stderr = _ThreadRoutedStream(sys.stderr, cls._routes)
-
-    @classmethod
-    def restore(cls) -> None:
-        with cls._lock:
-            if isinstance(sys.stdout, _ThreadRoutedStream):
-                sys.stdout = sys.stdout.underlying
-            if isinstance(sys.stderr, _ThreadRoutedStream):
-                sys.stderr = sys.stderr.underlying
-
-    @classmethod
-    def capture(cls, capture: _Capture) -> None:
-        cls._routes[threading.get_ident()] = capture
-
-    @classmethod
-    def release(cls) -> None:
-        cls._routes.pop(threading.get_ident(), None)
+    function: str
+    sandbox_id: str
+    pid: int
+    forked: bool  # from the zygote (False: a fresh interpreter)
+    invocations: int
+    busy: bool
 
 
 # --------------------------------------------------------------------------------------------------
-# The container gate (see the module docstring)
+# The zygote (one per process)
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Container:
-    environment: dict[str, str]
-    path: list[str]
-    roots: set[str]  # top-level module (and logger) names that belong to this container
-    modules: dict[str, ModuleType] = field(default_factory=dict)
-    loggers: dict[str, Any] = field(default_factory=dict)
+class Zygote:
+    """The process-wide fork server of :mod:`tools.local_stack.sandbox`, started once and shared by every
+    local stack of this process; it ends when this process does (its channel closes)."""
 
+    _shared: Zygote | None = None
+    _shared_lock = threading.Lock()
 
-def _logging_lock() -> Any:
-    return logging._lock  # type: ignore[attr-defined]  # the lock logging itself takes around loggerDict
+    @classmethod
+    def shared(cls) -> Zygote:
+        """The running zygote, started now (in the background: it preloads while the caller goes on)."""
+        with cls._shared_lock:
+            if cls._shared is None or not cls._shared.alive():
+                if cls._shared is None:
+                    atexit.register(cls._close_shared)
+                cls._shared = cls()
+            return cls._shared
 
-
-class ContainerGate:
-    """Only one function's container is installed in the process at a time; see the module docstring.
-
-    A container is: ``os.environ``, ``sys.path``, the ``sys.modules`` entries of its code, layers and
-    isolated packages, and the ``logging`` loggers named after them or after its Powertools service (so
-    that each function's Powertools ``Logger`` keeps its own handler, formatter and appended keys).
-    """
+    @classmethod
+    def _close_shared(cls) -> None:
+        with cls._shared_lock:
+            if cls._shared is not None:
+                cls._shared.close()
+                cls._shared = None
 
     def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.process = subprocess.Popen(
+            [sys.executable, sandbox.__file__, "--zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal is for the parent, which stops the sandboxes
+        )
+        theirs.close()
+        self.channel = Channel(ours)
+        self._lock = threading.Lock()
+        self._ready: dict[str, Any] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ready(self, timeout: float = 120.0) -> dict[str, Any]:
+        """The zygote's report once it has preloaded (``env_reads``, ``modules``, ``failed``...)."""
+        with self._lock:
+            return self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> dict[str, Any]:
+        if self._ready is None:
+            message = self.channel.recv(timeout)
+            if message.get("type") != "ready":
+                raise RuntimeError(f"the sandbox zygote answered {message!r} instead of ready")
+            self._ready = message
+        return self._ready
+
+    def fork_refusal(self, environment: Mapping[str, str], folders: Iterable[Path]) -> str | None:
+        """Why a sandbox with this environment and code cannot be forked from the zygote (None: it can)."""
+        ready = self.ready()
+        for name, value in ready["env_reads"].items():
+            if name == sandbox.ALL_VARIABLES:
+                return "a preloaded package read the whole environment at import"
+            if environment.get(name) != value:
+                return f"{name} differs from what the preloaded packages read at import"
+        shadowed = set(ready["modules"]) & {n for f in folders for n in _top_level_names(f)}
+        if shadowed:
+            return f"the function's code or layers provide {', '.join(sorted(shadowed))}, preloaded already"
+        return None
+
+    def spawn(self, fds: list[int], *, fresh: bool) -> int:
+        """Fork a sandbox that owns ``fds`` (its channel and its output pipe); returns its pid."""
+        with self._lock:
+            self._wait_ready(120.0)
+            self.channel.send_with_fds({"type": "spawn", "fresh": fresh}, fds)
+            reply = self.channel.recv(30.0)
+        if "pid" not in reply:
+            raise RuntimeError(f"the sandbox zygote could not fork: {reply.get('error')}")
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.channel.sock.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --------------------------------------------------------------------------------------------------
+# Sandboxes and their pools
+# --------------------------------------------------------------------------------------------------
+
+
+class _Sandbox:
+    """The parent's end of one sandbox process."""
+
+    def __init__(
+        self, runtime: FunctionRuntime, spec: FunctionSpec, generation: int, sandbox_id: str, forked: bool
+    ) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.generation = generation
+        self.sandbox_id = sandbox_id
+        self.forked = forked
+        self.pid = 0
+        self.channel: Channel | None = None
+        self.capture: LogCapture | None = None
+        self.request_id: str | None = None
+        self.invocations = 0
+        self.busy = False
+        self.killed: str | None = None  # why we killed it ("signal: killed")
+        self.gone = False
+        self.init_ms = 0.0
+        self._partial = ""
+        self._kill_lock = threading.Lock()
+
+    def start(self, zygote: Zygote, environment: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_read, out_write = os.pipe()
+        try:
+            self.pid = zygote.spawn([theirs.fileno(), out_write], fresh=not self.forked)
+        except BaseException:
+            ours.close()
+            os.close(out_read)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_write)
+        self.channel = Channel(ours)
+        threading.Thread(
+            target=self._pump, args=(out_read,), name=f"sandbox-out-{self.pid}", daemon=True
+        ).start()
+        spec = self.spec
+        self.channel.send(
+            {
+                "type": "init",
+                "env": environment,
+                "path": [str(f) for f in [spec.code_dir, *spec.layer_dirs]],
+                "cwd": str(spec.code_dir),
+                "handler": spec.handler,
+                "function": spec.name,
+                "title": spec.logical_id,  # the process name ps shows
+                "arn": spec.arn,
+                "memory_size": spec.memory_size,
+            }
+        )
+
+    def _pump(self, fd: int) -> None:
+        """What the sandbox writes to its file descriptors 1 and 2 directly, routed like its log lines."""
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 16):
+                text = self._partial + chunk.decode("utf-8", "replace")
+                lines, _, self._partial = text.rpartition("\n")
+                if lines:
+                    self._route(lines + "\n")
+        if self._partial:
+            self._route(self._partial)
+
+    def _route(self, text: str) -> None:
+        capture = self.capture
+        if capture is not None:
+            capture.write(text)
+        else:
+            self.runtime._idle_output(text)
+
+    def kill(self, reason: str = "signal: killed") -> None:
+        """SIGKILL the sandbox and wait until its process is gone (the zygote reaps it at once).
+
+        Safe from any thread: the invocation's own thread sees its channel end and reports the death.
+        """
+        with self._kill_lock:
+            if self.gone:
+                return
+            self.gone = True
+            self.killed = reason
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.wait_gone()
+
+    def wait_gone(self, timeout: float = 5.0) -> None:
+        """Until the process has exited and been reaped (a closed channel only says it is exiting)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.002)
+
+    def discard(self, reason: str) -> None:
+        """Kill the sandbox and close our end of its channel (by its owner, never mid-invocation)."""
+        self.kill(reason)
+        self.runtime._forget(self)
+        if self.channel is not None:
+            with contextlib.suppress(OSError):
+                self.channel.sock.close()
+
+    def info(self) -> SandboxInfo:
+        return SandboxInfo(
+            self.spec.logical_id, self.sandbox_id, self.pid, self.forked, self.invocations, self.busy
+        )
+
+
+class _Pool:
+    """A function's sandboxes: idle ones are reused (most recent first), new ones start up to ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.generation = 0
+        self.idle: list[_Sandbox] = []
+        self.live: set[_Sandbox] = set()
+        self.starting = 0
+        self.closed = False
         self._cond = threading.Condition()
-        self._active = HOST
-        self._count = 0
-        self._queue: deque[tuple[object, str, bool]] = deque()
-        self._containers: dict[str, _Container] = {}
-        self._roots: set[str] = set()
 
-    def register(self, key: str, environment: dict[str, str], path: list[str], roots: set[str]) -> None:
+    def acquire(self, *, fresh: bool) -> _Sandbox | int:
+        """An idle sandbox, or the generation a new one must be started for (a slot is then reserved).
+
+        ``fresh`` never takes an idle sandbox: it retires them and waits for a free slot.
+        """
+        doomed: list[_Sandbox] = []
+        try:
+            with self._cond:
+                while True:
+                    if self.closed:
+                        raise RuntimeError("the local runtime is closed")
+                    if fresh:
+                        doomed += self._take_idle()
+                    elif self.idle:
+                        worker = self.idle.pop()
+                        worker.busy = True
+                        return worker
+                    if len(self.live) + self.starting < self.size:
+                        self.starting += 1
+                        return self.generation
+                    self._cond.wait()
+        finally:
+            for worker in doomed:
+                worker.discard("retired")
+
+    def started(self, worker: _Sandbox) -> None:
         with self._cond:
-            old = self._containers.get(key)
-            self._containers[key] = _Container(
-                environment, path, roots, old.modules if old else {}, old.loggers if old else {}
-            )
-            self._roots |= roots
+            self.starting -= 1
+            worker.busy = True
+            self.live.add(worker)
 
-    def unregister(self, key: str) -> None:
+    def start_failed(self) -> None:
         with self._cond:
-            self._containers.pop(key, None)
+            self.starting -= 1
+            self._cond.notify()
 
-    def update_environment(self, key: str, environment: dict[str, str]) -> None:
+    def release(self, worker: _Sandbox, *, reusable: bool) -> None:
         with self._cond:
-            self._containers[key].environment = environment
-            if self._active == key and self._count:
-                os.environ.clear()
-                os.environ.update(environment)
+            worker.busy = False
+            keep = reusable and not worker.gone and not self.closed and worker.generation == self.generation
+            if keep:
+                self.idle.append(worker)
+            else:
+                self.live.discard(worker)
+            self._cond.notify()
+        if not keep:
+            worker.discard("retired")
 
-    def enter(self, key: str, *, exclusive: bool = False) -> None:
-        """Block until ``key``'s container is installed; ``exclusive`` waits until nothing else runs in it."""
-        ticket = object()
+    def retire(self) -> None:
+        """Every sandbox of this generation goes: idle ones now, busy ones when their invocation ends."""
         with self._cond:
-            self._queue.append((ticket, key, exclusive))
-            while not self._may_enter(ticket, key, exclusive):
-                self._cond.wait()
-            self._queue.remove((ticket, key, exclusive))
-            if self._active != key:
-                self._switch(key)
-            self._count += 1
-            self._cond.notify_all()
+            self.generation += 1
+            doomed = self._take_idle()
+        for worker in doomed:
+            worker.discard("retired")
 
-    def _may_enter(self, ticket: object, key: str, exclusive: bool) -> bool:
-        for other, other_key, other_exclusive in self._queue:
-            if other is ticket:
-                break
-            if other_key != key or other_exclusive:
-                return False  # someone for another container (or a cold start) arrived first
-        if exclusive:
-            return self._count == 0
-        return self._count == 0 or self._active == key
+    def _take_idle(self) -> list[_Sandbox]:
+        idle, self.idle = self.idle, []
+        self.live.difference_update(idle)
+        self._cond.notify_all()
+        return idle
 
-    def leave(self) -> None:
+    def close(self) -> tuple[list[_Sandbox], list[_Sandbox]]:
+        """Close the pool: its idle and its busy sandboxes (the caller ends them)."""
         with self._cond:
-            self._count -= 1
-            if self._count == 0 and not self._queue and self._active != HOST:
-                self._switch(HOST)  # idle: the host process gets its own environment back
-            self._cond.notify_all()
-
-    def drop_modules(self, key: str) -> None:
-        """Forget a container's modules and loggers (a cold start); call inside the gate, exclusively."""
-        with self._cond:
-            self._take_owned()
-            self._containers[key].modules = {}
-            self._containers[key].loggers = {}
-            importlib.invalidate_caches()
-
-    def _owned(self, name: str) -> bool:
-        return name.split(".", 1)[0] in self._roots or name.startswith("lambda_")
-
-    def _take_owned(self) -> tuple[dict[str, ModuleType], dict[str, Any]]:
-        """Remove (and return) the installed container's modules and loggers from the process."""
-        modules = {n: m for n, m in sys.modules.items() if self._owned(n)}
-        for name in modules:
-            del sys.modules[name]
-        with _logging_lock():
-            registry = logging.Logger.manager.loggerDict
-            loggers = {n: lg for n, lg in registry.items() if self._owned(n)}
-            for name in loggers:
-                del registry[name]
-        return modules, loggers
-
-    def _switch(self, key: str) -> None:
-        modules, loggers = self._take_owned()
-        if self._active == HOST:
-            self._containers[HOST] = _Container(dict(os.environ), list(sys.path), set(), modules, loggers)
-        elif self._active in self._containers:
-            self._containers[self._active].modules = modules
-            self._containers[self._active].loggers = loggers
-        target = self._containers[key]
-        sys.modules.update(target.modules)
-        with _logging_lock():
-            logging.Logger.manager.loggerDict.update(target.loggers)
-        sys.path[:] = target.path
-        os.environ.clear()
-        os.environ.update(target.environment)
-        importlib.invalidate_caches()
-        self._active = key
-
-
-GATE = ContainerGate()
+            self.closed = True
+            idle = self._take_idle()
+            busy = list(self.live)
+            self.live.clear()
+        return idle, busy
 
 
 # --------------------------------------------------------------------------------------------------
@@ -376,7 +499,7 @@ def _env_value(value: Any) -> str:
 
 
 class FunctionRuntime:
-    """Invokes the template's functions in-process (see the module docstring).
+    """Invokes the template's functions in sandbox processes (see the module docstring).
 
     Parameters
     ----------
@@ -391,8 +514,10 @@ class FunctionRuntime:
         Where function output is echoed while captured (None: captured only).
     redact:
         Values masked as ``****`` in captured logs (secrets, NoEcho parameters).
-    isolated_packages:
-        Third-party packages imported once per function (see :data:`ISOLATED_PACKAGES`).
+    aws_endpoint:
+        The moto server the sandboxes call (``AWS_ENDPOINT_URL``); None leaves their AWS unset.
+    max_sandboxes:
+        Sandboxes per function before invocations queue.
     """
 
     def __init__(
@@ -403,21 +528,20 @@ class FunctionRuntime:
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         log_sink: TextIO | None = None,
         redact: Iterable[str] = (),
-        isolated_packages: Iterable[str] = ISOLATED_PACKAGES,
+        aws_endpoint: str | None = None,
+        max_sandboxes: int = MAX_SANDBOXES,
     ) -> None:
         self.functions = dict(functions)
         self.region = region
         self.env_overrides = {k: dict(v) for k, v in (env_overrides or {}).items()}
         self.log_sink = log_sink
         self.redact = [v for v in redact if v]
-        self.isolated_packages = set(isolated_packages)
-        self._base_env = dict(os.environ)
-        self._base_path = list(sys.path)
-        self._dirty: set[str] = set()
-        self._dirty_lock = threading.Lock()
-        self._id = uuid.uuid4().hex[:8]
-        for spec in self.functions.values():
-            self._register(spec)
+        self.aws_endpoint = aws_endpoint
+        self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(_HOST_ONLY)}
+        self._pools = {logical_id: _Pool(max_sandboxes) for logical_id in self.functions}
+        self._sandboxes: dict[str, _Sandbox] = {}
+        self._lock = threading.Lock()
+        Zygote.shared()  # started now if not yet: it preloads in the background
 
     # ---- environment --------------------------------------------------------------------------------
 
@@ -460,34 +584,18 @@ class FunctionRuntime:
         if spec.logging_config.get("LogFormat"):
             env["AWS_LAMBDA_LOG_FORMAT"] = str(spec.logging_config["LogFormat"])
         env.update(declared)
+        if self.aws_endpoint:
+            env.update(SANDBOX_CREDENTIALS)
+            env["AWS_ENDPOINT_URL"] = self.aws_endpoint
         return env
 
     def set_env_overrides(self, overrides: Mapping[str, Mapping[str, str]]) -> None:
+        """New ``--env-vars``: every sandbox is retired, the next invocations start fresh ones."""
         self.env_overrides = {k: dict(v) for k, v in overrides.items()}
-        for spec in self.functions.values():
-            GATE.update_environment(self._key(spec), self.environment(spec))
+        for pool in self._pools.values():
+            pool.retire()
 
-    def _register(self, spec: FunctionSpec) -> None:
-        folders = [spec.code_dir, *spec.layer_dirs]
-        roots: set[str] = set(self.isolated_packages)
-        for folder in folders:
-            roots |= _top_level_names(folder)
-        environment = self.environment(spec)
-        roots.add(
-            environment.get("POWERTOOLS_SERVICE_NAME") or "service_undefined"
-        )  # Powertools' logger name
-        path = [str(f) for f in folders] + [p for p in self._base_path if p not in {str(f) for f in folders}]
-        GATE.register(self._key(spec), environment, path, roots)
-
-    def _key(self, spec: FunctionSpec) -> str:
-        return f"{self._id}:{spec.logical_id}"
-
-    def close(self) -> None:
-        """Forget this runtime's containers (their modules go with them)."""
-        for spec in self.functions.values():
-            GATE.unregister(self._key(spec))
-
-    # ---- invoke -------------------------------------------------------------------------------------
+    # ---- functions and sandboxes --------------------------------------------------------------------
 
     def function(self, name: str) -> FunctionSpec:
         """A function by logical id, name or ARN."""
@@ -496,67 +604,204 @@ class FunctionRuntime:
                 return spec
         raise KeyError(f"no function {name!r} in the template (known: {', '.join(sorted(self.functions))})")
 
+    def sandboxes(self, name: str | None = None) -> list[SandboxInfo]:
+        """The live sandboxes (of one function, or all)."""
+        logical_id = self.function(name).logical_id if name else None
+        with self._lock:
+            live = [s for s in self._sandboxes.values() if not s.gone]
+        return [s.info() for s in live if logical_id in (None, s.spec.logical_id)]
+
+    def sender(self, sandbox_id: str) -> Sender | None:
+        """The sandbox a sandbox id (``AWS_SDK_UA_APP_ID``) names, as a request's sender (None: not ours)."""
+        with self._lock:
+            worker = self._sandboxes.get(sandbox_id)
+        if worker is None:
+            return None
+        return Sender(worker.spec.logical_id, worker.request_id, worker.pid, sandbox_id, worker.kill)
+
+    def close(self) -> None:
+        """Kill every sandbox of this runtime (invocations in flight end with ``Runtime.ExitError``)."""
+        for pool in self._pools.values():
+            idle, busy = pool.close()
+            for worker in idle:
+                worker.discard("runtime closed")
+            for worker in busy:
+                worker.kill("runtime closed")
+
+    def _forget(self, worker: _Sandbox) -> None:
+        with self._lock:
+            self._sandboxes.pop(worker.sandbox_id, None)
+
+    def _idle_output(self, text: str) -> None:
+        """Output of a sandbox between invocations: to the sink (masked), else to stderr."""
+        text = self._mask(text)
+        sink = self.log_sink or sys.stderr
+        with contextlib.suppress(ValueError, OSError):
+            sink.write(text)
+            sink.flush()
+
+    def _mask(self, text: str) -> str:
+        for value in self.redact:
+            text = text.replace(value, "****")
+        return text
+
+    # ---- invoke -------------------------------------------------------------------------------------
+
     def invoke(self, name: str, event: Any, *, cold_start: bool = False) -> InvokeResult:
-        """Run one invocation synchronously and return its result (never raises for handler errors)."""
+        """Run one invocation synchronously and return its result (never raises for handler errors).
+
+        ``cold_start`` retires the function's idle sandboxes and runs this invocation in a new one.
+        """
         spec = self.function(name)
         request_id = str(uuid.uuid4())
-        with self._dirty_lock:
-            cold = cold_start or spec.logical_id in self._dirty
-            self._dirty.discard(spec.logical_id)
-        key = self._key(spec)
-        GATE.enter(key, exclusive=cold)
-        released = False
+        message = {
+            "type": "invoke",
+            "request_id": request_id,
+            "event": event,
+            "timeout_ms": spec.timeout * 1000,
+        }
         try:
-            if cold:
-                GATE.drop_modules(key)
-            result = self._run(spec, event, request_id)
-            if result.timed_out:
-                with self._dirty_lock:
-                    self._dirty.add(spec.logical_id)
-                GATE.leave()  # the stuck thread cannot be killed; the next invoke is a cold start
-                released = True
-            return result
-        finally:
-            if not released:
-                GATE.leave()
-
-    def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> InvokeResult:
-        LogCapture.ensure()
-        log = _Capture(self.log_sink, self._mask)
+            frame = Channel.encode(message)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the event for {spec.logical_id} is not JSON: {exc}") from exc
         result = InvokeResult(function=spec.logical_id, request_id=request_id)
-        module_name = self._module_name(spec)
-        result.cold_start = module_name not in sys.modules
+        log = LogCapture(self.log_sink, self._mask)
+        pool = self._pools[spec.logical_id]
+        acquired = pool.acquire(fresh=cold_start)
+        if isinstance(acquired, _Sandbox):
+            worker = acquired
+        else:
+            started = self._start(
+                spec=spec, pool=pool, generation=acquired, log=log, request_id=request_id, result=result
+            )
+            if started is None:  # the init phase failed: result holds its error
+                return result
+            worker = started
+        reusable = False
+        try:
+            reusable = self._run(
+                worker=worker, spec=spec, frame=frame, request_id=request_id, log=log, result=result
+            )
+        finally:
+            worker.capture = None
+            worker.request_id = None
+            pool.release(worker, reusable=reusable)
+        return result
+
+    def _start(
+        self,
+        *,
+        spec: FunctionSpec,
+        pool: _Pool,
+        generation: int,
+        log: LogCapture,
+        request_id: str,
+        result: InvokeResult,
+    ) -> _Sandbox | None:
+        """A new sandbox through its init phase, or None with ``result`` carrying the init error."""
+        environment = self.environment(spec)
+        sandbox_id = f"lsw-{uuid.uuid4().hex[:16]}"
+        environment["AWS_SDK_UA_APP_ID"] = sandbox_id  # names the sender of each AWS request
+        started = time.monotonic()
+        worker: _Sandbox | None = None
+        try:
+            zygote = Zygote.shared()
+            refusal = zygote.fork_refusal(environment, [spec.code_dir, *spec.layer_dirs])
+            if refusal:
+                LOG.info("%s: a fresh interpreter for this sandbox (%s)", spec.logical_id, refusal)
+            worker = _Sandbox(self, spec, generation, sandbox_id, forked=refusal is None)
+            worker.capture = log
+            worker.request_id = request_id
+            worker.start(zygote, environment)
+        except BaseException:
+            if worker is not None:
+                worker.discard("could not start")
+            pool.start_failed()
+            raise
+        with self._lock:
+            self._sandboxes[sandbox_id] = worker
+        pool.started(worker)
+        assert worker.channel is not None
+        reply: dict[str, Any] | None = None
+        try:
+            while True:
+                reply = worker.channel.recv(INIT_TIMEOUT + spec.timeout - (time.monotonic() - started))
+                if reply.get("type") == "log":
+                    log.write(str(reply["text"]))
+                    continue
+                break
+        except (TimeoutError, ChannelClosed) as exc:
+            reply = {"type": "init_error", "error": self._init_failure(worker, spec, exc)}
+        init_ms = (time.monotonic() - started) * 1000
+        if reply.get("type") == "ready":
+            worker.init_ms = init_ms
+            return worker
+        error = dict(reply.get("error") or {})
+        result.error = error_shape(
+            str(error.get("errorType", "Runtime.Unknown")),
+            str(error.get("errorMessage", "")),
+            request_id,
+            list(error.get("stackTrace") or []),
+        )
+        result.cold_start = True
+        log.write(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\n")
+        log.write(f"[ERROR] {result.error['errorType']}: {result.error['errorMessage']}\n")
+        result.logs = log.text()
+        worker.capture = None
+        pool.release(worker, reusable=False)
+        return None
+
+    def _init_failure(self, worker: _Sandbox, spec: FunctionSpec, exc: Exception) -> dict[str, Any]:
+        if isinstance(exc, TimeoutError):
+            worker.kill("init timed out")
+            limit = INIT_TIMEOUT + spec.timeout
+            return {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Init timed out after {limit:.2f} seconds",
+            }
+        detail = "with error: signal: killed" if worker.killed else "without providing a reason"
+        return {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited {detail}"}
+
+    def _run(
+        self,
+        *,
+        worker: _Sandbox,
+        spec: FunctionSpec,
+        frame: bytes,
+        request_id: str,
+        log: LogCapture,
+        result: InvokeResult,
+    ) -> bool:
+        """One invocation in ``worker``; returns whether the sandbox can serve another one."""
+        assert worker.channel is not None
+        cold = worker.invocations == 0
+        result.cold_start = cold
+        worker.capture = log
+        worker.request_id = request_id
+        worker.invocations += 1
         log.write(f"START RequestId: {request_id} Version: $LATEST\n")
         started = time.monotonic()
         deadline = started + spec.timeout
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            LogCapture.capture(log)
-            try:
-                handler = self._handler(spec, module_name)
-                context = LambdaContext(spec, request_id, deadline)
-                value = handler(event, context)
-                try:
-                    outcome["payload"] = json.loads(json.dumps(value))
-                except (TypeError, ValueError) as exc:
-                    outcome["error"] = _error(
-                        "Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id
-                    )
-            except _InitError as exc:
-                outcome["error"] = exc.shape(request_id)
-            except BaseException as exc:  # everything a handler raises becomes Lambda's error shape
-                outcome["error"] = _error(
-                    type(exc).__name__, str(exc), request_id, traceback.format_tb(exc.__traceback__)[1:]
-                )
-            finally:
-                LogCapture.release()
-
-        worker = threading.Thread(target=work, name=f"lambda-{spec.logical_id}-{request_id[:8]}", daemon=True)
-        worker.start()
-        worker.join(max(0.0, deadline - time.monotonic()))
-        elapsed = time.monotonic() - started
-        if worker.is_alive():
+        reusable = True
+        try:
+            worker.channel.send_frame(frame)
+            while True:
+                reply = worker.channel.recv(max(0.0, deadline - time.monotonic()))
+                if reply.get("type") == "log":
+                    log.write(str(reply["text"]))
+                    continue
+                if reply.get("type") == "exit":
+                    reusable = False
+                    self._exited(result, log, request_id, f"exit status {reply.get('code')}")
+                elif "error" in reply:
+                    result.error = reply["error"]
+                    log.write(f"[ERROR] {result.error['errorType']}: {result.error['errorMessage']}\n")
+                else:
+                    result.payload = reply.get("payload")
+                break
+        except TimeoutError:
+            reusable = False
+            worker.kill("timed out")
             result.timed_out = True
             message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds"
             result.error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
@@ -564,91 +809,28 @@ class FunctionRuntime:
                 f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ} {request_id} Task timed out after "
                 f"{spec.timeout:.2f} seconds\n"
             )
-        elif "error" in outcome:
-            result.error = outcome["error"]
-            log.write(f"[ERROR] {result.error['errorType']}: {result.error['errorMessage']}\n")
-        else:
-            result.payload = outcome.get("payload")
-        result.duration_ms = round(elapsed * 1000, 2)
+        except ChannelClosed:
+            reusable = False
+            worker.wait_gone()  # (whoever killed it may still be waiting: the result says it is gone)
+            self._exited(result, log, request_id, "signal: killed" if worker.killed else None)
+        result.duration_ms = round((time.monotonic() - started) * 1000, 2)
         log.write(f"END RequestId: {request_id}\n")
-        log.write(
+        report = (
             f"REPORT RequestId: {request_id}\tDuration: {result.duration_ms:.2f} ms\t"
-            f"Memory Size: {spec.memory_size} MB\n"
+            f"Memory Size: {spec.memory_size} MB"
         )
+        if cold:
+            report += f"\tInit Duration: {worker.init_ms:.2f} ms"
+        log.write(report + "\n")
         result.logs = log.text()
-        return result
+        return reusable
 
-    def _mask(self, text: str) -> str:
-        for value in self.redact:
-            text = text.replace(value, "****")
-        return text
-
-    def _module_name(self, spec: FunctionSpec) -> str:
-        return f"lambda_{spec.logical_id}"
-
-    def _handler(self, spec: FunctionSpec, module_name: str) -> Callable[[Any, Any], Any]:
-        # Lambda runs a container's init once, before any invocation reaches it. Two first invocations
-        # racing here would otherwise see a half-executed module (registered, handler not yet defined).
-        with _INIT_LOCK:
-            return self._load_handler(spec, module_name)
-
-    def _load_handler(self, spec: FunctionSpec, module_name: str) -> Callable[[Any, Any], Any]:
-        module_path, _, attribute = spec.handler.rpartition(".")
-        module = sys.modules.get(module_name)
-        if module is None:
-            file = spec.code_dir / (module_path.replace(".", "/") + ".py")
-            if not file.is_file():
-                raise _InitError(
-                    "Runtime.ImportModuleError",
-                    f"Unable to import module '{module_path}': No module named '{module_path}'",
-                )
-            module_spec = importlib.util.spec_from_file_location(module_name, file)
-            assert module_spec is not None and module_spec.loader is not None
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except SyntaxError as exc:
-                del sys.modules[module_name]
-                raise _InitError(
-                    "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_path}': {exc}"
-                ) from exc
-            except ImportError as exc:
-                del sys.modules[module_name]
-                raise _InitError(
-                    "Runtime.ImportModuleError", f"Unable to import module '{module_path}': {exc}"
-                ) from exc
-            except Exception as exc:
-                del sys.modules[module_name]
-                raise _InitError(
-                    type(exc).__name__, str(exc), traceback.format_tb(exc.__traceback__)
-                ) from exc
-        handler = getattr(module, attribute, None)
-        if not callable(handler):
-            raise _InitError(
-                "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'"
-            )
-        return handler
-
-
-_INIT_LOCK = threading.RLock()
-
-
-class _InitError(Exception):
-    def __init__(self, error_type: str, message: str, stack: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-        self.stack = stack or []
-
-    def shape(self, request_id: str) -> dict[str, Any]:
-        return _error(self.error_type, self.message, request_id, self.stack)
-
-
-def _error(error_type: str, message: str, request_id: str, stack: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "errorMessage": message,
-        "errorType": error_type,
-        "requestId": request_id,
-        "stackTrace": stack or [],
-    }
+    @staticmethod
+    def _exited(result: InvokeResult, log: LogCapture, request_id: str, reason: str | None) -> None:
+        """Lambda's answer when the runtime process dies mid-invocation."""
+        detail = (
+            f"Runtime exited with error: {reason}" if reason else "Runtime exited without providing a reason"
+        )
+        message = f"RequestId: {request_id} Error: {detail}"
+        result.error = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        log.write(f"{message}\nRuntime.ExitError\n")

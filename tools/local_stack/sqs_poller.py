@@ -34,6 +34,10 @@ LOG = logging.getLogger("tools.local_stack")
 
 Invoke = Callable[[str, Any], InvokeResult]
 
+#: Within the last second of a batching window SQS cannot long-poll (it waits in whole seconds): the
+#: poller looks again this often instead of asking moto in a tight loop.
+_WINDOW_POLL_INTERVAL = 0.05
+
 
 @dataclass
 class PollResult:
@@ -120,7 +124,11 @@ class SqsPoller:
             remaining = window_end - time.monotonic()
             if remaining <= 0:
                 break
-            messages += self._receive(self.source.batch_size - len(messages), min(1, int(remaining)))
+            wait = min(1, int(remaining))  # SQS waits in whole seconds
+            more = self._receive(self.source.batch_size - len(messages), wait)
+            messages += more
+            if not more and wait == 0:  # less than a second left: look again shortly, do not spin
+                self._stop.wait(min(remaining, _WINDOW_POLL_INTERVAL))
         return messages
 
     def poll_once(self, wait_seconds: int = 0) -> PollResult:
@@ -197,6 +205,10 @@ class SqsPoller:
                     return
                 LOG.exception("%s: poller error", self.source.logical_id)
                 time.sleep(0.2)
+
+    def request_stop(self) -> None:
+        """Stop polling once the batches in flight are done (:meth:`stop` also waits for them)."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,4 +1,4 @@
-"""``LocalStack``: the project's template.yaml running in this process, on moto, without Docker.
+"""``LocalStack``: the project's template.yaml running on this machine, on moto, without Docker.
 
 One object shared by the integration tests, the demo, ``make start`` and ``make invoke``::
 
@@ -8,6 +8,10 @@ One object shared by the integration tests, the demo, ``make start`` and ``make 
         url = stack.start_api(port=3000, api_key="local-api-key", iam_credentials=IamCredentials(...))
         stack.start_pollers()
         stack.drain()
+
+AWS is moto, in this process (``mock_aws``: the tests, pollers, state machines and API use it) and served
+over HTTP from the same backends to the functions, which run in sandbox processes of their own
+(:mod:`tools.local_stack.runtime`, :mod:`tools.local_stack.aws_server`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,9 +32,10 @@ from moto import mock_aws
 
 from tools.local_stack import atomic, stepfunctions
 from tools.local_stack.api_gateway import LocalApi
+from tools.local_stack.aws_server import AwsRequest, AwsServer, Sender
 from tools.local_stack.model import LocalResource, ScheduleSpec
 from tools.local_stack.provision import DeclaredVsCreated, Stack, provision
-from tools.local_stack.runtime import FunctionRuntime, InvokeResult, LogCapture, load_env_vars_file
+from tools.local_stack.runtime import FunctionRuntime, InvokeResult, Zygote, load_env_vars_file
 from tools.local_stack.scheduler import find_schedules, scheduled_event
 from tools.local_stack.sigv4 import IamCredentials, SigV4Verifier
 from tools.local_stack.sqs_poller import PollResult, SqsPoller
@@ -113,6 +119,7 @@ class LocalStack:
         self.log_sink = log_sink
         self.pollers_per_source = pollers_per_source
         self._mock: Any = None
+        self._server: AwsServer | None = None
         self._stack: Stack | None = None
         self._runtime: FunctionRuntime | None = None
         self._api: LocalApi | None = None
@@ -130,15 +137,22 @@ class LocalStack:
         self.close()
 
     def start(self) -> None:
-        """Start moto's in-process AWS (``mock_aws``) with state machine execution enabled."""
+        """Start moto's in-process AWS (``mock_aws``, state machine execution enabled) and its server."""
         if self._mock is None:
             self._mock = mock_aws(config=MOTO_CONFIG)
             self._mock.start()
             atomic.install()
+            self._server = AwsServer(self._sender)
+            self._server.start()
+            Zygote.shared()  # the sandboxes' fork server preloads while the template is provisioned
 
     def close(self) -> None:
-        """Stop the API and pollers, unhook Step Functions, and stop moto (all its data goes)."""
-        self.stop_pollers()
+        """Stop the API and pollers, kill the sandboxes, unhook Step Functions, and stop moto (all its
+        data goes). Invocations in flight end there and then (``Runtime.ExitError``): a poller in the
+        middle of a long batch does not hold the close up."""
+        self._polling = False
+        for poller in self._pollers.values():
+            poller.request_stop()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -146,7 +160,10 @@ class LocalStack:
             stepfunctions.uninstall(self._runtime)
             self._runtime.close()
             self._runtime = None
-        LogCapture.restore()
+        self.stop_pollers()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         if self._mock is not None:
             atomic.uninstall()
             self._mock.stop()
@@ -164,6 +181,7 @@ class LocalStack:
                     env_overrides=self._env_overrides,
                     log_sink=self.log_sink,
                     redact=self._stack.secret_values(),
+                    aws_endpoint=self.aws_endpoint,
                 )
                 stepfunctions.install(self._runtime)
                 for source in self._stack.sqs_sources:
@@ -200,6 +218,30 @@ class LocalStack:
 
     def physical_id(self, logical_id: str) -> str:
         return self.resources[logical_id].physical_id
+
+    @property
+    def aws_endpoint(self) -> str:
+        """The URL of moto's server: the same AWS as :meth:`client`'s, over HTTP (the functions' view)."""
+        self.start()
+        assert self._server is not None
+        return self._server.url
+
+    @contextmanager
+    def intercept_aws(self, hook: Callable[[AwsRequest], None]) -> Iterator[None]:
+        """``hook(request)`` sees every AWS request a function sends, before moto serves it.
+
+        ``request.sender`` names the function, invocation and sandbox; ``request.kill_sender()`` kills that
+        sandbox there and then (fault injection: the Lambda dies mid-invocation, the request is never
+        served).
+        """
+        self.start()
+        assert self._server is not None
+        with self._server.intercept(hook):
+            yield
+
+    def _sender(self, sandbox_id: str) -> Sender | None:
+        runtime = self._runtime
+        return runtime.sender(sandbox_id) if runtime is not None else None
 
     # ---- functions --------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Run Step Functions executions on moto's ASL interpreter with Lambda tasks served in-process.
+"""Run Step Functions executions on moto's ASL interpreter with Lambda tasks served by the local runtime.
 
 Why a hook: with ``execute_state_machine`` enabled, moto interprets the real ASL (Retry, Catch, Map,
 Parallel, JSONPath/JSONata...). Both kinds of Lambda task end in one function,
@@ -10,12 +10,13 @@ Parallel, JSONPath/JSONata...). Both kinds of Lambda task end in one function,
 both call ``execute_lambda_function_integration``, which calls ``_invoke_lambda_function(parameters,
 region, state_credentials)`` and expects the boto3 ``lambda.invoke`` response with the ``Payload`` already
 parsed. That function would call moto's Lambda, which needs Docker; the local stack replaces it (module
-attribute, looked up at call time) with one that runs the function through the in-process runtime and
-returns the same response shape, including ``FunctionError: Unhandled`` with Lambda's error payload. moto
-then raises ``LambdaFunctionErrorException`` and names the failure after the payload's ``errorType``, so
+attribute, looked up at call time) with one that runs the function in the local runtime's sandboxes
+(:mod:`tools.local_stack.runtime`; a Map's iterations run side by side, as in AWS) and returns the same
+response shape, including ``FunctionError: Unhandled`` with Lambda's error payload. moto then raises
+``LambdaFunctionErrorException`` and names the failure after the payload's ``errorType``, so
 ``Retry``/``Catch`` on ``States.TaskFailed``, ``States.ALL`` or a custom error name (``XeroRateLimited``,
-``Sandbox.Timedout``...) behave as in AWS. A function that is not part of any running local stack falls
-through to moto's own Lambda.
+``Sandbox.Timedout``, ``Runtime.ExitError``...) behave as in AWS. A function that is not part of any
+running local stack falls through to moto's own Lambda.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _runtimes: list[FunctionRuntime] = []
 _original: Callable[..., Any] | None = None
 
 
-def _invoke_in_process(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+def _invoke_locally(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
     """Replacement for moto's ``_invoke_lambda_function``: same arguments, same return shape."""
     function_name = str(parameters.get("FunctionName", ""))
     with _lock:
@@ -72,7 +73,7 @@ def install(runtime: FunctionRuntime) -> None:
     with _lock:
         if not _runtimes:
             _original = lambda_eval_utils._invoke_lambda_function
-            lambda_eval_utils._invoke_lambda_function = _invoke_in_process
+            lambda_eval_utils._invoke_lambda_function = _invoke_locally
         _runtimes.append(runtime)
 
 

@@ -1,4 +1,5 @@
-"""Functions run in-process like Lambda: environment, context, isolation, errors, timeouts, the CLI."""
+"""Functions run like Lambda, each in sandboxes of its own: environment, context, isolation, errors, timeouts,
+the CLI. (Concurrency and the sandboxes themselves: test_sandboxes.py.)"""
 
 from __future__ import annotations
 
@@ -86,8 +87,10 @@ def test_each_function_has_its_own_layer_modules_and_environment(stack: LocalSta
 
 def test_warm_and_cold_starts(stack: LocalStack) -> None:
     stack.invoke("EchoFunction", {})
-    assert stack.invoke("EchoFunction", {}).cold_start is False
-    assert stack.invoke("EchoFunction", {}, cold_start=True).cold_start is True
+    warm = stack.invoke("EchoFunction", {})
+    assert warm.cold_start is False and "Init Duration" not in warm.logs
+    cold = stack.invoke("EchoFunction", {}, cold_start=True)
+    assert cold.cold_start is True and "\tInit Duration: " in cold.logs
 
 
 def test_unhandled_error_has_lambdas_shape(stack: LocalStack) -> None:

@@ -158,16 +158,6 @@ def sync_world(
         with stack:
             stack.provision()
             tenant_id = connect(stack, xero, "ar-org-1")
-            # Load each function's module once before anything invokes it concurrently: two first
-            # invocations racing to import their ``app`` module can fail with Runtime.HandlerNotFound on the
-            # local stack (seen with the writer's two pollers).
-            for function in (
-                "WriterFunction",
-                "SyncPlannerFunction",
-                "PageFetcherFunction",
-                "SyncFinisherFunction",
-            ):
-                stack.invoke(function, {"Records": []} if function == "WriterFunction" else {})
             stack.start_pollers()
             yield SyncWorld(stack=stack, xero=xero, org_id="ar-org-1", tenant_id=tenant_id)
 

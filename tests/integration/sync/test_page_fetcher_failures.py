@@ -7,7 +7,7 @@ import importlib.util
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from contextlib import ExitStack
 
 import pytest
 
@@ -19,9 +19,9 @@ if (
 ):
     pytest.skip("needs tools/local_stack and xero_emulator.testing", allow_module_level=True)
 
-from moto.core.models import botocore_stubber  # noqa: E402
-
 from tests.integration.sync.harness import SyncWorld, organisation_size, sync_world  # noqa: E402
+from tools.local_stack import LocalStack  # noqa: E402
+from tools.local_stack.aws_server import AwsRequest  # noqa: E402
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter, decode_state  # noqa: E402
 from xero_bridge.models.records import RecordType  # noqa: E402
 
@@ -37,40 +37,34 @@ def world() -> Iterator[SyncWorld]:
         yield w
 
 
-class LambdaDied(BaseException):
-    """The sandbox going away mid-invocation: not an exception our code could catch and handle."""
-
-
 class DieAfterHalfAPage:
     """Kills the first page fetcher that sends ``resource`` page ``page``, after half its SQS batches.
 
-    Installed on moto's request path, so the fetcher's own boto3 client, adapter and error handling run
-    unchanged up to the moment its sandbox dies.
+    Hooked on the local stack's AWS endpoint: the fetcher's own boto3 client, adapter and error handling run
+    unchanged up to the moment its sandbox is SIGKILLed, with that SendMessageBatch never served, as when
+    a Lambda's sandbox goes away mid-invocation.
     """
 
-    def __init__(self, resource: str, page: int, batches_before_death: int) -> None:
+    def __init__(self, stack: LocalStack, resource: str, page: int, batches_before_death: int) -> None:
+        self.stack = stack
         self.resource, self.page = resource, page
         self.batches_before_death = batches_before_death
         self.sent_before_death: list[str] = []
         self.records_before_death: set[str] = set()
         self.died = False
         self._lock = threading.Lock()
-        self._original: Any = None
+        self._hooked = ExitStack()
 
     def __enter__(self) -> DieAfterHalfAPage:
-        self._original = botocore_stubber.process_request
-        botocore_stubber.process_request = self._process  # type: ignore[method-assign]
+        self._hooked.enter_context(self.stack.intercept_aws(self._process))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        botocore_stubber.process_request = self._original  # type: ignore[method-assign]
+        self._hooked.close()
 
-    def _process(self, request: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else str(target)
-        if target.endswith("SendMessageBatch") and threading.current_thread().name.startswith(
-            "lambda-PageFetcherFunction"
-        ):
+    def _process(self, request: AwsRequest) -> None:
+        sender = request.sender
+        if request.operation == "SendMessageBatch" and sender and sender.function == "PageFetcherFunction":
             entries = json.loads(request.body)["Entries"]
             sources = {json.loads(e["MessageBody"])["source"]["page"] for e in entries}
             resources = {json.loads(e["MessageBody"])["source"]["resource"] for e in entries}
@@ -79,12 +73,11 @@ class DieAfterHalfAPage:
                     if not self.died:
                         if len(self.sent_before_death) >= self.batches_before_death:
                             self.died = True
-                            raise LambdaDied(f"{self.resource} page {self.page}: sandbox gone mid-page")
+                            request.kill_sender()  # the sandbox dies here; this batch is never sent
                         self.sent_before_death.extend(e["Id"] for e in entries)
                         self.records_before_death.update(
                             r["xero_id"] for e in entries for r in json.loads(e["MessageBody"])["records"]
                         )
-        return self._original(request)
 
 
 def invoice_calls(world: SyncWorld) -> int:
@@ -94,7 +87,7 @@ def invoice_calls(world: SyncWorld) -> int:
 
 def test_a_fetcher_dying_after_half_a_page_loses_nothing_and_costs_one_call(world: SyncWorld) -> None:
     # Given a page fetcher that dies after sending half of Invoices page 2's messages
-    with DieAfterHalfAPage("Invoices", page=2, batches_before_death=2) as fault:
+    with DieAfterHalfAPage(world.stack, "Invoices", page=2, batches_before_death=2) as fault:
         status, output = world.run_sync(timeout=300)
 
     # Then the fault really hit mid-page, the state machine retried the page, and the sync succeeded
