@@ -28,6 +28,8 @@ from xero_bridge.adapters.aws.export_queue import SqsExportQueue
 from xero_bridge.adapters.aws.payments_table import ExportSettingsTable, PaymentLedgerTable
 from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
 from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
+from xero_bridge.adapters.aws.records_stream import decode_change
 from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.adapters.aws.secrets import SecretsManagerKey, read_secret
 from xero_bridge.adapters.aws.sqs import SqsDeadLetters
@@ -42,6 +44,9 @@ from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_
 from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
 from xero_bridge.adapters.xero.users import XeroUsersLookup
 from xero_bridge.errors import ExportQueueError
+from xero_bridge.models.balances import RecordChange
+from xero_bridge.services.balances.keep import KeepBalances
+from xero_bridge.services.balances.refetch import RefetchCustomer
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CatchUpTenant
 from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
@@ -54,6 +59,7 @@ from xero_bridge.services.export.record import RecordPayment
 from xero_bridge.services.export.replay import ReplayPayments
 from xero_bridge.services.export.settings import ExportSettingsService
 from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.records.explain import ExplainRecords
 from xero_bridge.services.records.listing import ListRecords
 from xero_bridge.services.records.read import ReadRecords
 from xero_bridge.services.sync.fetch_page import FetchPage
@@ -68,12 +74,15 @@ from xero_bridge.services.webhooks.receive import ReceiveWebhook
 from xero_bridge.settings import Settings, get_settings
 
 __all__ = [
+    "balance_keeper",
     "begin_connect",
     "catch_up_tenant",
     "complete_connect",
     "connection_status",
     "consume_delivery",
+    "decode_record_change",
     "disconnect_org",
+    "explain_records",
     "export_from_queue",
     "export_settings",
     "fetch_page",
@@ -87,6 +96,7 @@ __all__ = [
     "record_payment",
     "record_sync_failure",
     "records_writer",
+    "refetch_customer",
     "replay_from_queue",
     "replay_payments",
     "request_catch_ups",
@@ -358,11 +368,55 @@ def catch_up_tenant() -> CatchUpTenant:
     )
 
 
+def _reconciliation(settings: Settings) -> ReconciliationTable:
+    return ReconciliationTable(settings.require("reconciliation_table_name"))
+
+
 def read_records() -> ReadRecords:
     settings = get_settings()
     return ReadRecords(
-        connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings),
     )
+
+
+def explain_records() -> ExplainRecords:
+    """ "Why is this not here?" and the sync trail: what we keep, and Xero through the rate limiter."""
+    settings = get_settings()
+    return ExplainRecords(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        history=_reconciliation(settings),
+        runs=SyncRunsTable(settings.table_name),
+        xero=_xero_readers(settings),
+    )
+
+
+def refetch_customer() -> RefetchCustomer:
+    """The targeted re-fetch of one customer's documents, through the rate limiter, to the writer."""
+    settings = get_settings()
+    return RefetchCustomer(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings),
+        xero=_xero_readers(settings),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+    )
+
+
+# --- the balance keeper (RecordsTable's stream) ---------------------------------------------------------
+
+
+def balance_keeper() -> KeepBalances:
+    """Customers' balances and the records' versions, kept from RecordsTable's stream."""
+    settings = get_settings()
+    return KeepBalances(records=RecordsTable(settings.records_table_name), balances=_reconciliation(settings))
+
+
+def decode_record_change(event_name: str, dynamodb: dict[str, object]) -> RecordChange | None:
+    """A stream record of RecordsTable as the change it tells (None: not a synced record's item)."""
+    return decode_change(event_name, dynamodb)
 
 
 def list_records() -> ListRecords:
@@ -374,6 +428,7 @@ def list_records() -> ListRecords:
         cursor_key=SecretsManagerKey(
             settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
         ),
+        balances=_reconciliation(settings),
     )
 
 
@@ -381,10 +436,12 @@ def list_records() -> ListRecords:
 
 
 @lru_cache(maxsize=1)
-def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
-    """The writer's ports: the records table (its only writer) and the sync runs' counters."""
+def records_writer() -> tuple[RecordsTable, SyncRunsTable, RecordsTable]:
+    """The writer's ports: the records table (its only writer), the sync runs' counters, and the records
+    table again as the note of stale deliveries."""
     settings = get_settings()
-    return RecordsTable(settings.records_table_name), SyncRunsTable(settings.table_name)
+    records = RecordsTable(settings.records_table_name)
+    return records, SyncRunsTable(settings.table_name), records
 
 
 # --- the payment export --------------------------------------------------------------------------------

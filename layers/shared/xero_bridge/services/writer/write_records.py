@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.records import RESOURCE_OF, WriteOutcome
-from xero_bridge.services.ports import RecordsStore, RunStore
+from xero_bridge.services.ports import RecordsStore, RunStore, StaleLog
 
 __all__ = ["WriteSummary", "write_batch"]
 
@@ -31,7 +31,9 @@ class WriteSummary:
     not_imported: int = 0
 
 
-def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore) -> WriteSummary:
+def write_batch(
+    message: RecordsMessage, repo: RecordsStore, progress: RunStore, stale: StaleLog | None = None
+) -> WriteSummary:
     """Write the message's records (newer versions only) and add what was written to the run's progress.
 
     Parameters
@@ -44,6 +46,9 @@ def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore)
         The sync-run counters; only called for a message of a run (``run_id``): per resource, versions
         written, and versions unchanged (stale, or only-if-exists of a record we never held) — together,
         every record the run sent, which is how the run knows the writer drained it.
+    stale
+        Where deliveries that came stale are noted for the record's trail (only those: a normal write
+        costs nothing more).
 
     Returns
     -------
@@ -56,6 +61,10 @@ def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore)
         an attempt that failed); what the failed attempt wrote comes back ``stale`` and counts as unchanged.
     """
     outcomes = repo.upsert_many(message.tenant_id, message.org_id, message.records)
+    if stale is not None:
+        came_stale = [r for r, o in zip(message.records, outcomes, strict=True) if o is WriteOutcome.STALE]
+        if came_stale:
+            stale.record_stale(message.tenant_id, came_stale)
     for skipped in message.skipped:
         repo.record_skipped(message.tenant_id, message.org_id, skipped, message.source)
     if message.run_id:
