@@ -57,8 +57,7 @@ def checked(world: RealtimeWorld, contact_id: str, *, off: bool | None = None) -
     world.drain()
     try:
         wait_for(f"the balance of {contact_id}", ready, timeout=30)
-    except AssertionError:
-        held = world.held(RecordType.CONTACT, contact_id)
+    except AssertionError:  # say what the keeper saw: the check and the documents held
         docs = [
             (
                 d.record_type.value,
