@@ -252,7 +252,7 @@ def explain_locally(
                     f"{when}{later}",
                 )
             )
-        elif amount == 0 and document.status != "AUTHORISED" and _would_count(document) == -difference:
+        elif document.status in ("DRAFT", "SUBMITTED") and _would_count(document) == -difference:
             findings.append(
                 _finding(
                     h,
