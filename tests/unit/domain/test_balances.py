@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from xero_bridge.domain.balances import (
+    BalanceDocument,
     HeldDocument,
     balance_of,
     compare_with_xero,
@@ -69,7 +70,7 @@ def inv(
 
 
 def test_the_balance_follows_xeros_rules_raw_across_currencies() -> None:
-    documents = [
+    documents: list[BalanceDocument] = [
         inv("1", "100.00"),
         inv("2", "50.00", currency="USD"),
         inv("3", "999.00", status="DRAFT"),
