@@ -365,6 +365,8 @@ def catch_up_tenant() -> CatchUpTenant:
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         day_reserve=settings.catch_up_day_reserve,
         xero_clock=_limiter_clock(),
+        balances=_reconciliation(settings) if settings.reconciliation_table_name else None,
+        history=RecordsTable(settings.records_table_name),
     )
 
 

@@ -14,6 +14,7 @@ from tests.integration.balances.harness import (
     allocate,
     api_post,
     balance,
+    balances,
     credit,
     invoice,
     new_customer,
@@ -279,3 +280,45 @@ def test_an_invoice_moved_to_another_currency_in_xero_is_a_currency_mismatch(wor
     assert "in USD in Xero" in outcome["findings"][0]["explanation"]
     after = checked(world, contact, off=False)
     assert after.off_balance is False and "USD" in after.by_currency
+
+
+def test_the_catch_up_brings_what_the_webhook_missed_and_the_flag_clears(world: RealtimeWorld) -> None:
+    contact = new_customer(world, "Caught Up Ltd")
+    unpaid = invoice(world, contact, "90.00")
+    assert checked(world, contact).off_balance is False
+    muted_change_then_customer_edit(
+        world,
+        contact,
+        lambda: world.admin.record_payment(world.tenant_id, unpaid["InvoiceID"], Decimal("90.00")),
+    )
+    assert checked(world, contact, off=True).difference == Decimal("90")
+
+    catch_up(world)
+
+    assert checked(world, contact, off=False).difference == 0
+    held = world.held(RecordType.INVOICE, unpaid["InvoiceID"])
+    assert held is not None and held.source.kind == "catch_up"
+
+
+def test_a_flag_whose_stream_batch_was_lost_does_not_outlive_the_next_catch_up(world: RealtimeWorld) -> None:
+    # Given a customer in balance whose check was left wrong (as when a stream batch ends in the DLQ)
+    contact = new_customer(world, "Lost Batch Ltd")
+    invoice(world, contact, "15.00")
+    right = checked(world, contact, off=False)
+    wrong = right.model_copy(
+        update={"computed": Decimal("99.00"), "difference": Decimal("84.00"), "off_balance": True}
+    )
+    balances(world).put_balance(world.tenant_id, world.org_id, wrong)
+    assert [
+        c["xero_id"]
+        for c in world.api(f"/orgs/{world.org_id}/customers?off_balance=true").json()["customers"]
+    ] == [contact]
+
+    # When the catch-up runs
+    catch_up(world)
+
+    # Then the flag was rechecked from what we hold, and cleared
+    found = balance(world, contact)
+    assert found is not None and found.off_balance is False and found.computed == Decimal("15.00")
+    outcome = world.api(f"/orgs/{world.org_id}/connection").json()
+    assert world.api(f"/orgs/{world.org_id}/customers?off_balance=true").json()["customers"] == [], outcome
