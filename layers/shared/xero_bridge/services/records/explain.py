@@ -97,12 +97,13 @@ def _xero_field(skipped: SkippedRecord) -> str | None:
 def _not_held(xero_id: str, skipped: SkippedRecord, *, checked: bool) -> ExplainAnswer:
     _, text = _REASONS.get(skipped.reason.value, (None, skipped.detail))
     noun = _NOUN.get(skipped.record_type, "record")
+    detail = f" ({skipped.detail})" if skipped.reason.value in ("not_receivable", "malformed") else ""
     return ExplainAnswer(
         xero_id=xero_id,
         status=ExplainStatus.NOT_HELD,
         reason=skipped.reason.value,
         record_type=skipped.record_type,
-        explanation=f"This {noun} is not in the AR platform: {text} ({skipped.detail}).",
+        explanation=f"This {noun} is not in the AR platform: {text}{detail}.",
         xero_field=_xero_field(skipped),
         checked_in_xero=checked,
     )
