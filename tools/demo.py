@@ -9,9 +9,9 @@ was off leaves a customer off balance: the explanation names the invoice and a r
 supplier-only contact is explained; one invoice's sync trail is printed. Then the payment export: a bank
 account per currency, a payment exported into the GBP account, one failing for a currency with no account
 until the account is set and "Export back to Xero" exports it, one closing by itself because its invoice
-was paid by hand in Xero, and an answer Xero lost, replayed after Xero forgot its Idempotency-Key, that still leaves
-exactly one payment in Xero. Last, the connection's life: a grant revoked in Xero shows the banner, a
-reconnect resumes from the cursors, a disconnect undoes the connection.
+was paid by hand in Xero, and an answer Xero lost, replayed after Xero forgot its Idempotency-Key, that
+still leaves exactly one payment in Xero. Last, the connection's life: a grant revoked in Xero shows the
+banner, a reconnect resumes from the cursors, a disconnect undoes the connection.
 """
 
 from __future__ import annotations
