@@ -301,6 +301,8 @@ def finish_sync() -> FinishSync:
         runs=SyncRunsTable(settings.table_name),
         queue=_writes_queue(settings),
         max_finish_checks=settings.sync_finish_max_checks,
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings) if settings.reconciliation_table_name else None,
     )
 
 

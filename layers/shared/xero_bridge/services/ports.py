@@ -8,7 +8,7 @@ a port meets its adapter:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -430,6 +430,10 @@ class RecordHistory(Protocol):
         """The record we hold under any of the types, and why we left it out if we did."""
         ...
 
+    def list_items(self, tenant_id: str, record_type: RecordType) -> Iterable[StoredRecord]:
+        """Every record of one type for a tenant."""
+        ...
+
     def stale_deliveries(
         self, tenant_id: str, record_type: RecordType, xero_id: str
     ) -> list[dict[str, object]]:
@@ -441,6 +445,8 @@ class BalanceStore(Protocol):
     """Customers' balance checks and the records' version history (``ReconciliationTable``)."""
 
     def put_balance(self, tenant_id: str, org_id: str, balance: CustomerBalance) -> None: ...
+
+    def put_balances(self, tenant_id: str, org_id: str, balances: Sequence[CustomerBalance]) -> None: ...
 
     def get_balance(self, tenant_id: str, contact_id: str) -> CustomerBalance | None: ...
 

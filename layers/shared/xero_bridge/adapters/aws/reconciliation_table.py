@@ -46,6 +46,19 @@ class ReconciliationTable(DynamoDBTableAdapter):
 
     def put_balance(self, tenant_id: str, org_id: str, balance: CustomerBalance) -> None:
         """Store the customer's latest check (replacing the previous one)."""
+        self.client.put_item(
+            TableName=self._table, Item=to_item(self._balance_item(tenant_id, org_id, balance))
+        )
+
+    def put_balances(self, tenant_id: str, org_id: str, balances: Sequence[CustomerBalance]) -> None:
+        """Store many customers' checks (``BatchWriteItem``, 25 a request, unprocessed items sent again)."""
+        requests = [
+            {"PutRequest": {"Item": to_item(self._balance_item(tenant_id, org_id, b))}} for b in balances
+        ]
+        self._batch_write(requests)
+
+    @staticmethod
+    def _balance_item(tenant_id: str, org_id: str, balance: CustomerBalance) -> dict[str, Any]:
         item: dict[str, Any] = {
             "pk": tenant_pk(tenant_id),
             "sk": f"BALANCE#{balance.contact_id}",
@@ -55,7 +68,7 @@ class ReconciliationTable(DynamoDBTableAdapter):
         if balance.off_balance:
             item["gsi1pk"] = f"{tenant_pk(tenant_id)}#OFF_BALANCE"
             item["gsi1sk"] = balance.contact_id
-        self.client.put_item(TableName=self._table, Item=to_item(item))
+        return item
 
     def get_balance(self, tenant_id: str, contact_id: str) -> CustomerBalance | None:
         response = self.client.get_item(
@@ -120,6 +133,9 @@ class ReconciliationTable(DynamoDBTableAdapter):
                 "source": _plain(stored.source.model_dump(mode="json")),
             }
             requests.append({"PutRequest": {"Item": to_item(item)}})
+        self._batch_write(requests)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self._table: requests[start : start + 25]}
             for _ in range(8):

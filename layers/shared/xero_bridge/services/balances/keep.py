@@ -7,7 +7,10 @@ or so. For a batch of changes:
 1. each stored version is noted with its source (the trail's history of versions);
 2. every customer the batch touches (a customer written, or one of its documents or payments, or a
    document moved away from it) is checked once (:func:`~xero_bridge.services.balance_check.check_customer`)
-   with the batch's versions laid over what is read.
+   with the batch's versions laid over what is read — except for versions from an initial sync's pages:
+   those customers are checked all at once from one read of the tenant when the sync finishes
+   (:func:`~xero_bridge.services.balance_check.check_tenant`, by the sync's finisher), not again and again
+   as each page's records land.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class KeepBalances:
         for change in changes:
             if change.record_type not in _BALANCE_TYPES:
                 continue
+            if change.new is not None and change.new.source.kind == "page":
+                continue  # checked with the whole tenant when the sync finishes
             if change.record_type is RecordType.CONTACT:
                 customers[(change.tenant_id, change.xero_id)] = change.org_id
                 continue
