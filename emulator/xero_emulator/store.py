@@ -684,14 +684,15 @@ class XeroStore:
 
         Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), for Invoices
         ``invoice_numbers`` and ``contact_ids`` (``InvoiceNumbers=``, ``ContactIDs=``), for Contacts
-        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber
-        or EmailAddress), ``include_archived``
-        (contacts with ``ContactStatus`` ARCHIVED are left out unless it is true, as the spec says),
-        ``statuses`` (documents' ``Status`` in the list), ``if_modified_since`` (``UpdatedDateUTC`` after
-        it; naive means UTC), ``where`` (see :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``;
-        default: creation order, which is stable). ``summary_only`` (Contacts, Invoices) drops the heavy
-        fields: a contact's Addresses, Phones, ContactPersons, ContactGroups, Balances and PaymentTerms, an
-        invoice's LineItems, Payments, CreditNotes, Prepayments and Overpayments.
+        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber or
+        EmailAddress), ``include_archived`` (contacts with ``ContactStatus`` ARCHIVED are left out unless it
+        is true, as the spec says), ``statuses`` (Invoices only, as in Xero's spec: their ``Status`` in the
+        list; ignored on the other resources, as Xero ignores a parameter the operation does not declare),
+        ``if_modified_since`` (``UpdatedDateUTC`` after it; naive means UTC), ``where`` (see
+        :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``; default: creation order, which is
+        stable). ``summary_only`` (Contacts, Invoices) drops the heavy fields: a contact's Addresses, Phones,
+        ContactPersons, ContactGroups, Balances and PaymentTerms, an invoice's LineItems, Payments,
+        CreditNotes, Prepayments and Overpayments.
         """
         with self._lock.reading():
             tenant = self._tenant(tenant_id)
@@ -797,7 +798,7 @@ class XeroStore:
             records = [r for r in records if any(term in text.lower() for text in _searched_text(r))]
         if name == "Contacts" and not include_archived:
             records = [r for r in records if r.status != "ARCHIVED"]
-        if statuses and spec.status_field:
+        if statuses and spec.takes_statuses:
             wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
             records = [r for r in records if spec.status_of(r) in wanted_status]
         if if_modified_since is not None and "UpdatedDateUTC" in spec.fields:  # Currencies have none
@@ -2388,7 +2389,9 @@ class _ResourceSpec:
     record_id: Callable[[Any], str]
     render: Callable[[XeroStore, Tenant, Any, bool, bool], dict[str, Any]]
     fields: dict[str, Getter]
-    status_field: bool = True
+    # ``Statuses=`` is a parameter of GET /Invoices only in Xero's spec; elsewhere Xero ignores it, as it
+    # ignores any query parameter an operation does not declare (filter other statuses with ``where``).
+    takes_statuses: bool = False
     number_of: Callable[[Any], str] | None = None
 
     def status_of(self, record: Any) -> str:
@@ -2532,7 +2535,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.contact_id,
         lambda s, t, r, d, summ: s._contact_json(t, r, d, summ),
         _CONTACT_FIELDS,
-        status_field=False,
         number_of=lambda r: r.contact_number,
     ),
     "Invoices": _ResourceSpec(
@@ -2542,6 +2544,7 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.invoice_id,
         lambda s, t, r, d, summ: s._invoice_json(t, r, d, summ),
         _INVOICE_FIELDS,
+        takes_statuses=True,
         number_of=lambda r: r.number,
     ),
     "CreditNotes": _ResourceSpec(
@@ -2592,7 +2595,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.user_id,
         lambda s, t, r, d, summ: s._user_json(t, r),
         _USER_FIELDS,
-        status_field=False,
     ),
     "Currencies": _ResourceSpec(
         "Currencies",
@@ -2601,7 +2603,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.code,
         lambda s, t, r, d, summ: {"Code": r.code, "Description": r.description},
         {"Code": lambda c, r: r.code, "Description": lambda c, r: r.description},
-        status_field=False,
     ),
 }
 #: Every name the API routes (lower-case, as Xero's paths are case-insensitive) -> the canonical resource.

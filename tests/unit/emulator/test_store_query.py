@@ -104,6 +104,52 @@ def test_statuses_filter(small: tuple[XeroStore, str]) -> None:
     assert {i["Status"] for i in body["Invoices"]} == {"PAID", "VOIDED"}
 
 
+def test_statuses_is_an_invoices_parameter_only_and_ignored_elsewhere(small: tuple[XeroStore, str]) -> None:
+    # Xero's spec declares Statuses on GET /Invoices alone; other resources filter Status with where
+    store, tenant = small
+    every_credit_note = store.list_resource(tenant, "CreditNotes")["CreditNotes"]
+    asked = store.list_resource(tenant, "CreditNotes", statuses=["VOIDED"])["CreditNotes"]
+    assert {c["Status"] for c in every_credit_note} != {"VOIDED"}
+    assert [c["CreditNoteID"] for c in asked] == [c["CreditNoteID"] for c in every_credit_note]
+    for resource in ("Payments", "Overpayments", "Prepayments"):
+        assert (
+            store.list_resource(tenant, resource, statuses=["VOIDED"])[resource]
+            == (store.list_resource(tenant, resource)[resource])
+        )
+
+
+def test_where_on_remaining_credit_status_and_updated_to_the_second(small: tuple[XeroStore, str]) -> None:
+    # the filters the initial sync splits its import by: open credit, and "changed since an instant"
+    store, tenant = small
+    for resource in ("CreditNotes", "Overpayments", "Prepayments"):
+        every = store.list_resource(tenant, resource)[resource]
+        open_credit = _where(store, tenant, resource, 'Status=="AUTHORISED" AND RemainingCredit > 0')
+        assert open_credit and all(Decimal(str(d["RemainingCredit"])) > 0 for d in open_credit)
+        assert {d["Status"] for d in open_credit} == {"AUTHORISED"}
+        spent = _where(store, tenant, resource, 'Status!="AUTHORISED" OR RemainingCredit <= 0')
+        assert len(open_credit) + len(spent) == len(every)
+    invoice = store.list_resource(tenant, "Invoices", page=1)["Invoices"][0]
+    store.clock.advance(2)
+    store.admin_edit_invoice(tenant, invoice["InvoiceID"], {"Reference": "edited"})
+    edited = store.get_resource(tenant, "Invoices", invoice["InvoiceID"])["Invoices"][0]
+    stamp = xero_json.parse_datetime(edited["UpdatedDateUTC"])
+    before = stamp.replace(microsecond=0) - timedelta(seconds=1)
+    at = f"DateTime({before:%Y, %m, %d, %H, %M, %S})"
+    later = _where(store, tenant, "Invoices", f"UpdatedDateUTC > {at}")
+    assert [i["InvoiceID"] for i in later] == [invoice["InvoiceID"]]
+    earlier = _where(store, tenant, "Invoices", f"UpdatedDateUTC <= {at}")
+    assert len(earlier) + 1 == store.counts(tenant)["Invoices"]
+
+
+def test_order_by_id_is_stable_under_edits(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    ids = [i["InvoiceID"] for i in store.list_resource(tenant, "Invoices", order="InvoiceID")["Invoices"]]
+    assert ids == sorted(ids)
+    store.admin_edit_invoice(tenant, ids[3], {"Reference": "edited"})
+    again = [i["InvoiceID"] for i in store.list_resource(tenant, "Invoices", order="InvoiceID")["Invoices"]]
+    assert again == ids
+
+
 def _where(store: XeroStore, tenant: str, resource: str, clause: str, **kw: object) -> list[dict]:
     return store.list_resource(tenant, resource, where=clause, include_archived=True, **kw)[resource]  # type: ignore[arg-type]
 
