@@ -242,6 +242,21 @@ def test_server_ignoring_page_size_is_followed_through_its_envelope() -> None:
     assert len({r.invoice_id for p in pages for r in p.records}) == 250
 
 
+def test_a_page_carries_xeros_own_clock_from_its_envelope() -> None:
+    # Given answers with and without the envelope's DateTimeUTC (Xero writes it without an offset)
+    fake = Scripted(
+        xero_response(body={"DateTimeUTC": "/Date(1552326816230)/", "Invoices": []}),
+        xero_response(body={"Invoices": []}),
+        xero_response(body={"DateTimeUTC": "yesterday", "Invoices": []}),
+    )
+    client = make_client(fake)
+    # Then the page tells Xero's time when it answered, and nothing when it did not say (or said nonsense)
+    stamped = client.list_page(Resource.INVOICES, page=1)
+    assert stamped.server_time == datetime(2019, 3, 11, 17, 53, 36, 230000, tzinfo=UTC)
+    assert client.list_page(Resource.INVOICES, page=1).server_time is None
+    assert client.list_page(Resource.INVOICES, page=1).server_time is None
+
+
 def test_without_envelope_a_short_page_is_the_last() -> None:
     fake = FakeXeroPaging([invoice(n) for n in range(250)], envelope=False)
     pages = list(make_client(fake).iter_pages(Resource.INVOICES, page_size=100))
