@@ -213,6 +213,27 @@ def test_parameters_xero_does_not_offer_are_refused_before_sending() -> None:
     assert fake.requests == []
 
 
+def test_every_query_of_the_sync_partitions_is_one_xero_declares() -> None:
+    # The client refuses a parameter Xero's spec does not declare for the resource (Statuses outside
+    # Invoices, say): each partition of a full and of an incremental run is a request Xero takes as asked
+    from xero_bridge.domain.partitions import (
+        full_run_partitions,
+        incremental_run_partitions,
+        partition_query,
+    )
+
+    partitions = [*full_run_partitions(), *incremental_run_partitions()]
+    fake = Scripted(*(xero_response(body={p.resource: []}) for p in partitions))
+    client = make_client(fake)
+    for partition in partitions:
+        query = partition_query(partition, snapshot_at=NOW, modified_since=NOW - timedelta(days=1))
+        client.list_page(partition.resource, page=1, page_size=1000, **query)
+    sent = [(r.url.path.rsplit("/", 1)[-1], dict(r.url.params)) for r in fake.requests]
+    assert all(params["order"] and params["pageSize"] == "1000" for _, params in sent)
+    assert [resource for resource, params in sent if "Statuses" in params] == ["Invoices"]
+    assert sent[1][1]["Statuses"] == "AUTHORISED,SUBMITTED"
+
+
 def test_page_size_alone_starts_at_page_one() -> None:
     fake = Scripted(xero_response(body=OK_EMPTY))
     make_client(fake).list_page("Invoices", page_size=500)
