@@ -16,6 +16,7 @@ import pytest
 
 from xero_bridge.domain.import_rules import source_filter
 from xero_bridge.domain.partitions import (
+    ORDER_BY,
     Partition,
     full_run_partitions,
     partition_query,
@@ -27,14 +28,7 @@ from xero_emulator.clock import Clock
 from xero_emulator.seed import seed
 from xero_emulator.store import XeroStore
 
-ID_OF = {
-    "Contacts": "ContactID",
-    "Invoices": "InvoiceID",
-    "CreditNotes": "CreditNoteID",
-    "Payments": "PaymentID",
-    "Overpayments": "OverpaymentID",
-    "Prepayments": "PrepaymentID",
-}
+ID_OF = ORDER_BY  # each partition is paged in the order of its records' ids
 
 
 @pytest.fixture

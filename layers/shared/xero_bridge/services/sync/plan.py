@@ -16,6 +16,7 @@ from xero_bridge.domain.partitions import (
     snapshot_from,
 )
 from xero_bridge.errors import PartNotSettledError, SyncRunNotFoundError
+from xero_bridge.models.pages import BadRecord
 from xero_bridge.models.sync import (
     PLAN_PAGE_SIZE,
     PageCheckpoint,
@@ -30,6 +31,7 @@ from xero_bridge.models.sync import (
     SyncTrigger,
     partition_key,
 )
+from xero_bridge.models.xero import XeroModel
 from xero_bridge.observability import logger
 from xero_bridge.services.chase_ready import record_chase_ready
 from xero_bridge.services.ports import RunStore, TimeLeft, XeroReader, XeroReaders
@@ -236,33 +238,13 @@ class PlanSync:
         run = run.model_copy(
             update={"snapshot_at": self._runs.set_snapshot(run.org_id, run.run_id, snapshot)}
         )
-        publish_page(
-            self._publisher,
-            self._runs,
-            run,
-            plan=plan,
-            page=1,
-            records=accounts.records,
-            bad_records=accounts.bad_records,
-            is_last=True,
-        )
-        self._runs.save_partition_plan(run.org_id, run.run_id, plan)
+        self._keep_page_one(run, plan, accounts.records, accounts.bad_records, is_last=True)
         return run
 
     def _plan_organisation(self, run: SyncRun, xero: XeroReader) -> tuple[str | None, str | None]:
         organisation = xero.organisation()
         plan = PartitionPlan(resource="Organisation", part=Part.CHASE, pages_total=1)
-        publish_page(
-            self._publisher,
-            self._runs,
-            run,
-            plan=plan,
-            page=1,
-            records=[organisation],
-            bad_records=[],
-            is_last=True,
-        )
-        self._runs.save_partition_plan(run.org_id, run.run_id, plan)
+        self._keep_page_one(run, plan, [organisation], [], is_last=True)
         return _str_or_none(organisation.base_currency), _str_or_none(organisation.timezone)
 
     def _plan_partition(self, run: SyncRun, xero: XeroReader, partition: Partition) -> None:
@@ -302,15 +284,27 @@ class PlanSync:
                 pages_total=None,
                 modified_since=modified_since,
             )
+        self._keep_page_one(run, plan, page.records, page.bad_records, is_last=bool(page.is_last))
+
+    def _keep_page_one(
+        self,
+        run: SyncRun,
+        plan: PartitionPlan,
+        records: Sequence[XeroModel],
+        bad_records: Sequence[BadRecord],
+        *,
+        is_last: bool,
+    ) -> None:
+        """Publish and checkpoint a partition's page 1 as a read page, then keep what it taught: its plan."""
         publish_page(
             self._publisher,
             self._runs,
             run,
             plan=plan,
             page=1,
-            records=page.records,
-            bad_records=page.bad_records,
-            is_last=bool(page.is_last),
+            records=records,
+            bad_records=bad_records,
+            is_last=is_last,
             item_count=plan.item_count,
         )
         self._runs.save_partition_plan(run.org_id, run.run_id, plan)
