@@ -126,10 +126,13 @@ def test_a_resumed_run_skips_the_part_it_finished(world: SyncWorld) -> None:
     assert status == "FAILED", output
     run_id = world.runs.latest_run_id(world.org_id)
     assert run_id is not None
+    world.stack.drain(timeout=60)  # the writer goes on with what was sent
     failed = world.runs.get_run(world.org_id, run_id)
     assert failed is not None and failed.status.value == "failed"
     assert "XeroValidationError" in (failed.failure_reason or "")
     assert failed.part(Part.CHASE).fetched_at is not None and failed.part(Part.HISTORY).fetched_at is None
+    # (its chase part was read before it failed: once the writer wrote it, the run was chase-ready)
+    assert failed.chase_ready_at is not None
     before = calls_by_resource(world)
 
     # When it is resumed (what POST /orgs/{org_id}/sync?resume=true does)
