@@ -118,8 +118,8 @@ def test_a_newer_version_written_during_the_sync_survives(world: SyncWorld) -> N
 def test_a_resumed_run_skips_the_part_it_finished(world: SyncWorld) -> None:
     from xero_emulator.admin_client import AdminClient
 
-    # Given a sync that fails for good in its history part: at Payments, which only that part reads (after
-    # the chase part, and the history part's customers, invoices and credit notes were planned)
+    # Given a sync that fails for good in its history part: at Payments, which only that part reads (the
+    # chase part read, the history part's other partitions planned beside the one that failed)
     with AdminClient(world.xero.base_url) as admin:
         admin.fail_next(1, status=400, path_prefix="/api.xro/2.0/Payments")
         status, output = world.run_sync(name="first-attempt")
@@ -139,12 +139,12 @@ def test_a_resumed_run_skips_the_part_it_finished(world: SyncWorld) -> None:
     assert world.runs.restart_run(world.org_id, run_id, attempt=2, trigger="resume")
     status, output = world.run_sync(name="resumed", run_id=run_id, trigger="resume")
 
-    # Then only what was left is asked: page 1 of the history part's payments, overpayments and
-    # prepayments; nothing of the chase part, nor of the history partitions planned before the failure
+    # Then only what was left is asked: page 1 of the payments; nothing of the chase part, nor of the
+    # history partitions planned before the failure
     assert status == "SUCCEEDED", output
     after = calls_by_resource(world)
     asked = {r: after.get(r, 0) - before.get(r, 0) for r in after if after.get(r, 0) != before.get(r, 0)}
-    assert asked == {"Payments": 1, "Overpayments": 1, "Prepayments": 1}
+    assert asked == {"Payments": 1}
     assert_dynamodb_equals_xero(world)
     resumed = world.runs.get_run(world.org_id, run_id)
     assert resumed is not None and resumed.chase_ready_at == failed.chase_ready_at  # the first attempt's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,7 @@ class FakeXero:
         self.calls = 0
         self.rate_limited = 0
         self.requests: list[tuple[str, int | None, dict[str, Any]]] = []
+        self._lock = threading.RLock()
 
     def matching(
         self,
@@ -172,9 +174,10 @@ class FakeXero:
         return items
 
     def _call(self) -> None:
-        if self.daily_limit_after is not None and self.calls >= self.daily_limit_after:
-            raise DailyLimitReached("tenant-1", NOW + timedelta(hours=3))
-        self.calls += 1
+        with self._lock:  # the planner reads several partitions' page 1 at once
+            if self.daily_limit_after is not None and self.calls >= self.daily_limit_after:
+                raise DailyLimitReached("tenant-1", NOW + timedelta(hours=3))
+            self.calls += 1
 
     def organisation(self) -> xm.Organisation:
         self._call()
@@ -211,12 +214,13 @@ class FakeXero:
             "ids": ids,
         }
         options = {k: v for k, v in asked.items() if v is not None}
-        self.requests.append((resource, page, options))
-        if self.before_call is not None:
-            self.before_call(resource, page)
-        items = self.matching(
-            resource, where=where, statuses=statuses, include_archived=include_archived, order=order
-        )
+        with self._lock:  # one answer at a time, as one snapshot of the organisation
+            self.requests.append((resource, page, options))
+            if self.before_call is not None:
+                self.before_call(resource, page)
+            items = self.matching(
+                resource, where=where, statuses=statuses, include_archived=include_archived, order=order
+            )
         quota = Quota(minute_remaining=59, day_remaining=4999, observed_at=NOW)
         if page is None:
             chunk, pagination, is_last = items, None, True

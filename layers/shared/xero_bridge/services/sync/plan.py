@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 
 from xero_bridge.domain.import_rules import source_filter
 from xero_bridge.domain.paged_reads import pages_to_read
@@ -38,11 +40,14 @@ from xero_bridge.services.ports import RunStore, TimeLeft, XeroReader, XeroReade
 from xero_bridge.services.publish_records import RecordPublisher
 from xero_bridge.services.sync.pages import publish_page
 
-__all__ = ["MAX_PASSES", "UNPAGED_RESOURCES", "PlanSync", "run_partitions"]
+__all__ = ["MAX_PASSES", "PLAN_CONCURRENCY", "UNPAGED_RESOURCES", "PlanSync", "run_partitions"]
 
 UNPAGED_RESOURCES = ("Organisation", "Accounts")
 """Single calls made by the planner with the chase part (the bank accounts, the Organisation's currency
 and timezone)."""
+
+PLAN_CONCURRENCY = 5
+"""Page 1 reads a planner makes at once (Xero's concurrent calls per tenant; the limiter holds to it)."""
 
 MAX_PASSES = 6
 """Planner passes that may hand out pages of one part, per attempt of the run: the planned pages, then
@@ -200,22 +205,37 @@ class PlanSync:
     # --- planning a part: page 1 of each partition ----------------------------------------------------------
 
     def _plan_part(self, run: SyncRun, part: Part, time_left: TimeLeft | None) -> int:
-        """Read page 1 of each partition of ``part`` not planned yet; returns the Xero calls made."""
-        xero = self._xero(run.tenant_id, time_left=time_left)
-        calls, rate_limited = xero.calls, xero.rate_limited  # a reader may be shared: count the difference
-        base_currency: str | None = None
-        timezone: str | None = None
+        """Read page 1 of each partition of ``part`` not planned yet; returns the Xero calls made.
+
+        The bank accounts come first (their answer gives the snapshot the partitions are cut at); then the
+        partitions' page 1 (and the Organisation) are read :data:`PLAN_CONCURRENCY` at a time, as the Map
+        reads pages: the shared rate limiter spaces them, and a small organisation's whole sync is these.
+        """
+        reads: list[Callable[[XeroReader], tuple[str | None, str | None] | None]] = []
+        if part is Part.CHASE and partition_key("Organisation", Part.CHASE) not in run.plan:
+            reads.append(partial(self._plan_organisation, run))
+        readers = [self._xero(run.tenant_id, time_left=time_left) for _ in range(PLAN_CONCURRENCY)]
+        first = readers[0]
+        # A reader may be shared (its counts then only grow): count each distinct one's difference, once.
+        before = {id(reader): (reader, reader.calls, reader.rate_limited) for reader in readers}
+        settings: list[tuple[str | None, str | None] | None] = []
         try:
             if part is Part.CHASE:
-                run = self._plan_accounts(run, xero)
-                if partition_key("Organisation", Part.CHASE) not in run.plan:
-                    base_currency, timezone = self._plan_organisation(run, xero)
-            for partition in partitions_of(run_partitions(run), part):
-                if partition.key not in run.plan:
-                    self._plan_partition(run, xero, partition)
+                run = self._plan_accounts(run, first)
+            reads += [
+                partial(self._plan_partition, run, partition=partition)
+                for partition in partitions_of(run_partitions(run), part)
+                if partition.key not in run.plan
+            ]
+            if reads:
+                with ThreadPoolExecutor(max_workers=min(len(reads), PLAN_CONCURRENCY)) as pool:
+                    futures = [pool.submit(read, readers[i % len(readers)]) for i, read in enumerate(reads)]
+                    settings = [future.result() for future in futures]
         finally:
-            calls, rate_limited = xero.calls - calls, xero.rate_limited - rate_limited
+            calls = sum(reader.calls - n for reader, n, _ in before.values())
+            rate_limited = sum(reader.rate_limited - n for reader, _, n in before.values())
             self._runs.add_usage(run.org_id, run.run_id, calls=calls, rate_limited=rate_limited)
+        base_currency, timezone = next((s for s in settings if s is not None), (None, None))
         self._runs.mark_part_planned(
             run.org_id,
             run.run_id,
