@@ -214,14 +214,19 @@ class PlanSync:
         reads: list[Callable[[XeroReader], tuple[str | None, str | None] | None]] = []
         if part is Part.CHASE and partition_key("Organisation", Part.CHASE) not in run.plan:
             reads.append(partial(self._plan_organisation, run))
-        readers = [self._xero(run.tenant_id, time_left=time_left) for _ in range(PLAN_CONCURRENCY)]
-        first = readers[0]
-        # A reader may be shared (its counts then only grow): count each distinct one's difference, once.
-        before = {id(reader): (reader, reader.calls, reader.rate_limited) for reader in readers}
+        # One reader a read (its call counts are its own); a reader may also be shared (its counts then
+        # only grow): each distinct one's difference is counted, once, from before its first call.
+        before: dict[int, tuple[XeroReader, int, int]] = {}
+
+        def reader() -> XeroReader:
+            xero = self._xero(run.tenant_id, time_left=time_left)
+            before.setdefault(id(xero), (xero, xero.calls, xero.rate_limited))
+            return xero
+
         settings: list[tuple[str | None, str | None] | None] = []
         try:
             if part is Part.CHASE:
-                run = self._plan_accounts(run, first)
+                run = self._plan_accounts(run, reader())
             reads += [
                 partial(self._plan_partition, run, partition=partition)
                 for partition in partitions_of(run_partitions(run), part)
@@ -229,7 +234,7 @@ class PlanSync:
             ]
             if reads:
                 with ThreadPoolExecutor(max_workers=min(len(reads), PLAN_CONCURRENCY)) as pool:
-                    futures = [pool.submit(read, readers[i % len(readers)]) for i, read in enumerate(reads)]
+                    futures = [pool.submit(read, reader()) for read in reads]
                     settings = [future.result() for future in futures]
         finally:
             calls = sum(reader.calls - n for reader, n, _ in before.values())
