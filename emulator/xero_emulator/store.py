@@ -567,16 +567,19 @@ class XeroStore:
             )
             return tid
 
+    # Pure reads take the lock for reading: a write would bump the store's version and throw away
+    # list_resource's cached matches, and the API asks some of these on every request.
+
     def tenant_ids(self) -> list[str]:
-        with self._lock:
+        with self._lock.reading():
             return list(self._tenants)
 
     def tenant_name(self, tenant_id: str) -> str:
-        with self._lock:
+        with self._lock.reading():
             return self._tenant(tenant_id).name
 
     def has_tenant(self, tenant_id: str) -> bool:
-        with self._lock:
+        with self._lock.reading():
             return tenant_id in self._tenants
 
     def base_currency(self, tenant_id: str) -> str:
@@ -622,8 +625,9 @@ class XeroStore:
             del self._tenant(tenant_id).users[user_id]
 
     def user_role(self, tenant_id: str, user_id: str) -> str | None:
-        """The user's ``OrganisationRole``, or ``None`` when the tenant or the user is unknown."""
-        with self._lock:
+        """The user's ``OrganisationRole``, or ``None`` when the tenant or the user is unknown (every API
+        request asks it: a read, which keeps list_resource's cached matches)."""
+        with self._lock.reading():
             tenant = self._tenants.get(tenant_id)
             user = tenant.users.get(user_id) if tenant else None
             return user.role if user else None

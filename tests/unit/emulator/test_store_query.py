@@ -306,3 +306,25 @@ def test_where_to_lower_and_to_upper(small: tuple[XeroStore, str]) -> None:
     lower = store.list_resource(tenant, "Contacts", where=f'Name.ToLower()=="{name.lower()}"')["Contacts"]
     upper = store.list_resource(tenant, "Contacts", where=f'Name.toupper()=="{name.upper()}"')["Contacts"]
     assert [c["Name"] for c in lower] == [c["Name"] for c in upper] == [name]
+
+
+def test_the_reads_every_api_request_makes_keep_a_querys_cached_matches(small: tuple[XeroStore, str]) -> None:
+    # A sync reads a large organisation page by page with one query: its matches (filtered and sorted once)
+    # are kept while nothing changes. The API asks the tenant and the caller's role on every request; those
+    # reads must not count as changes, or every page filters and sorts the whole collection again.
+    store, tenant = small
+    user_id = next(iter(store._tenant(tenant).users))
+    query = {"where": 'Type=="ACCREC" AND Status=="AUTHORISED"', "order": "InvoiceID"}
+    first = store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)
+    version = store._lock.version
+    assert store.has_tenant(tenant) and store.user_role(tenant, user_id) is not None
+    assert tenant in store.tenant_ids() and store.tenant_name(tenant)
+    assert store._lock.version == version
+    again = store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)
+    assert again["Invoices"] == first["Invoices"] and store._lock.version == version
+    # while a change does throw them away
+    store.admin_edit_invoice(tenant, first["Invoices"][0]["InvoiceID"], {"Reference": "changed"})
+    assert store._lock.version > version
+    assert store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)["Invoices"][0][
+        "Reference"
+    ] == ("changed")
