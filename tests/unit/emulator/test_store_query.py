@@ -314,17 +314,16 @@ def test_the_reads_every_api_request_makes_keep_a_querys_cached_matches(small: t
     # reads must not count as changes, or every page filters and sorts the whole collection again.
     store, tenant = small
     user_id = next(iter(store._tenant(tenant).users))
-    query = {"where": 'Type=="ACCREC" AND Status=="AUTHORISED"', "order": "InvoiceID"}
-    first = store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)
+    where, order = 'Type=="ACCREC" AND Status=="AUTHORISED"', "InvoiceID"
+    first = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
     version = store._lock.version
     assert store.has_tenant(tenant) and store.user_role(tenant, user_id) is not None
     assert tenant in store.tenant_ids() and store.tenant_name(tenant)
     assert store._lock.version == version
-    again = store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)
+    again = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
     assert again["Invoices"] == first["Invoices"] and store._lock.version == version
     # while a change does throw them away
     store.admin_edit_invoice(tenant, first["Invoices"][0]["InvoiceID"], {"Reference": "changed"})
     assert store._lock.version > version
-    assert store.list_resource(tenant, "Invoices", page=1, page_size=5, **query)["Invoices"][0][
-        "Reference"
-    ] == ("changed")
+    changed = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
+    assert changed["Invoices"][0]["Reference"] == "changed"
