@@ -92,9 +92,13 @@ def connect(
     oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, endpoints)
     tokens = oauth.exchange_code(code=code, code_verifier=verifier)
     claims = oauth.claims(tokens.access_token.get_secret_value())
-    tenant = oauth.connections(
+    connections = oauth.connections(
         tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
-    )[0]
+    )
+    # The consent authorised every tenant at once; Xero lists connections made together in no set order,
+    # so the emulator's first tenant (the seed's main organisation) is picked by its id.
+    first = xero.store.tenant_ids()[0]
+    tenant = next(c for c in connections if c.tenant_id == first)
     now = datetime.now(UTC)
     table = ConnectTables.over(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
     cipher = KmsTokenCipher(stack.physical_id("TokenKey"))
