@@ -107,7 +107,8 @@ def _bar(done: int, total: int, width: int) -> str:
 
 
 def progress_line(view: dict[str, Any], width: int = 20) -> str:
-    """One line of progress: per part (chase first, then history), pages fetched and records written."""
+    """One line of progress: per part (chase first, then history), pages fetched and records stored (written,
+    or held already as sent: a re-sync's records are mostly the latter)."""
     status = view.get("status")
     parts = view.get("parts") or {}
     shown = []
@@ -115,11 +116,12 @@ def progress_line(view: dict[str, Any], width: int = 20) -> str:
         figures = parts.get(part) or {}
         total = figures.get("pages_total")
         done = int(figures.get("pages_done") or 0)
-        written, sent = figures.get("records_written", 0), figures.get("records_sent", 0)
+        stored = int(figures.get("records_written", 0)) + int(figures.get("records_unchanged", 0))
+        sent = figures.get("records_sent", 0)
         if not total:
             shown.append(f"{label} {'not planned yet' if not done else f'{done} pages so far'}")
             continue
-        shown.append(f"{label} {_bar(done, total, width)} {done}/{total} pages, {written}/{sent} written")
+        shown.append(f"{label} {_bar(done, total, width)} {done}/{total} pages, {stored}/{sent} stored")
     return f"   {' | '.join(shown)}  ({status})"
 
 

@@ -492,6 +492,8 @@ class ResourceProgress(BaseModel):
     pages_reread: int = 0
     records_sent: int = 0
     records_written: int = 0
+    # Sent records the writer already held as they are (a re-sync, a duplicate delivery): done as well
+    records_unchanged: int = 0
     skipped: int = 0
     malformed: int = 0
 
@@ -524,6 +526,7 @@ class SyncProgressView(BaseModel):
     pages_reread: int = 0
     records_sent: int = 0
     records_written: int = 0
+    records_unchanged: int = 0  # held already as sent: a re-sync's records are mostly these
     parts: dict[Part, PartProgress] = Field(default_factory=dict)
     resources: dict[str, ResourceProgress] = Field(default_factory=dict)
     calls_made: int = 0

@@ -404,12 +404,15 @@ def test_progress_figures_chase_ready_and_finish() -> None:
     queue.is_empty = lambda: False  # type: ignore[method-assign]
     first = sync.finish(FinishInput(run_id=RUN, org_id=ORG))
     assert not first.drained and sync.sync_progress(ORG).status == "writing"
-    # ... and then all of it
-    runs.records_written(ORG, RUN, "Invoices:history", 1200)
+    # ... and then all of it, 200 of its records held already as sent (unchanged: done too)
+    runs.records_written(ORG, RUN, "Invoices:history", 1000)
+    runs.records_unchanged(ORG, RUN, "Invoices:history", 200)
     done = sync.finish(FinishInput(run_id=RUN, org_id=ORG))
     assert done.drained
     final = sync.sync_progress(ORG)
-    assert final.status == "finished" and final.finished_at == NOW and final.records_written == 3705
+    assert final.status == "finished" and final.finished_at == NOW
+    assert (final.records_written, final.records_unchanged) == (3505, 200)
+    assert final.parts[Part.HISTORY].records_unchanged == final.resources["Invoices"].records_unchanged == 200
     assert final.chase_ready_at == ready and final.parts[Part.HISTORY].ready_at == NOW
     # the run's snapshot (Xero's clock, less its margin; ours here): changes since are caught up from it
     assert runs.get_cursors(ORG)["Invoices"] == NOW - timedelta(seconds=30)

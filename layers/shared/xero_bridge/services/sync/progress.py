@@ -99,6 +99,7 @@ class SyncProgressQuery:
             pages_reread=counters.pages_reread,
             records_sent=counters.records_sent,
             records_written=counters.records_written,
+            records_unchanged=counters.records_unchanged,
             parts=parts,
             resources=resources,
             calls_made=counters.calls,
@@ -132,6 +133,7 @@ def _figures(
         pages_reread=sum(c.pages_reread for c in mine),
         records_sent=sum(c.records_sent for c in mine),
         records_written=sum(c.records_written for c in mine),
+        records_unchanged=sum(c.records_unchanged for c in mine),
         skipped=sum(c.skipped for c in mine),
         malformed=sum(c.malformed for c in mine),
     )
