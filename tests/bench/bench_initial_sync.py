@@ -44,8 +44,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
+
+from tests.bench.cpu import stack_cpu_seconds
 
 SCALE = float(os.environ.get("BENCH_CLOCK_SCALE", "3"))
 MEDIUM_FRACTION = float(os.environ.get("BENCH_MEDIUM_FRACTION", "0.1"))
@@ -97,26 +98,13 @@ class FetchFigures:
         return self.seconds / (self.calls / self.allowed_per_second)
 
 
-def _cpu_seconds(world: Any) -> float:
-    """CPU used so far by this process and by the live function sandboxes (the fetchers run in those)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = time.process_time()
-    for sandbox in world.stack.runtime.sandboxes():
-        try:  # /proc/<pid>/stat: after the command's ")", utime and stime are the 12th and 13th fields
-            fields = Path(f"/proc/{sandbox.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
 def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
     """Run the machine with the writer paused until both parts are fetched (every page checkpointed)."""
     from xero_bridge.models.sync import Part
 
     world.stack.stop_pollers()
     counts = world.xero.store.counts(world.tenant_id)
-    cpu0, started = _cpu_seconds(world), time.monotonic()
+    cpu0, started = stack_cpu_seconds(world.stack), time.monotonic()
     started_at = datetime.now(UTC)
     payload = {"org_id": world.org_id, "tenant_id": world.tenant_id, "trigger": "connect"}
     arn = world.stack.start_execution("InitialSyncStateMachine", payload)
@@ -136,7 +124,7 @@ def _fetch_phase(world: Any, setup_seconds: float) -> FetchFigures:
         description = world.stack.client("stepfunctions").describe_execution(executionArn=arn)
         if description["status"] != "RUNNING":
             raise RuntimeError(f"the execution ended during the fetch phase: {description}")
-    cpu = _cpu_seconds(world) - cpu0
+    cpu = stack_cpu_seconds(world.stack) - cpu0
     chase_fetched, all_fetched = run.part(Part.CHASE).fetched_at, run.part(Part.HISTORY).fetched_at
     assert run_id is not None and chase_fetched is not None and all_fetched is not None
     stats = world.xero.stats.snapshot()["tenants"][world.tenant_id]
