@@ -11,18 +11,18 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
 from xero_bridge import wiring
 from xero_bridge.lambda_time import time_left
+from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.models.webhooks import CatchUpRequest
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
-class CatchUpQueueRecord(SqsRecordModel):
+class CatchUpQueueRecord(SqsRecord):
     model_config = ConfigDict(hide_input_in_errors=True)
     body: Json[CatchUpRequest]
 
@@ -44,7 +44,6 @@ def record_handler(record: CatchUpQueueRecord, lambda_context: LambdaContext) ->
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     if "Records" not in event:  # the schedule (EventBridge): fan out, one request per connected tenant

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
@@ -39,7 +39,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

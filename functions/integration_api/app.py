@@ -40,7 +40,7 @@ from xero_bridge.models.records import (
     canonical_xero_id,
 )
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -226,7 +226,6 @@ def openapi_document() -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the first invocation here, with its name
     return app.resolve(event, context)

@@ -24,7 +24,7 @@ from xero_bridge.http import (
     wants_json,
 )
 from xero_bridge.models.connection import ConnectOutcome
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import complete_connect
 
@@ -82,7 +82,6 @@ def callback(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the first invocation here, with its name
     return app.resolve(event, context)

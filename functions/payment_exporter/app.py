@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge import wiring
 from xero_bridge.errors import ExportRetryLater
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
@@ -32,7 +32,6 @@ def queued(event: dict[str, Any]) -> list[QueuedMessage]:
 # claim on each payment (its business identity) is the idempotency, past Xero's own key window.
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     # The whole batch at once: payments of many messages fill one Xero batch per tenant.

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from xero_bridge.models.sync import FailureInput, FinishInput
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import finish_sync, record_sync_failure
 
@@ -23,7 +23,6 @@ class _Action(BaseModel):
 
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     if _Action.model_validate(event).action == "finish":

@@ -7,18 +7,18 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
 from xero_bridge.models.messages import RecordsMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.models.sqs import SqsRecord
+from xero_bridge.observability import logger, metrics
 from xero_bridge.services.writer.write_records import write_batch
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import records_writer
 
 
-class RecordsQueueRecord(SqsRecordModel):
+class RecordsQueueRecord(SqsRecord):
     # A body that is not a RecordsMessage fails validation: that record alone goes back to the queue (then
     # the DLQ). hide_input_in_errors keeps record content out of the error, hence out of the logs.
     model_config = ConfigDict(hide_input_in_errors=True)
@@ -41,7 +41,6 @@ def record_handler(record: RecordsQueueRecord) -> None:
 # No correlation_id_path: a batch holds many messages; each log line carries its own message_id instead.
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     # One processor per invocation: it holds the batch's successes and failures, and two invocations

@@ -1,4 +1,11 @@
-"""The one Logger, Tracer and Metrics of xero-bridge, and the redaction guard on every log line.
+"""The one Logger and Metrics of xero-bridge, and the redaction guard on every log line.
+
+Tracing is Lambda's own (``Tracing: Active`` in template.yaml): X-Ray records each invocation's segment
+(initialisation, invocation, overhead) without any SDK in the function. There is no in-code tracer: the
+X-Ray SDK that Powertools' Tracer wraps is retiring (maintenance since 2026-02-25, end of support
+2027-02-25), and OpenTelemetry's SDK and exporter would cost a cold start more than they tell here (the
+numbers are in the commit that made this choice, measured by ``make bench BENCH=cold_import``); the logs
+and metrics below carry what an on-call engineer needs.
 
 Code never logs a token or a secret on purpose (tokens are ``SecretStr`` from the moment they leave Xero's
 answer). The guard here is defence in depth: the final JSON of every log line goes through :func:`redact`,
@@ -14,11 +21,11 @@ import threading
 import warnings
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-__all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact", "tracer"]
+__all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact"]
 
 REDACTED = "[REDACTED]"
 
@@ -127,7 +134,6 @@ def _metrics() -> Metrics:
 
 
 logger = Logger(logger_formatter=RedactingFormatter(utc=True))
-tracer = Tracer()
 metrics = _metrics()
 
 # Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,
