@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge import wiring
 from xero_bridge.errors import ExportRetryLater
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import count, logger, metrics
 from xero_bridge.settings import get_settings
 
 
@@ -48,6 +48,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     ):
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for outcome_name, value in (
+        ("exported", report.exported),
+        ("found_in_xero", report.found_in_xero),
+        ("closed", report.closed),
+        ("error", report.failed),
+        ("retrying", len(report.retrying)),
+    ):
+        if value:
+            count("PaymentExports", value, outcome=outcome_name)
+    for code, value in report.error_codes.items():
+        count("PaymentExportErrors", value, error_code=code)
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in outcome.retry:  # its backoff is set on the message: it comes back then

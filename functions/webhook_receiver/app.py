@@ -6,6 +6,7 @@ expects) and no cookie; a bad signature is a 401 before anything reads the body.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -14,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.http import api_responses, header, no_body, raw_body, register_error_handlers
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import count, logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import receive_webhook
 
@@ -49,8 +50,10 @@ register_error_handlers(app)  # only SQS refusing the message lands there: a 503
     },
 )
 def webhook() -> Response[str]:
+    started = time.monotonic()
     event = app.current_event
     ack = receive_webhook().receive(raw_body(event), header(event, "x-xero-signature"))
+    count("WebhookAckTime", (time.monotonic() - started) * 1000, unit=MetricUnit.Milliseconds)
     metrics.add_metric(name="WebhookDeliveries", unit=MetricUnit.Count, value=1)
     if ack.status_code != 200:
         metrics.add_metric(name="WebhookDeliveriesRefused", unit=MetricUnit.Count, value=1)

@@ -23,9 +23,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-__all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact"]
+__all__ = [
+    "DIMENSIONS",
+    "REDACTED",
+    "RedactingFilter",
+    "RedactingFormatter",
+    "count",
+    "logger",
+    "metrics",
+    "redact",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -134,7 +144,54 @@ def _metrics() -> Metrics:
 
 
 logger = Logger(logger_formatter=RedactingFormatter(utc=True))
+
+#: The only dimensions a metric may have beside Powertools' ``service``: each takes a handful of values.
+#: Never an org, a tenant, a payment or a record id (one series per customer would cost per series and
+#: hide the pattern an alarm looks for); those are in the log lines, which carry them on every line.
+DIMENSIONS = {
+    "record_type": "contact, invoice, credit_note, payment, overpayment, prepayment, bank_account...",
+    "source": "initial_sync, webhook, catch_up (where a synced record came from)",
+    "outcome": "exported, found_in_xero, closed, error, retrying / ok, failed",
+    "error_code": "an export's ExportErrorCode (missing_bank_account, xero_rejected, needs_reconnect...)",
+    "limit": "Xero's X-Rate-Limit-Problem: minute, day, concurrent, appminute",
+    "reason": "a ReconnectReason: token_revoked, expired, user_removed, scopes_missing",
+}
 metrics = _metrics()
+
+
+def count(name: str, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """Publish one metric in the service's namespace, with its own low-cardinality dimensions.
+
+    Without dimensions it joins the invocation's metric set (``metrics.log_metrics`` flushes it); with them
+    it is written at once as its own EMF line (Powertools' ``single_metric``), so two dimension values in one
+    invocation stay two series.
+
+    Parameters
+    ----------
+    name : str
+        The metric's name (the dashboard and the alarms in template.yaml name it).
+    value : float
+        The value (a count, by default).
+    unit : MetricUnit
+        Its unit.
+    **dimensions : str
+        Names from :data:`DIMENSIONS` only; a value is a short code, never an id.
+
+    Raises
+    ------
+    ValueError
+        A dimension outside :data:`DIMENSIONS` (an org or tenant id, say).
+    """
+    unknown = sorted(set(dimensions) - set(DIMENSIONS))
+    if unknown:
+        raise ValueError(f"metric {name}: dimension(s) {', '.join(unknown)} not allowed (see DIMENSIONS)")
+    if not dimensions:
+        metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        for key, dimension in sorted(dimensions.items()):
+            metric.add_dimension(name=key, value=str(dimension))
+
 
 # Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,
 # which would bury real log lines in Lambda's log stream.
