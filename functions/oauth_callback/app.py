@@ -80,8 +80,9 @@ def callback(
     return response
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the first invocation here, with its name
+    logger.append_keys(flow="connect")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

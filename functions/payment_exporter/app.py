@@ -30,10 +30,11 @@ def queued(event: dict[str, Any]) -> list[QueuedMessage]:
 
 # No Powertools Idempotency on the SQS message id: a replay is a new message. The ledger's conditional
 # claim on each payment (its business identity) is the idempotency, past Xero's own key window.
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     # The whole batch at once: payments of many messages fill one Xero batch per tenant.
     outcome = wiring.export_from_queue().handle(
         queued(event), time_left=lambda: context.get_remaining_time_in_millis() / 1000

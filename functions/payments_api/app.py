@@ -145,9 +145,10 @@ def replay(org_id: OrgId, body: Annotated[ReplayRequest, Body()]) -> Response[Re
     return _json(202 if result.queued else 200, result)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the first invocation here, with its name
+    logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     logger.append_keys(org_id=(event.get("pathParameters") or {}).get("org_id"))
     return app.resolve(event, context)

@@ -51,7 +51,7 @@ def _referenced(value: Any) -> Iterator[str]:
 
 def dead_letter_queues() -> set[str]:
     """Every queue some queue's RedrivePolicy sends its failures to, plus any queue named as a DLQ."""
-    found = set()
+    found: set[str] = set()
     for name, queue in _of_type("AWS::SQS::Queue").items():
         redrive = (queue.get("Properties") or {}).get("RedrivePolicy") or {}
         found.update(_referenced(redrive.get("deadLetterTargetArn")))
