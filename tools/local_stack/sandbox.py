@@ -64,7 +64,6 @@ PRELOAD: tuple[str, ...] = (
     "pydantic",
     "pydantic.networks",
     "pydantic.deprecated.config",
-    "pydantic_settings",
     "httpx",
     "jmespath",
     "dateutil",
