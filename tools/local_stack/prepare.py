@@ -6,15 +6,17 @@ function answers with the named error the state machine's Retry/Catch expects (`
 ``SyncRunNotFoundError``). With ``--prepare``, before the event is invoked:
 
 1. the Xero emulator starts in this process with the event's tenant as an organisation (a customer and
-   1,050 sales invoices: two pages of Invoices at Xero's 1,000 a page), and the stack's Xero URLs point at it;
+   1,050 open sales invoices: two pages of the chase part's Invoices at Xero's 1,000 a page; 3 drafts for
+   the history part), and the stack's Xero URLs point at it;
 2. the event's org is connected to that tenant as ``/callback`` connects it: a real code from the
    emulator's consent screen, exchanged for tokens, stored encrypted with the stack's KMS key;
-3. for the page fetcher and the finisher, the event's run is planned (``sync_planner`` invoked with the
-   run's id, as the state machine would), and for the finisher every page the plan left is fetched
-   (``page_fetcher``); the writes queue is drained into RecordsTable by the writer, as its SQS poller would.
+3. for the page fetcher, the planner's next pass and the finisher, the event's run is planned
+   (``sync_planner`` invoked with the run's id, as the state machine does); for the next pass the first
+   pass's pages are fetched (``page_fetcher``), for the finisher every pass's until the planner is done;
+   the writes queue is drained into RecordsTable by the writer, as its SQS poller would.
 
-Then the event runs: the planner plans, the page fetcher fetches page 2 (or finds page 1 done: no call),
-the finisher finishes the run. What was prepared is printed on stderr.
+Then the event runs: the planner plans (or plans its next part), the page fetcher fetches page 2 (or finds
+page 1 done: no call), the finisher finishes the run. What was prepared is printed on stderr.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CLIENT_ID = "xero-bridge-local"  # the template's local defaults, the emulator's
 CLIENT_SECRET = "local-client-secret"
 REDIRECT_URI = "http://127.0.0.1:3000/callback"
 INVOICES = 1_050  # two pages of Invoices at Xero's 1,000 a page
+DRAFTS = 3  # not chased: the history part's
 DEFAULT_TENANT = "7c1a9f5e-2b64-4d3a-9c1e-3f0b8a6d2e41"  # the events' tenant, when an event names none
 #: Functions whose events name a sync run, and what each needs before its event.
 SYNC_TASKS = {
@@ -98,7 +101,14 @@ def xero_for(task: SyncTask) -> Iterator[Emulator]:
             "LineItems": [line],
         }
         admin.create_invoices(tenant_id, {"Invoices": [invoice] * INVOICES})
-        _say(f"Xero emulator at {xero.base_url}: tenant {tenant_id}, 1 customer, {INVOICES} sales invoices")
+        admin.create_invoices(tenant_id, {"Invoices": [{**invoice, "Status": "DRAFT"}] * DRAFTS})
+        # Xero's clock moves on: the invoices were last changed before the run's snapshot, so they are open
+        # receivables of the chase part (two pages of it), not changes for the history part.
+        admin.advance_clock(120)
+        _say(
+            f"Xero emulator at {xero.base_url}: tenant {tenant_id}, 1 customer, {INVOICES} open and "
+            f"{DRAFTS} draft sales invoices"
+        )
         yield xero
 
 
@@ -108,9 +118,15 @@ def xero_parameters(xero: Emulator) -> dict[str, str]:
 
 
 def connect(
-    stack: LocalStack, xero: Any, org_id: str, *, redirect_uri: str = REDIRECT_URI, tenant_index: int = 0
+    stack: LocalStack,
+    xero: Any,
+    org_id: str,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+    tenant_id: str | None = None,
 ) -> str:
-    """Connect ``org_id`` to a tenant of the emulator as ``/callback`` would; returns the tenant id.
+    """Connect ``org_id`` to ``tenant_id`` (the emulator's first tenant by default) as ``/callback`` would;
+    returns the tenant id.
 
     A real code from the emulator's consent screen (PKCE), exchanged with Xero's OAuth client; the
     connection and its tokens (encrypted with the stack's KMS key) stored through the adapters.
@@ -146,9 +162,13 @@ def connect(
     oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, endpoints)
     tokens = oauth.exchange_code(code=code, code_verifier=verifier)
     claims = oauth.claims(tokens.access_token.get_secret_value())
-    tenant = oauth.connections(
+    connections = oauth.connections(
         tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
-    )[tenant_index]
+    )
+    # The consent authorised every tenant at once; Xero lists connections made together in no set order,
+    # so the emulator's first tenant (the seed's main organisation) is picked by its id.
+    wanted = tenant_id or xero.store.tenant_ids()[0]
+    tenant = next(c for c in connections if c.tenant_id == wanted)
     now = datetime.now(UTC)
     cipher = KmsTokenCipher(stack.physical_id("TokenKey"), stack.client("kms"))
     stored = StoredTokens.from_token_set(tokens)
@@ -182,29 +202,33 @@ def _invoke(stack: LocalStack, function: str, event: dict[str, Any]) -> dict[str
 def prepare(stack: LocalStack, xero: Emulator, function: str, task: SyncTask, event: Any) -> None:
     """Bring the fresh stack to the state ``function``'s event expects (see the module's docstring)."""
     need = SYNC_TASKS.get(function)
-    if need == "fetched" and isinstance(event, dict) and event.get("action") == "record_failure":
-        need = "planned"  # a run that fails is recorded while pages are left
     if need is None:
         _say(f"{function} needs nothing prepared")
         return
-    tenant_id = connect(stack, xero, task.org_id)
+    if isinstance(event, dict) and event.get("action") == "record_failure":
+        need = "planned"  # a run that fails is recorded while pages are left
+    if (
+        function == "SyncPlannerFunction"
+        and isinstance(event.get("sync"), dict)
+        and event["sync"].get("part")
+    ):
+        need = "pass_fetched"  # the planner's next pass, after the Map fetched the first pass's pages
+    tenant_id = connect(stack, xero, task.org_id, tenant_id=task.tenant_id or None)
     _say(f"org {task.org_id} connected to tenant {tenant_id}")
     if need == "connected":
         return
-    plan = _invoke(
-        stack,
-        "SyncPlannerFunction",
-        {
-            "sync": {"org_id": task.org_id, "tenant_id": tenant_id, "trigger": "connect"},
-            "execution_name": task.run_id,
-        },
-    )
-    _say(f"run {task.run_id} planned: {len(plan['pages'])} page(s) left after each resource's page 1")
-    if need == "fetched":
-        for page in plan["pages"]:
-            task_event = {"run_id": plan["run_id"], "org_id": plan["org_id"], "tenant_id": plan["tenant_id"]}
-            _invoke(stack, "PageFetcherFunction", {**task_event, **page})
-        _say(f"the {len(plan['pages'])} page(s) left fetched")
+    sync = {"org_id": task.org_id, "tenant_id": tenant_id, "trigger": "connect"}
+    output = _invoke(stack, "SyncPlannerFunction", {"sync": sync, "execution_name": task.run_id})
+    _say(f"run {task.run_id} planned: {output.get('part')} part, {len(output['pages'])} page(s) to fetch")
+    while need in ("pass_fetched", "fetched") and not output["done"]:
+        ids = {"run_id": output["run_id"], "org_id": output["org_id"], "tenant_id": output["tenant_id"]}
+        for page in output["pages"]:
+            _invoke(stack, "PageFetcherFunction", {**ids, **page})
+        _say(f"{len(output['pages'])} page(s) of the {output.get('part')} part fetched")
+        if need == "pass_fetched":
+            break
+        output = _invoke(stack, "SyncPlannerFunction", {"sync": output, "execution_name": task.run_id})
+        _say(f"next pass planned: {output.get('part')} part, {len(output['pages'])} page(s) to fetch")
     stack.drain(timeout=120)
     _say("writes queue drained into RecordsTable by the writer")
 

@@ -110,16 +110,33 @@ EXPECTED_TASK_ERROR = {
     "page_fetcher/fetch_page": "SyncRunNotFoundError",
     "sync_finisher/finish": "SyncRunNotFoundError",  # the run it names does not exist here
     "sync_planner/plan": "NeedsReconnect",  # the org it names is not connected here
+    "sync_planner/next_pass": "SyncRunNotFoundError",  # the planner again after a Map: no such run here
 }
 
 
 #: What each initial-sync task event gives after ``--prepare`` (the emulator holding the event's tenant with
-#: one customer and 1,050 invoices, the org connected, the run planned or fetched as the task needs).
+#: one customer, 1,050 open and 3 draft invoices, the org connected, the run planned or fetched as the task
+#: needs).
 EXPECTED_PREPARED: dict[str, dict[str, Any]] = {
-    "sync_planner/plan": {"calls": 8, "pages": [{"resource": "Invoices", "page": 2, "tail": False}]},
+    # The chase part first: page 1 of each resource is the plan's own, Invoices' page 2 is left
+    "sync_planner/plan": {
+        "part": "chase",
+        "done": False,
+        "pages": [
+            {
+                "partition": "Invoices:chase",
+                "resource": "Invoices",
+                "page": 2,
+                "tail": False,
+                "repair_of": None,
+            }
+        ],
+    },
+    # After the chase part's pages: the history part read (each resource's page 1), nothing left
+    "sync_planner/next_pass": {"done": True, "calls": 6},
     "page_fetcher/fetch_page": {"status": "fetched", "records_sent": 50, "calls": 1},  # 1,050 - 1,000
     "page_fetcher/already_done": {"status": "skipped", "calls": 0},  # page 1 was the plan's own
-    "sync_finisher/finish": {"drained": True, "records_sent": 1052, "records_written": 1052},
+    "sync_finisher/finish": {"drained": True, "records_sent": 1055, "records_written": 1055},
     "sync_finisher/record_failure": {"status": "failed"},
 }
 

@@ -56,10 +56,16 @@ class SyncWorld:
 
 
 def connect(
-    stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str, *, redirect_uri: str = REDIRECT_URI
+    stack: LocalStack,
+    xero: Emulator | EmulatorProcess,
+    org_id: str,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+    tenant_id: str | None = None,
 ) -> str:
-    """Connect ``org_id`` to the emulator's first tenant as the callback would; returns the tenant id."""
-    return prepare.connect(stack, xero, org_id, redirect_uri=redirect_uri)
+    """Connect ``org_id`` to ``tenant_id`` (the emulator's first tenant by default) as the callback would;
+    returns the tenant id."""
+    return prepare.connect(stack, xero, org_id, redirect_uri=redirect_uri, tenant_id=tenant_id)
 
 
 @contextmanager
