@@ -13,7 +13,7 @@ adapters and services when its factory is first called; the ``+flow`` columns ad
 ``wiring.py``'s factories the function calls), which the first invocation pays.
 
 The variables are those Lambda sets (``AWS_LAMBDA_FUNCTION_NAME``, ``AWS_EXECUTION_ENV``...) and the
-template's ``POWERTOOLS_*`` ones, so Powertools behaves as in Lambda (its Tracer, for one, is enabled there).
+template's ``POWERTOOLS_*`` ones, so Powertools behaves as it does in Lambda.
 
 The built layer's size is printed too: ``layers/shared/Makefile`` run as ``sam build`` runs it, into a
 scratch folder (cp313 aarch64 wheels; needs the package index).

@@ -241,3 +241,12 @@ def test_count_without_dimensions_joins_the_invocation_metric_set() -> None:
     count("WebhookDeliveries")
     assert "WebhookDeliveries" in metrics.metric_set
     metrics.clear_metrics()
+
+
+def test_every_function_keeps_lambdas_active_tracing() -> None:
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == "Active"
+    functions = _of_type("AWS::Serverless::Function")
+    assert functions
+    assert {name: f["Properties"].get("Tracing", "Active") for name, f in functions.items()} == dict.fromkeys(
+        functions, "Active"
+    )
