@@ -13,24 +13,23 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from xero_bridge import wiring
 from xero_bridge.models.balances import RecordChange
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
-@logger.inject_lambda_context
+# No correlation_id_path: a batch holds many records' changes; each line says what the batch did instead.
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="balances")  # clear_state: no key of an earlier invocation stays
     changes: list[RecordChange] = []
-    for record in DynamoDBStreamEvent(event).records:
-        raw = record.raw_event
+    for raw in event.get("Records") or []:  # the stream's records as Lambda hands them over (DynamoDB JSON)
         try:
             change = wiring.decode_record_change(str(raw.get("eventName")), raw.get("dynamodb") or {})
         except ValidationError as exc:  # not a record we wrote: retrying cannot help; say where, not what

@@ -23,6 +23,7 @@ from xero_bridge.adapters.xero.oauth import XeroEndpoints
 from xero_bridge.adapters.xero.transport import RetryPolicy, parse_retry_after
 from xero_bridge.models.pages import Page, Quota
 from xero_bridge.models.xero import Organisation
+from xero_bridge.observability import count
 from xero_bridge.services.ports import TokenProvider
 
 __all__ = ["CALL_RESERVE_SECONDS", "LimiterAttempts", "MeteredXero", "MeteredXeroFactory"]
@@ -31,6 +32,7 @@ __all__ = ["CALL_RESERVE_SECONDS", "LimiterAttempts", "MeteredXero", "MeteredXer
 #: the work after it (mapping, SQS sends, a checkpoint) may need once the limiter grants a slot.
 CALL_RESERVE_SECONDS = 30.0
 
+_LIMITS = {"minute", "day", "concurrent", "appminute"}  # a metric dimension: never anything else
 _DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After: Xero's minute window
 
 
@@ -80,9 +82,12 @@ class LimiterAttempts:
                     day_remaining=quota.day_remaining,
                     app_minute_remaining=quota.app_minute_remaining,
                 )
+                count("XeroApiCalls")
                 if response.status_code == 429:
                     self.rate_limited += 1
                     problem = response.headers.get("X-Rate-Limit-Problem", "").strip().lower() or "minute"
+                    count("XeroApi429s")
+                    count("XeroRateLimited", limit=problem if problem in _LIMITS else "other")
                     retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
                     lease.note_rate_limited(
                         problem, retry_after if retry_after is not None else _DEFAULT_RETRY_AFTER
