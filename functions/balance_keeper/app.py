@@ -28,8 +28,13 @@ from xero_bridge.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
     logger.append_keys(flow="balances")  # clear_state: no key of an earlier invocation stays
+    records = event.get("Records") or []
+    if records:  # the batch's stream sequence numbers: where it sits in the stream, for the DLQ's record too
+        first = (records[0].get("dynamodb") or {}).get("SequenceNumber")
+        last = (records[-1].get("dynamodb") or {}).get("SequenceNumber")
+        logger.set_correlation_id(f"{first}..{last}")
     changes: list[RecordChange] = []
-    for raw in event.get("Records") or []:  # the stream's records as Lambda hands them over (DynamoDB JSON)
+    for raw in records:  # the stream's records as Lambda hands them over (DynamoDB JSON)
         try:
             change = wiring.decode_record_change(str(raw.get("eventName")), raw.get("dynamodb") or {})
         except ValidationError as exc:  # not a record we wrote: retrying cannot help; say where, not what
@@ -44,6 +49,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             continue
         if change is not None:
             changes.append(change)
+    orgs = {(change.org_id, change.tenant_id) for change in changes}
+    if len(orgs) == 1:  # one org's batch (the usual case): its lines name it
+        ((org_id, tenant_id),) = orgs
+        logger.append_keys(org_id=org_id, tenant_id=tenant_id)
     kept = wiring.balance_keeper().apply(changes)
     metrics.add_metric(name="CustomersChecked", unit=MetricUnit.Count, value=kept.customers_checked)
     metrics.add_metric(name="CustomersOffBalance", unit=MetricUnit.Count, value=kept.off_balance)
