@@ -5,7 +5,9 @@ story through real HTTP: a finance user connects Xero (connect → Xero's consen
 runs with progress (the chase part first: the moment it is written, the run is chase-ready; the history
 after) and its counts are set beside the emulator's own, and a non-admin is refused. Then a Xero user makes
 changes that arrive by webhook within seconds (an invoice edited, a payment, a new customer, an archived
-one), and the catch-up brings what no webhook delivered. Then the payment export: a bank account per
+one), and the catch-up brings what no webhook delivered. A payment made in Xero while the webhook was off
+leaves a customer off balance: the explanation names the invoice and a re-fetch clears it; a supplier-only
+contact is explained; one invoice's sync trail is printed. Then the payment export: a bank account per
 currency, a payment exported into the GBP account, one failing for a currency with no account until the
 account is set and "Export back to Xero" exports it, one closing by itself because its invoice was paid by
 hand in Xero, and an answer Xero lost, replayed after Xero forgot its Idempotency-Key, that still leaves
@@ -224,6 +226,7 @@ def play(app: LocalApp) -> None:
     say(f"   GET /orgs/{OTHER_ORG_ID}/connection → {connection_status(app, OTHER_ORG_ID)['status']}")
 
     play_real_time(app, demo_tenant)
+    play_discrepancies(app, demo_tenant)
     play_export(app, demo_tenant)
     play_connection_life(app, demo_tenant)
 
@@ -356,6 +359,76 @@ def play_real_time(app: LocalApp, tenant_id: str) -> None:
     )
     webhooks = status.get("webhooks") or {}
     say(f"   Webhook deliveries so far: {webhooks.get('deliveries')}, sequence gaps: {webhooks.get('gaps')}")
+
+
+def play_discrepancies(app: LocalApp, tenant_id: str) -> None:
+    """Off balance with the invoice that explains it, a re-fetch that clears it; "why is this contact not
+    here?"; one record's sync trail."""
+    store = app.emulator.store
+    step("Off balance: an invoice paid in Xero while the webhook was off")
+    invoices = store.list_resource(tenant_id, "Invoices", where='Type=="ACCREC" AND Status=="AUTHORISED"')
+    unpaid = [i for i in invoices["Invoices"] if float(i["AmountPaid"]) == 0]
+    target = unpaid[3]
+    invoice_id, contact_id = str(target["InvoiceID"]), str(target["Contact"]["ContactID"])
+    customer_path = f"/orgs/{ORG_ID}/customers/{contact_id}"
+    before = api_get(app, customer_path).json()
+    say(
+        f"   '{before['name']}': {before['balance']['computed']} from the synced documents, "
+        f"{before['balance']['xero_outstanding']} in Xero (checked {before['balance']['checked_at']})"
+    )
+    with app.emulator.webhooks.muted():
+        app.admin.record_payment(tenant_id, invoice_id, str(target["AmountDue"]))
+    store.admin_edit_contact(tenant_id, contact_id, {"EmailAddress": "accounts@customer.example"})
+    say(
+        f"   {target['InvoiceNumber']} ({target['AmountDue']} {target['CurrencyCode']}) paid in Xero with "
+        "the webhook off; later the customer's email is edited (webhook on)"
+    )
+
+    def flagged() -> dict[str, Any] | None:
+        balance = api_get(app, customer_path).json().get("balance") or {}
+        return balance if balance.get("off_balance") else None
+
+    balance, seconds = wait_until("the off-balance flag", flagged)
+    say(
+        f"   GET {customer_path}, {seconds:.2f} s later: off_balance, ours {balance['computed']} vs Xero's "
+        f"{balance['xero_outstanding']} (difference {balance['difference']} {balance['currency'] or ''})"
+    )
+    for finding in balance["explanation"]:
+        say(f"      {finding['cause']}: {finding['explanation']}")
+    listed = api_get(app, f"/orgs/{ORG_ID}/customers?off_balance=true").json()["customers"]
+    say(f"   GET /orgs/{ORG_ID}/customers?off_balance=true → {[c['name'] for c in listed]}")
+    refetch = httpx.post(f"{app.api_url}{customer_path}/refetch", auth=app.api_auth, timeout=60).json()
+    calls = refetch["xero_calls"]
+    say(f"   POST {customer_path}/refetch ({calls} rate-limited Xero calls) → {refetch['outcome']}")
+    for finding in refetch["findings"]:
+        say(f"      {finding['cause']}: {finding['explanation']}")
+
+    def cleared() -> dict[str, Any] | None:
+        balance = api_get(app, customer_path).json().get("balance") or {}
+        return balance if balance.get("off_balance") is False else None
+
+    balance, seconds = wait_until("the flag cleared", cleared)
+    say(f"   {seconds:.2f} s later: in balance again ({balance['computed']} = {balance['xero_outstanding']})")
+
+    step('"Why is this contact not in the AR platform?"')
+    wheres = ("IsSupplier==true AND IsCustomer==false", 'ContactStatus=="ARCHIVED" AND IsCustomer==true')
+    for where in wheres:
+        contacts = store.list_resource(tenant_id, "Contacts", where=where, include_archived=True)["Contacts"]
+        for contact in contacts:
+            answer = api_get(app, f"/orgs/{ORG_ID}/explain/{contact['ContactID']}").json()
+            if answer["status"] == "not_held":
+                say(f"   '{contact['Name']}': {answer['reason']} ({answer['xero_field']})")
+                say(f"      {answer['explanation']}")
+                break
+
+    step(f"The sync trail of {target['InvoiceNumber']}, for support (instead of screenshots from Xero)")
+    trail = api_get(app, f"/orgs/{ORG_ID}/records/{invoice_id}/trail").json()
+    say(f"   Beside Xero now: {trail['xero_status']} ({len(trail['differences'])} fields differ)")
+    for version in trail["versions"]:
+        when = f"version of {version['xero_updated_at']} received {version['received_at']}"
+        say(f"      {when} from {version['from']}")
+    for stale in trail["stale"]:
+        say(f"      stale: the version of {stale['xero_updated_at']} again, from {stale['from']}")
 
 
 def initial_sync_runs(app: LocalApp) -> int:

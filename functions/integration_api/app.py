@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 
 from xero_bridge import wiring
 from xero_bridge.http import api_base_url, api_document, api_responses, register_error_handlers
+from xero_bridge.models.balances import CustomerWithBalance, ExplainAnswer, RecordTrail, RefetchOutcome
 from xero_bridge.models.connection import (
     ORG_ID_PATTERN,
     ConnectionView,
@@ -34,7 +35,6 @@ from xero_bridge.models.listings import (
 )
 from xero_bridge.models.records import (
     XERO_ID_PATTERN,
-    CustomerView,
     InvoiceStatus,
     InvoiceView,
     canonical_xero_id,
@@ -111,29 +111,73 @@ def invoice(org_id: OrgId, invoice_id: XeroId) -> InvoiceView:
 
 @app.get(
     "/orgs/<org_id>/customers/<contact_id>",
-    summary="One synced customer with its sync trail",
+    summary="One synced customer with its sync trail and its balance block: ours beside Xero's, off balance "
+    "or not, and the documents that explain a difference",
     responses=api_responses({200: "The customer."}, 400, 404, 409),
     tags=["records"],
 )
-def customer(org_id: OrgId, contact_id: XeroId) -> CustomerView:
+def customer(org_id: OrgId, contact_id: XeroId) -> CustomerWithBalance:
     logger.append_keys(org_id=org_id)
     return wiring.read_records().customer(org_id, canonical_xero_id(contact_id))
 
 
+@app.post(
+    "/orgs/<org_id>/customers/<contact_id>/refetch",
+    summary="Re-fetch one customer's documents from Xero (rate-limited): clears the off-balance flag or "
+    "confirms it, with the documents that differed",
+    responses=api_responses({200: "What Xero holds, compared with what we held."}, 400, 404, 409, 503),
+    tags=["records"],
+)
+def refetch_customer(org_id: OrgId, contact_id: XeroId) -> RefetchOutcome:
+    logger.append_keys(org_id=org_id)
+    return wiring.refetch_customer().refetch(org_id, canonical_xero_id(contact_id))
+
+
+@app.get(
+    "/orgs/<org_id>/explain/<xero_id>",
+    summary="Why a Xero contact or document is, or is not, in the AR platform, with the Xero field that "
+    "decided",
+    responses=api_responses({200: "Held (since when, from where) or not held, and why."}, 400, 409, 503),
+    tags=["support"],
+)
+def explain(org_id: OrgId, xero_id: XeroId) -> ExplainAnswer:
+    logger.append_keys(org_id=org_id)
+    return wiring.explain_records().explain(org_id, canonical_xero_id(xero_id))
+
+
+@app.get(
+    "/orgs/<org_id>/records/<xero_id>/trail",
+    summary="One record's sync trail: what we hold beside what Xero holds now, every version's source, "
+    "and what came stale",
+    responses=api_responses({200: "The trail."}, 400, 404, 409, 503),
+    tags=["support"],
+)
+def record_trail(org_id: OrgId, xero_id: XeroId) -> RecordTrail:
+    logger.append_keys(org_id=org_id)
+    return wiring.explain_records().trail(org_id, canonical_xero_id(xero_id))
+
+
 @app.get(
     "/orgs/<org_id>/customers",
-    summary="The customers, a page at a time: all by Xero id, or by `active` in the order Xero changed them",
+    summary="The customers, a page at a time: all by Xero id, by `active` in the order Xero changed them, or "
+    "the off-balance ones (`off_balance=true`) with their balance blocks",
     responses=api_responses(_PAGE, 400, 409, 503),
     tags=["records"],
 )
 def customers(
     org_id: OrgId,
     active: Annotated[bool | None, Query(description="Only active (true) or archived (false) ones.")] = None,
+    off_balance: Annotated[
+        bool | None,
+        Query(description="true: only customers whose balance differs from Xero's (not with `active`)."),
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> CustomerPage:
     logger.append_keys(org_id=org_id)
-    return wiring.list_records().customers(org_id, active=active, limit=limit, cursor=cursor)
+    return wiring.list_records().customers(
+        org_id, active=active, off_balance=off_balance, limit=limit, cursor=cursor
+    )
 
 
 @app.get(

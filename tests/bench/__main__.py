@@ -22,6 +22,7 @@ BENCHMARKS = {
     "realtime": "tests.bench.bench_realtime",  # webhook ack, change to visible, catch-up cost
     "export": "tests.bench.bench_export",  # payments per Xero call and per second at the rate limit
     "listings": "tests.bench.bench_listings",  # items DynamoDB reads per page of each API listing
+    "balances": "tests.bench.bench_balances",  # one customer's balance check; the large organisation's
 }
 
 

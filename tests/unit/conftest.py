@@ -64,6 +64,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
     """What template.yaml provisions for the connect functions, in moto, and their environment."""
     table = create_table("ConnectionsTable", "connections-test")
     records = create_table("RecordsTable", "records-test")
+    reconciliation = create_table("ReconciliationTable", "reconciliation-test")
     key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secret_arn = secrets.create_secret(
@@ -81,6 +82,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
     env = {
         "TABLE_NAME": table,
         "RECORDS_TABLE_NAME": records,
+        "RECONCILIATION_TABLE_NAME": reconciliation,
         "TOKEN_KEY_ID": key_id,
         "XERO_CLIENT_ID": "test-client-id",
         "XERO_CLIENT_SECRET_NAME": secret_arn,

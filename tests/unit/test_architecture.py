@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "shared" / "xero_bridge"
 FUNCTIONS = ROOT / "functions"
-SHARED_SERVICES = {"chase_ready", "ports", "publish_records", "token_vault"}
+SHARED_SERVICES = {"balance_check", "chase_ready", "ports", "publish_records", "token_vault"}
 
 
 def _modules(folder: Path) -> list[Path]:

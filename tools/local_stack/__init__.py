@@ -3,7 +3,14 @@
 See :class:`tools.local_stack.stack.LocalStack` and ``python -m tools.local_stack --help``.
 """
 
-from tools.local_stack.model import ApiRoute, FunctionSpec, LocalResource, ScheduleSpec, SqsSource
+from tools.local_stack.model import (
+    ApiRoute,
+    FunctionSpec,
+    LocalResource,
+    ScheduleSpec,
+    SqsSource,
+    StreamSource,
+)
 from tools.local_stack.provision import DeclaredVsCreated, Stack
 from tools.local_stack.runtime import InvokeResult, LambdaContext
 from tools.local_stack.sqs_poller import PollResult
@@ -23,6 +30,7 @@ __all__ = [
     "ScheduleSpec",
     "SqsSource",
     "Stack",
+    "StreamSource",
     "Template",
     "TemplateError",
 ]

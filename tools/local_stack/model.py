@@ -96,6 +96,24 @@ class SqsSource:
 
 
 @dataclass
+class StreamSource:
+    """DynamoDB stream event source: a function's ``Type: DynamoDB`` event (or an event source mapping)."""
+
+    logical_id: str
+    function: str
+    stream_arn: str
+    starting_position: str = "LATEST"  # TRIM_HORIZON | LATEST
+    batch_size: int = 100
+    maximum_batching_window: int = 0
+    bisect_on_error: bool = False
+    maximum_retry_attempts: int = -1  # -1: until the records expire, as Lambda
+    on_failure_arn: str | None = None
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+    filter_criteria: dict[str, Any] | None = None
+
+
+@dataclass
 class ScheduleSpec:
     """A schedule that the local stack can fire on demand (rule, Scheduler schedule or function event)."""
 

@@ -22,7 +22,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tools.local_stack.model import ApiRoute, FunctionSpec, LocalResource, ScheduleSpec, SqsSource
+from tools.local_stack.model import (
+    ApiRoute,
+    FunctionSpec,
+    LocalResource,
+    ScheduleSpec,
+    SqsSource,
+    StreamSource,
+)
 from tools.local_stack.template import NO_VALUE, ResourceDecl, Template, TemplateError
 
 LOG = logging.getLogger("tools.local_stack")
@@ -122,6 +129,7 @@ class Stack:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[ApiRoute] = field(default_factory=list)
     sqs_sources: list[SqsSource] = field(default_factory=list)
+    stream_sources: list[StreamSource] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     api_key_values: list[str] = field(default_factory=list)
@@ -922,6 +930,25 @@ class Provisioner:
                     in (props.get("FunctionResponseTypes") or []),
                     enabled=_bool(props.get("Enabled"), True),
                     maximum_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                    filter_criteria=props.get("FilterCriteria"),
+                )
+            )
+        elif etype == "DynamoDB":
+            on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            self.stack.stream_sources.append(
+                StreamSource(
+                    logical_id=f"{spec.logical_id}{event_name}",
+                    function=spec.logical_id,
+                    stream_arn=str(props["Stream"]),
+                    starting_position=str(props.get("StartingPosition", "LATEST")),
+                    batch_size=int(props.get("BatchSize", 100)),
+                    maximum_batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                    bisect_on_error=_bool(props.get("BisectBatchOnFunctionError")),
+                    maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                    on_failure_arn=str(on_failure) if on_failure else None,
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (props.get("FunctionResponseTypes") or []),
+                    enabled=_bool(props.get("Enabled"), True),
                     filter_criteria=props.get("FilterCriteria"),
                 )
             )

@@ -39,6 +39,7 @@ from tools.local_stack.runtime import FunctionRuntime, InvokeResult, Zygote, loa
 from tools.local_stack.scheduler import find_schedules, scheduled_event
 from tools.local_stack.sigv4 import IamCredentials, SigV4Verifier
 from tools.local_stack.sqs_poller import PollResult, SqsPoller
+from tools.local_stack.stream_poller import StreamPoller
 from tools.local_stack.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template
 
 LOG = logging.getLogger("tools.local_stack")
@@ -124,6 +125,7 @@ class LocalStack:
         self._runtime: FunctionRuntime | None = None
         self._api: LocalApi | None = None
         self._pollers: dict[str, SqsPoller] = {}
+        self._stream_pollers: dict[str, StreamPoller] = {}
         self._polling = False
         self._lock = threading.RLock()
 
@@ -153,6 +155,8 @@ class LocalStack:
         self._polling = False
         for poller in self._pollers.values():
             poller.request_stop()
+        for stream_poller in self._stream_pollers.values():
+            stream_poller.request_stop()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -188,6 +192,13 @@ class LocalStack:
                     self._pollers[source.logical_id] = SqsPoller(
                         source, self.client("sqs"), self.invoke, self.region, self.pollers_per_source
                     )
+                for stream in self._stack.stream_sources:
+                    poller = StreamPoller(
+                        stream, self.client("dynamodbstreams"), self.client("sqs"), self.invoke, self.region
+                    )
+                    # LATEST: from the stack's start, as for a mapping created with the stack
+                    poller.start_position()
+                    self._stream_pollers[stream.logical_id] = poller
             return self._stack
 
     @property
@@ -321,11 +332,27 @@ class LocalStack:
         self._polling = True
         for poller in self._pollers.values():
             poller.start()
+        for stream_poller in self._stream_pollers.values():
+            stream_poller.start()
 
     def stop_pollers(self) -> None:
         self._polling = False
         for poller in self._pollers.values():
             poller.stop()
+        for stream_poller in self._stream_pollers.values():
+            stream_poller.stop()
+
+    def stream_poller(self, name: str) -> StreamPoller:
+        """A DynamoDB stream poller by source id (``<Function><Event>``) or function logical id."""
+        self.provision()
+        if name in self._stream_pollers:
+            return self._stream_pollers[name]
+        matches = [p for p in self._stream_pollers.values() if p.source.function == name]
+        if len(matches) != 1:
+            raise KeyError(
+                f"{name!r} names {len(matches)} stream sources (sources: {', '.join(self._stream_pollers)})"
+            )
+        return matches[0]
 
     def poller(self, name: str) -> SqsPoller:
         """A poller by source id (``<Function><Event>``), function logical id or queue logical id."""
@@ -354,9 +381,10 @@ class LocalStack:
         self.provision()
         deadline = time.monotonic() + timeout
         quiet = 0
+        streams = list(self._stream_pollers.values())
         while True:
-            busy = sum(p.in_flight for p in self._pollers.values())
-            pending = sum(p.pending() for p in self._pollers.values())
+            busy = sum(p.in_flight for p in self._pollers.values()) + sum(p.in_flight for p in streams)
+            pending = sum(p.pending() for p in self._pollers.values()) + sum(p.pending() for p in streams)
             if busy == 0 and pending == 0:
                 quiet += 1
                 if quiet >= 2:
@@ -366,6 +394,8 @@ class LocalStack:
                 if not self._polling:
                     for poller in self._pollers.values():
                         poller.poll_once()
+                    for stream_poller in streams:
+                        stream_poller.poll_once()
             if time.monotonic() > deadline:
                 stuck = {
                     name: (p.pending(), p.in_flight)

@@ -35,6 +35,7 @@ __all__ = [
     "GiveUp",
     "InvalidBankAccountError",
     "InvalidCursorError",
+    "InvalidFilterError",
     "InvalidSessionError",
     "InvalidStateError",
     "MalformedXeroRecord",
@@ -367,6 +368,16 @@ class RecordNotHeld(Refused):
 
 class InvalidCursorError(Refused):
     """A listing's ``cursor`` we did not give out for this org and these filters (or that was altered)."""
+
+    default_code = "invalid_request"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class InvalidFilterError(Refused):
+    """A combination of listing filters no index serves (``off_balance=false``, or ``off_balance`` with
+    ``active``)."""
 
     default_code = "invalid_request"
 

@@ -232,6 +232,7 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.PaymentConflictError: (409, "", ""),
     errors.InvalidBankAccountError: (400, "", ""),
     errors.InvalidCursorError: (400, "", ""),
+    errors.InvalidFilterError: (400, "", ""),
     # Give up: nothing the caller can retry as it is.
     errors.NeedsReconnect: (409, "needs_reconnect", ""),
     errors.InvalidStateError: (400, "invalid_state", "the connect link is unknown, used or expired"),

@@ -73,6 +73,9 @@ class Settings(BaseModel):
     # Looks the sync finisher takes (one per 5 s Wait) at the writer's progress before failing the run.
     sync_finish_max_checks: int = Field(default=120, ge=1, le=10_000)
 
+    # Off balance and the trail's history: ReconciliationTable (written by the balance keeper only).
+    reconciliation_table_name: str | None = None
+
     # The payment export: its ledger and settings table, its queue and dead-letter queues.
     payments_table_name: str | None = None
     export_queue_url: str | None = None

@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.payments_table import PaymentLedgerTable
     from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+    from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
     from xero_bridge.adapters.xero.oauth import XeroEndpoints
+    from xero_bridge.models.balances import RecordChange
+    from xero_bridge.services.balances.keep import KeepBalances
+    from xero_bridge.services.balances.refetch import RefetchCustomer
     from xero_bridge.services.catch_up.fan_out import RequestCatchUps
     from xero_bridge.services.catch_up.tenant import CatchUpTenant
     from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from xero_bridge.services.export.record import RecordPayment
     from xero_bridge.services.export.replay import ReplayPayments
     from xero_bridge.services.export.settings import ExportSettingsService
+    from xero_bridge.services.records.explain import ExplainRecords
     from xero_bridge.services.records.listing import ListRecords
     from xero_bridge.services.records.read import ReadRecords
     from xero_bridge.services.sync.fetch_page import FetchPage
@@ -53,12 +58,15 @@ if TYPE_CHECKING:
     from xero_bridge.services.webhooks.receive import ReceiveWebhook
 
 __all__ = [
+    "balance_keeper",
     "begin_connect",
     "catch_up_tenant",
     "complete_connect",
     "connection_status",
     "consume_delivery",
+    "decode_record_change",
     "disconnect_org",
+    "explain_records",
     "export_from_queue",
     "export_settings",
     "fetch_page",
@@ -72,6 +80,7 @@ __all__ = [
     "record_payment",
     "record_sync_failure",
     "records_writer",
+    "refetch_customer",
     "replay_from_queue",
     "replay_payments",
     "request_catch_ups",
@@ -332,6 +341,8 @@ def fetch_page() -> FetchPage:
 
 
 def finish_sync() -> FinishSync:
+    """The finisher: the run's end, and every customer's balance checked once the writer drained it."""
+    from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.services.sync.finish import FinishSync
 
@@ -340,6 +351,8 @@ def finish_sync() -> FinishSync:
         runs=SyncRunsTable(settings.table_name),
         queue=_writes_queue(settings),
         max_finish_checks=settings.sync_finish_max_checks,
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings) if settings.reconciliation_table_name else None,
     )
 
 
@@ -431,7 +444,15 @@ def catch_up_tenant() -> CatchUpTenant:
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         day_reserve=settings.catch_up_day_reserve,
         xero_clock=_limiter_clock(),
+        balances=_reconciliation(settings) if settings.reconciliation_table_name else None,
+        history=RecordsTable(settings.records_table_name),
     )
+
+
+def _reconciliation(settings: Settings) -> ReconciliationTable:
+    from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
+
+    return ReconciliationTable(settings.require("reconciliation_table_name"))
 
 
 def read_records() -> ReadRecords:
@@ -441,8 +462,63 @@ def read_records() -> ReadRecords:
 
     settings = get_settings()
     return ReadRecords(
-        connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings),
     )
+
+
+def explain_records() -> ExplainRecords:
+    """ "Why is this not here?" and the sync trail: what we keep, and Xero through the rate limiter."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.records.explain import ExplainRecords
+
+    settings = get_settings()
+    return ExplainRecords(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        history=_reconciliation(settings),
+        runs=SyncRunsTable(settings.table_name),
+        xero=_xero_readers(settings),
+    )
+
+
+def refetch_customer() -> RefetchCustomer:
+    """The targeted re-fetch of one customer's documents, through the rate limiter, to the writer."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.services.balances.refetch import RefetchCustomer
+    from xero_bridge.services.publish_records import RecordPublisher
+
+    settings = get_settings()
+    return RefetchCustomer(
+        connections=ConnectionsTable(settings.table_name),
+        records=RecordsTable(settings.records_table_name),
+        balances=_reconciliation(settings),
+        xero=_xero_readers(settings),
+        publisher=RecordPublisher(queue=_writes_queue(settings)),
+    )
+
+
+# --- the balance keeper (RecordsTable's stream) ---------------------------------------------------------
+
+
+def balance_keeper() -> KeepBalances:
+    """Customers' balances and the records' versions, kept from RecordsTable's stream."""
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.services.balances.keep import KeepBalances
+
+    settings = get_settings()
+    return KeepBalances(records=RecordsTable(settings.records_table_name), balances=_reconciliation(settings))
+
+
+def decode_record_change(event_name: str, dynamodb: dict[str, object]) -> RecordChange | None:
+    """A stream record of RecordsTable as the change it tells (None: not a synced record's item)."""
+    from xero_bridge.adapters.aws.records_stream import decode_change
+
+    return decode_change(event_name, dynamodb)
 
 
 def list_records() -> ListRecords:
@@ -459,6 +535,7 @@ def list_records() -> ListRecords:
         cursor_key=SecretsManagerKey(
             settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
         ),
+        balances=_reconciliation(settings),
     )
 
 
@@ -466,13 +543,15 @@ def list_records() -> ListRecords:
 
 
 @lru_cache(maxsize=1)
-def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
-    """The writer's ports: the records table (its only writer) and the sync runs' counters."""
+def records_writer() -> tuple[RecordsTable, SyncRunsTable, RecordsTable]:
+    """The writer's ports: the records table (its only writer), the sync runs' counters, and the records
+    table again as the note of stale deliveries."""
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 
     settings = get_settings()
-    return RecordsTable(settings.records_table_name), SyncRunsTable(settings.table_name)
+    records = RecordsTable(settings.records_table_name)
+    return records, SyncRunsTable(settings.table_name), records
 
 
 # --- the payment export --------------------------------------------------------------------------------

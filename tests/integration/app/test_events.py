@@ -56,6 +56,12 @@ EXPECTED_API: dict[str, int | tuple[str, str]] = {
     "integration_api/invoices_naive_updated_since": ("refused", "invalid_request"),
     "integration_api/customers_bad_org": ("refused", "invalid_request"),  # a 400, not a 404
     "integration_api/openapi_document": 200,  # the document, from the shared layer
+    # Off balance, explain and the trail: no org holds records on a fresh stack; off_balance=false is a 400.
+    "integration_api/customer_refetch": ("refused", "not_connected"),
+    "integration_api/explain": ("refused", "not_connected"),
+    "integration_api/record_trail": ("refused", "not_connected"),
+    "integration_api/customers_off_balance": ("refused", "not_connected"),
+    "integration_api/customers_off_balance_false": ("refused", "invalid_request"),
     # Signed with the local stack's webhook key (its template default): verified, enqueued or answered.
     "webhook_receiver/delivery": 200,
     "webhook_receiver/intent_to_receive": 200,
@@ -80,6 +86,14 @@ NAMED_IN_REASON = {
     "integration_api/invoices_bad_cursor": "cursor",
     "integration_api/invoices_naive_updated_since": "updated_since",
     "integration_api/customers_bad_org": "org_id",
+    "integration_api/customers_off_balance_false": "off_balance",
+}
+
+#: DynamoDB stream events (RecordsTable's): what the balance keeper did. On a fresh stack no customer is
+#: held, so a version is noted and no balance checked; a writer's note (a skip reason) is no record version.
+EXPECTED_STREAM: dict[str, dict[str, int]] = {
+    "balance_keeper/invoice_paid": {"versions": 1, "customers_checked": 0},
+    "balance_keeper/skip_note": {"versions": 0, "customers_checked": 0},
 }
 
 #: SQS events: the message ids the consumer reports as failed (the rest were processed).
@@ -197,10 +211,18 @@ def test_event_runs_against_its_function(fresh_stack: LocalStack, event_file: Pa
         assert int(result.payload["statusCode"]) < 500
         if case in NAMED_IN_REASON:
             assert NAMED_IN_REASON[case] in json.loads(result.payload["body"])["reason"]
-    if "Records" in event:  # an SQS batch: partial failures name exactly the bad messages
+    if "Records" in event and event["Records"][0].get("eventSource") == "aws:dynamodb":
+        assert result.payload == EXPECTED_STREAM[case]
+    elif "Records" in event:  # an SQS batch: partial failures name exactly the bad messages
         assert case in EXPECTED_SQS_FAILURES, f"say which messages of {case} fail in EXPECTED_SQS_FAILURES"
         failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
         assert failed == EXPECTED_SQS_FAILURES[case]
+    if case == "balance_keeper/invoice_paid":  # the version is noted for the invoice's trail, with its event
+        table = fresh_stack.physical_id("ReconciliationTable")
+        items = fresh_stack.client("dynamodb").scan(TableName=table)["Items"]
+        assert [
+            i["source"]["M"]["event_sequence"]["N"] for i in items if i["sk"]["S"].startswith("VERSION#")
+        ] == ["42"]
     if case == "integration_api/openapi_document":
         assert json.loads(result.payload["body"]) == json.loads((ROOT / "docs" / "openapi.json").read_text())
     if case == "integration_api/start_connect":

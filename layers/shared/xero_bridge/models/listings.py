@@ -11,9 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xero_bridge.models.balances import CustomerWithBalance
 from xero_bridge.models.records import (
     CreditNoteView,
-    CustomerView,
     InvoiceStatus,
     InvoiceView,
     OverpaymentView,
@@ -108,9 +108,9 @@ _NEXT = "The cursor of the next page (pass it back as `cursor` with the same fil
 
 
 class CustomerPage(BaseModel):
-    """A page of ``GET /orgs/{org_id}/customers``."""
+    """A page of ``GET /orgs/{org_id}/customers`` (each with its balance block under ``off_balance=true``)."""
 
-    customers: list[CustomerView]
+    customers: list[CustomerWithBalance]
     next_cursor: str | None = Field(default=None, description=_NEXT)
 
 

@@ -110,6 +110,8 @@ class CatchUpOutcome(BaseModel):
     calls: int = 0
     records_sent: int = 0
     missed_by_webhooks: int = 0
+    balances_rechecked: int = 0  # customers flagged off balance, rechecked at the end
+    still_off_balance: int = 0
     cursors: dict[str, AwareDatetime] = Field(default_factory=dict)
     started_at: AwareDatetime
     finished_at: AwareDatetime

@@ -8,7 +8,7 @@ a port meets its adapter:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 # Only annotations use these: a function importing the ports does not import every flow's models.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from xero_bridge.errors import NeedsReconnect
+    from xero_bridge.models.balances import CustomerBalance
     from xero_bridge.models.connection import (
         ConnectionStatus,
         ConnectSession,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from xero_bridge.models.xero import Invoice as XeroInvoice
 
 __all__ = [
+    "BalanceStore",
     "CatchUpRequests",
     "CatchUpStates",
     "Clock",
@@ -68,10 +70,12 @@ __all__ = [
     "ExportSettingsStore",
     "PaymentLedger",
     "RateLimiter",
+    "RecordHistory",
     "RecordsStore",
     "RefreshLease",
     "RunStore",
     "SigningKeySource",
+    "StaleLog",
     "StateStore",
     "SyncMachine",
     "SyncedRecords",
@@ -436,6 +440,60 @@ class RecordsStore(Protocol):
         where the next page starts (None at the end). ``InvalidCursorError`` for a position that does not
         fit the query."""
         ...
+
+
+class StaleLog(Protocol):
+    """The writer's note of deliveries that came stale (the sync trail's "skipped as stale")."""
+
+    def record_stale(self, tenant_id: str, records: Sequence[SyncedRecord]) -> None: ...
+
+
+class RecordHistory(Protocol):
+    """Reads of ``RecordsTable`` the balance check, "why is this not here?" and the trail need."""
+
+    def get(self, tenant_id: str, record_type: RecordType, xero_id: str) -> StoredRecord | None: ...
+
+    def customer_documents(self, tenant_id: str, contact_id: str) -> list[StoredRecord]:
+        """Every invoice, credit note, overpayment, prepayment and payment of one customer."""
+        ...
+
+    def find_any(
+        self, tenant_id: str, xero_id: str, record_types: Sequence[RecordType]
+    ) -> tuple[StoredRecord | None, SkippedRecord | None]:
+        """The record we hold under any of the types, and why we left it out if we did."""
+        ...
+
+    def list_items(self, tenant_id: str, record_type: RecordType) -> Iterable[StoredRecord]:
+        """Every record of one type for a tenant."""
+        ...
+
+    def stale_deliveries(
+        self, tenant_id: str, record_type: RecordType, xero_id: str
+    ) -> list[dict[str, object]]:
+        """Deliveries that came stale, oldest first."""
+        ...
+
+
+class BalanceStore(Protocol):
+    """Customers' balance checks and the records' version history (``ReconciliationTable``)."""
+
+    def put_balance(self, tenant_id: str, org_id: str, balance: CustomerBalance) -> None: ...
+
+    def put_balances(self, tenant_id: str, org_id: str, balances: Sequence[CustomerBalance]) -> None: ...
+
+    def get_balance(self, tenant_id: str, contact_id: str) -> CustomerBalance | None: ...
+
+    def off_balance_page(
+        self, tenant_id: str, *, resume_at: Position | None, limit: int
+    ) -> tuple[list[CustomerBalance], Position | None]: ...
+
+    def off_balance_ids(self, tenant_id: str) -> list[str]: ...
+
+    def record_versions(self, records: Sequence[StoredRecord]) -> None: ...
+
+    def versions(
+        self, tenant_id: str, record_type: RecordType, xero_id: str
+    ) -> list[tuple[str, str, RecordSource]]: ...
 
 
 class RateLimiter(Protocol):

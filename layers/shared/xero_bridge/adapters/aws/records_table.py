@@ -101,10 +101,18 @@ __all__ = [
 ]
 
 
-# Documents listed per customer on GSI1 (payments are found through their invoice).
+# A customer's documents on GSI1: what moves its balance, and its payments (the off-balance check reads
+# them all in one query; the invoice listing reads only the INVOICE# part of the partition).
 _CUSTOMER_DOCUMENTS = frozenset(
-    {RecordType.INVOICE, RecordType.CREDIT_NOTE, RecordType.OVERPAYMENT, RecordType.PREPAYMENT}
+    {
+        RecordType.INVOICE,
+        RecordType.CREDIT_NOTE,
+        RecordType.OVERPAYMENT,
+        RecordType.PREPAYMENT,
+        RecordType.PAYMENT,
+    }
 )
+_STALE_KEPT = 20  # stale deliveries kept per record (the latest)
 _NO_DATE = "0000-00-00"  # sorts before every real date
 GSI1 = "GSI1"
 GSI2 = "GSI2"
@@ -380,6 +388,83 @@ class RecordsTable(DynamoDBTableAdapter):
             return None
         values = from_item(item)
         return SkippedRecord.model_validate(values)
+
+    def record_stale(self, tenant_id: str, records: Sequence[SyncedRecord]) -> None:
+        """Note deliveries that came when we already held the same or a newer version (the sync trail's
+        "skipped as stale"): ``STALE#{RECORD_TYPE}#{xero_id}``, the latest :data:`_STALE_KEPT` of them.
+
+        One ``UpdateItem`` per record (``list_append``), only for stale outcomes: a normal write costs
+        nothing more.
+        """
+        for record in records:
+            note = {
+                "xero_updated_at": format_instant(record.xero_updated_at),
+                "received_at": format_instant(self._clock()),
+                "source": _storable(record.source.model_dump(exclude_none=True)),
+            }
+            response = self.client.update_item(
+                TableName=self._table,
+                Key={
+                    "pk": {"S": tenant_pk(tenant_id)},
+                    "sk": {"S": f"STALE#{record_sk(record.record_type, record.xero_id)}"},
+                },
+                UpdateExpression="SET deliveries = list_append(if_not_exists(deliveries, :empty), :note)",
+                ExpressionAttributeValues={":empty": {"L": []}, ":note": to_item({"n": [note]})["n"]},
+                ReturnValues="UPDATED_NEW",
+            )
+            kept = response.get("Attributes", {}).get("deliveries", {}).get("L", [])
+            if len(kept) > _STALE_KEPT:
+                self.client.update_item(
+                    TableName=self._table,
+                    Key={
+                        "pk": {"S": tenant_pk(tenant_id)},
+                        "sk": {"S": f"STALE#{record_sk(record.record_type, record.xero_id)}"},
+                    },
+                    UpdateExpression="REMOVE "
+                    + ", ".join(f"deliveries[{i}]" for i in range(len(kept) - _STALE_KEPT)),
+                )
+
+    def stale_deliveries(
+        self, tenant_id: str, record_type: RecordType | str, xero_id: str
+    ) -> list[dict[str, Any]]:
+        """The stale deliveries noted for a record, oldest first (``xero_updated_at``, ``received_at``,
+        ``source``)."""
+        response = self.client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"STALE#{record_sk(record_type, xero_id)}"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return [] if item is None else list(from_item(item).get("deliveries", []))
+
+    def find_any(
+        self, tenant_id: str, xero_id: str, record_types: Sequence[RecordType]
+    ) -> tuple[StoredRecord | None, SkippedRecord | None]:
+        """The record of ``xero_id`` we hold under any of ``record_types``, and why we left it out if we did:
+        one ``BatchGetItem`` over both kinds of keys."""
+        keys = [record_sk(kind, xero_id) for kind in record_types]
+        keys += [f"SKIPPED#{sk}" for sk in keys]
+        items = self.batch_get([{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}} for sk in keys])
+        held: StoredRecord | None = None
+        skipped: SkippedRecord | None = None
+        for item in items:
+            if item["sk"]["S"].startswith("SKIPPED#"):
+                skipped = SkippedRecord.model_validate(from_item(item))
+            else:
+                held = stored_record(item)
+        return held, skipped
+
+    def customer_documents(self, tenant_id: str, contact_id: str) -> list[StoredRecord]:
+        """Every document of one customer (invoices, credit notes, overpayments, prepayments, payments): its
+        whole ``GSI1`` partition, page by page."""
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :customer",
+            ExpressionAttributeValues={":customer": {"S": f"{tenant_pk(tenant_id)}#CONTACT#{contact_id}"}},
+        )
+        return [stored_record(item) for page in pages for item in page.get("Items", [])]
 
     @staticmethod
     def _gsi1(tenant_id: str, record: SyncedRecord) -> tuple[str, str] | None:

@@ -10,6 +10,9 @@
   changed during the run. Nothing seen: the cursor stays.
 * A tenant whose daily Xero quota is nearly spent is skipped (the reserve is for payment exports), and
   says so in its status; so is one whose initial sync has not finished (no cursors yet).
+* Customers flagged off balance are rechecked at the end (:mod:`~xero_bridge.services.balance_check`): a
+  flag whose stream batch was lost (the balance keeper's DLQ) cannot outlive a catch-up. What the sweep
+  itself sent is rechecked by the balance keeper once the writer has stored it.
 * Records found here that a webhook should have brought (a contact, document, overpayment or prepayment
   newer than what we hold, changed long enough ago for its webhook to have come) are counted: that is how
   a disabled webhook is noticed.
@@ -29,11 +32,14 @@ from xero_bridge.models.sync import CURSOR_RESOURCES, PLAN_PAGE_SIZE
 from xero_bridge.models.webhooks import CATEGORY_RESOURCES, CatchUpOutcome, CatchUpRequest
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.observability import logger
+from xero_bridge.services.balance_check import check_customer
 from xero_bridge.services.ports import (
+    BalanceStore,
     CatchUpStates,
     Clock,
     ConnectionStore,
     RateLimiter,
+    RecordHistory,
     RecordsStore,
     RunStore,
     TimeLeft,
@@ -84,6 +90,9 @@ class CatchUpTenant:
     xero_clock
         Xero's time as the rate limiter keeps it (the same clock in AWS; the emulator's scaled one in tests),
         against which a change is old enough to have been missed.
+    balances, history
+        ``ReconciliationTable`` and ``RecordsTable``'s reads: the flagged customers rechecked at the end
+        (left out: no recheck).
     """
 
     def __init__(
@@ -100,6 +109,8 @@ class CatchUpTenant:
         lease_seconds: float = 900.0,
         clock: Clock = _utc_now,
         xero_clock: Clock = _utc_now,
+        balances: BalanceStore | None = None,
+        history: RecordHistory | None = None,
     ) -> None:
         self._connections = connections
         self._runs = runs
@@ -112,6 +123,8 @@ class CatchUpTenant:
         self._lease_seconds = lease_seconds
         self._now = clock
         self._xero_now = xero_clock
+        self._balances = balances
+        self._history = history
 
     def run(self, request: CatchUpRequest, *, time_left: TimeLeft | None = None) -> CatchUpOutcome:
         """Catch the request's tenant up, or say why it was skipped.
@@ -143,6 +156,24 @@ class CatchUpTenant:
             self._states.release(org_id, owner)
         self._states.save_outcome(outcome)
         return outcome
+
+    def _recheck_balances(self, org_id: str, tenant_id: str) -> tuple[int, int]:
+        """Recheck every customer flagged off balance; (rechecked, still off balance)."""
+        if self._balances is None or self._history is None:
+            return 0, 0
+        rechecked = still_off = 0
+        for contact_id in self._balances.off_balance_ids(tenant_id):
+            balance = check_customer(
+                tenant_id=tenant_id,
+                org_id=org_id,
+                contact_id=contact_id,
+                records=self._history,
+                balances=self._balances,
+                now=self._now(),
+            )
+            rechecked += 1
+            still_off += int(balance is not None and balance.off_balance)
+        return rechecked, still_off
 
     def _catch_up(
         self, request: CatchUpRequest, started: datetime, time_left: TimeLeft | None
@@ -176,6 +207,7 @@ class CatchUpTenant:
             calls = xero.calls - calls
         if sent:
             self._connections.record_change(org_id, self._now())
+        rechecked, still_off = self._recheck_balances(org_id, tenant_id)
         outcome = CatchUpOutcome(
             org_id=org_id,
             tenant_id=tenant_id,
@@ -184,6 +216,8 @@ class CatchUpTenant:
             calls=calls,
             records_sent=sent,
             missed_by_webhooks=missed,
+            balances_rechecked=rechecked,
+            still_off_balance=still_off,
             cursors={**cursors, **moved},
             started_at=started,
             finished_at=self._now(),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from xero_bridge.domain.cursors import open_cursor, seal_cursor
+from xero_bridge.errors import InvalidFilterError
+from xero_bridge.models.balances import CustomerWithBalance
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.listings import (
     DEFAULT_LIMIT,
@@ -37,7 +39,7 @@ from xero_bridge.models.records import (
     XeroPaymentView,
     record_view,
 )
-from xero_bridge.services.ports import ConnectionStore, RecordsStore, SigningKeySource
+from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordsStore, SigningKeySource
 from xero_bridge.services.records.read import records_connection
 
 __all__ = ["ListRecords"]
@@ -63,28 +65,53 @@ class ListRecords:
         ``RecordsTable``.
     cursor_key
         The key cursors are sealed with (``CursorSigningKey``).
+    balances
+        ``ReconciliationTable``: the off-balance customers (``off_balance=true``).
     """
 
     def __init__(
-        self, *, connections: ConnectionStore, records: RecordsStore, cursor_key: SigningKeySource
+        self,
+        *,
+        connections: ConnectionStore,
+        records: RecordsStore,
+        cursor_key: SigningKeySource,
+        balances: BalanceStore | None = None,
     ) -> None:
         self._connections = connections
         self._records = records
         self._cursor_key = cursor_key
+        self._balances = balances
 
     def customers(
         self,
         org_id: str,
         *,
         active: bool | None = None,
+        off_balance: bool | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
     ) -> CustomerPage:
-        """The org's customers: all of them by Xero id, or the active (archived) ones by last change."""
+        """The org's customers: all of them by Xero id, the active (archived) ones by last change, or the off
+        balance ones by Xero id with their balance block.
+
+        Raises
+        ------
+        InvalidFilterError
+            ``off_balance=false`` (not a filter: leave it out) or ``off_balance`` with ``active``.
+        """
+        if off_balance is not None:
+            if not off_balance or active is not None:
+                raise InvalidFilterError(
+                    "invalid: off_balance (only off_balance=true filters, and not with active)"
+                )
+            return self._off_balance(org_id, limit, cursor)
         query = RecordQuery(record_types=(RecordType.CONTACT,), active=active)
         listed = self._list(org_id, "customers", query, limit, cursor)
         return CustomerPage(
-            customers=[record_view(CustomerView, r, listed.source_connection) for r in listed.records],
+            customers=[
+                CustomerWithBalance(**record_view(CustomerView, r, listed.source_connection).model_dump())
+                for r in listed.records
+            ],
             next_cursor=listed.next_cursor,
         )
 
@@ -152,6 +179,29 @@ class ListRecords:
         if page.resume_at is not None:
             next_cursor = seal_cursor(page.resume_at, binding=binding, key=self._key())
         return _Listed(page.records, next_cursor, connection.status)
+
+    def _off_balance(self, org_id: str, limit: int, cursor: str | None) -> CustomerPage:
+        """Off-balance customers, from the sparse index of flagged ones, with their balance blocks."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+        assert self._balances is not None, "the off-balance listing needs the balances"
+        connection = records_connection(self._connections, org_id)
+        binding = {"org": org_id, "tenant": connection.tenant_id, "listing": "customers", "off_balance": True}
+        resume_at = open_cursor(cursor, binding=binding, key=self._key()) if cursor is not None else None
+        flagged, more = self._balances.off_balance_page(
+            connection.tenant_id, resume_at=resume_at, limit=limit
+        )
+        held = self._records.get_many(
+            connection.tenant_id, [(RecordType.CONTACT, balance.contact_id) for balance in flagged]
+        )
+        customers = []
+        for balance in flagged:
+            stored = held.get((RecordType.CONTACT, balance.contact_id))
+            if stored is not None:
+                view = record_view(CustomerView, stored, connection.status)
+                customers.append(CustomerWithBalance(**view.model_dump(), balance=balance))
+        next_cursor = seal_cursor(more, binding=binding, key=self._key()) if more is not None else None
+        return CustomerPage(customers=customers, next_cursor=next_cursor)
 
     def _key(self) -> bytes:
         return self._cursor_key.key().get_secret_value().encode()

@@ -8,9 +8,10 @@ when we left it out on purpose (a supplier-only contact, an archived one, a bill
 from __future__ import annotations
 
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
+from xero_bridge.models.balances import CustomerWithBalance
 from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.records import CustomerView, InvoiceView, RecordType, StoredRecord, record_view
-from xero_bridge.services.ports import ConnectionStore, RecordsStore
+from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordsStore
 
 __all__ = ["ReadRecords", "records_connection"]
 
@@ -39,19 +40,29 @@ class ReadRecords:
         The org's connection: which tenant its records are kept under (a disconnected one's stay readable).
     records
         ``RecordsTable``.
+    balances
+        ``ReconciliationTable``: a customer's balance block (None leaves it out).
     """
 
-    def __init__(self, *, connections: ConnectionStore, records: RecordsStore) -> None:
+    def __init__(
+        self, *, connections: ConnectionStore, records: RecordsStore, balances: BalanceStore | None = None
+    ) -> None:
         self._connections = connections
         self._records = records
+        self._balances = balances
 
     def invoice(self, org_id: str, invoice_id: str) -> InvoiceView:
         stored, source = self._one(org_id, RecordType.INVOICE, invoice_id, "invoice")
         return record_view(InvoiceView, stored, source)
 
-    def customer(self, org_id: str, contact_id: str) -> CustomerView:
+    def customer(self, org_id: str, contact_id: str) -> CustomerWithBalance:
+        """The customer, its trail, and its balance beside Xero's (null until its first check)."""
         stored, source = self._one(org_id, RecordType.CONTACT, contact_id, "customer")
-        return record_view(CustomerView, stored, source)
+        view = record_view(CustomerView, stored, source)
+        balance = None
+        if self._balances is not None:
+            balance = self._balances.get_balance(stored.tenant_id, contact_id)
+        return CustomerWithBalance(**view.model_dump(), balance=balance)
 
     def _one(
         self, org_id: str, record_type: RecordType, xero_id: str, noun: str

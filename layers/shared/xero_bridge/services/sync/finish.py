@@ -15,7 +15,8 @@ from xero_bridge.models.sync import (
     SyncStatus,
 )
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import Clock, RunStore, WritesQueue
+from xero_bridge.services.balance_check import check_tenant
+from xero_bridge.services.ports import BalanceStore, Clock, RecordHistory, RunStore, WritesQueue
 
 __all__ = ["FinishSync", "RecordSyncFailure"]
 
@@ -37,15 +38,27 @@ class FinishSync:
         Aware-UTC clock.
     max_finish_checks
         How many times the finisher looks at the writer's progress before the run is failed.
+    records, balances
+        ``RecordsTable`` (read) and ``ReconciliationTable``: once drained, every customer's balance is checked
+        from one read of the tenant (left out: no check).
     """
 
     def __init__(
-        self, *, runs: RunStore, queue: WritesQueue, clock: Clock = _utc_now, max_finish_checks: int = 60
+        self,
+        *,
+        runs: RunStore,
+        queue: WritesQueue,
+        clock: Clock = _utc_now,
+        max_finish_checks: int = 60,
+        records: RecordHistory | None = None,
+        balances: BalanceStore | None = None,
     ) -> None:
         self._runs = runs
         self._queue = queue
         self._now = clock
         self._max_finish_checks = max_finish_checks
+        self._records = records
+        self._balances = balances
 
     def finish(self, request: FinishInput) -> FinishOutput:
         """Finish the run once the writer has written every record sent; otherwise say "not yet".
@@ -93,6 +106,23 @@ class FinishSync:
             drained = True
         if drained:
             now = self._now()
+            if self._records is not None and self._balances is not None:
+                customers, off = check_tenant(
+                    tenant_id=run.tenant_id,
+                    org_id=run.org_id,
+                    records=self._records,
+                    balances=self._balances,
+                    now=now,
+                )
+                logger.info(
+                    "balances checked",
+                    extra={
+                        "org_id": run.org_id,
+                        "run_id": run.run_id,
+                        "customers": customers,
+                        "off_balance": off,
+                    },
+                )
             cursor = run.snapshot_at or run.started_at
             self._runs.set_cursors(run.org_id, run.run_id, CURSOR_RESOURCES, cursor)
             for part in PARTS:  # the history part is written now; the chase part was, at the latest

@@ -19,7 +19,7 @@ from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.records import RESOURCE_OF, SyncedRecord, WriteOutcome
 from xero_bridge.models.sync import Part, partition_key
 from xero_bridge.services.chase_ready import record_chase_ready
-from xero_bridge.services.ports import Clock, RecordsStore, RunStore
+from xero_bridge.services.ports import Clock, RecordsStore, RunStore, StaleLog
 
 __all__ = ["WriteSummary", "write_batch"]
 
@@ -45,7 +45,12 @@ class WriteSummary:
 
 
 def write_batch(
-    message: RecordsMessage, repo: RecordsStore, progress: RunStore, *, clock: Clock = _utc_now
+    message: RecordsMessage,
+    repo: RecordsStore,
+    progress: RunStore,
+    stale: StaleLog | None = None,
+    *,
+    clock: Clock = _utc_now,
 ) -> WriteSummary:
     """Write the message's records (newer versions only) and add what was written to the run's progress.
 
@@ -62,6 +67,9 @@ def write_batch(
         The sync-run counters; only called for a message of a run (``run_id``): per partition, versions
         written, and versions unchanged (stale, or only-if-exists of a record we never held) — together,
         every record the run sent, which is how the run knows the writer drained it (each part of it).
+    stale
+        Where deliveries that came stale are noted for the record's trail (only those: a normal write
+        costs nothing more).
     clock
         Aware-UTC clock (the moment recorded as chase-ready).
 
@@ -76,6 +84,10 @@ def write_batch(
         an attempt that failed); what the failed attempt wrote comes back ``stale`` and counts as unchanged.
     """
     outcomes = repo.upsert_many(message.tenant_id, message.org_id, message.records)
+    if stale is not None:
+        came_stale = [r for r, o in zip(message.records, outcomes, strict=True) if o is WriteOutcome.STALE]
+        if came_stale:
+            stale.record_stale(message.tenant_id, came_stale)
     for skipped in message.skipped:
         repo.record_skipped(message.tenant_id, message.org_id, skipped, message.source)
     if message.run_id:
