@@ -16,6 +16,7 @@ from functools import lru_cache
 import httpx
 from pydantic import SecretStr
 
+from xero_bridge.adapters.aws.app_limiter import AppLimiter, DynamoDBBudgetStore
 from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
 from xero_bridge.adapters.aws.connections_table import (
     ConnectionsTable,
@@ -41,6 +42,7 @@ from xero_bridge.adapters.xero.metered import MeteredXeroFactory
 from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
 from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
 from xero_bridge.adapters.xero.users import XeroUsersLookup
+from xero_bridge.domain.app_budget import AppLimits, Priority
 from xero_bridge.errors import ExportQueueError
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CatchUpTenant
@@ -68,6 +70,7 @@ from xero_bridge.services.webhooks.receive import ReceiveWebhook
 from xero_bridge.settings import Settings, get_settings
 
 __all__ = [
+    "app_limiter",
     "begin_connect",
     "catch_up_tenant",
     "complete_connect",
@@ -219,13 +222,36 @@ def rate_limiter() -> DynamoDBRateLimiter:
     return DynamoDBRateLimiter(settings.table_name, time_scale=settings.rate_limit_time_scale)
 
 
-def _xero_readers(settings: Settings) -> MeteredXeroFactory:
+def app_limits(settings: Settings) -> AppLimits:
+    return AppLimits(
+        per_minute=settings.xero_app_minute_limit,
+        headroom=settings.app_limit_headroom,
+        shards=settings.app_limit_shards,
+    )
+
+
+@lru_cache(maxsize=1)
+def app_limiter() -> AppLimiter:
+    """The container's app-wide limiter (sharded items in ConnectionsTable), on the tenant limiter's clock."""
+    settings = get_settings()
+    tenants = rate_limiter()
+    return AppLimiter(
+        DynamoDBBudgetStore(settings.table_name),
+        limits=app_limits(settings),
+        clock=tenants.now,
+        sleep=tenants.sleep,
+    )
+
+
+def _xero_readers(settings: Settings, priority: Priority) -> MeteredXeroFactory:
     return MeteredXeroFactory(
         limiter=rate_limiter(),
         tokens=token_vault(),
         endpoints=_endpoints(settings),
         http=_http(),
         time_scale=settings.rate_limit_time_scale,
+        app=app_limiter(),
+        priority=priority,
     )
 
 
@@ -270,7 +296,7 @@ def plan_sync() -> PlanSync:
     settings = get_settings()
     return PlanSync(
         runs=SyncRunsTable(settings.table_name),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.SYNC),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
     )
 
@@ -279,7 +305,7 @@ def fetch_page() -> FetchPage:
     settings = get_settings()
     return FetchPage(
         runs=SyncRunsTable(settings.table_name),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.SYNC),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         to_wall_clock=_wall_clock(settings),
     )
@@ -324,7 +350,7 @@ def consume_delivery() -> ConsumeDelivery:
         connections=ConnectionsTable(settings.table_name),
         sequences=WebhookSequenceTable(settings.table_name),
         catch_ups=_catch_up_queue(settings),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.URGENT),
         records=RecordsTable(settings.records_table_name),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
     )
@@ -350,7 +376,7 @@ def catch_up_tenant() -> CatchUpTenant:
         runs=SyncRunsTable(settings.table_name),
         states=CatchUpStateTable(settings.table_name),
         limiter=rate_limiter(),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.CATCH_UP),
         records=RecordsTable(settings.records_table_name),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         day_reserve=settings.catch_up_day_reserve,
@@ -432,7 +458,7 @@ def export_from_queue() -> ExportFromQueue:
         ledger=_ledger(settings),
         settings=ExportSettingsTable(settings.require("payments_table_name")),
         records=SyncedRecordsReader(settings.records_table_name),
-        xero=MeteredPaymentsFactory(_xero_readers(settings)),
+        xero=MeteredPaymentsFactory(_xero_readers(settings, Priority.URGENT)),
         batch_size=settings.export_batch_size,
         lease_seconds=settings.export_lease_seconds,
     )
@@ -460,6 +486,7 @@ def reset_wiring(*, http: httpx.Client | None = None) -> None:
     """Forget the container-wide objects; ``http`` replaces the shared httpx client (tests: a fake Xero)."""
     token_vault.cache_clear()
     rate_limiter.cache_clear()
+    app_limiter.cache_clear()
     records_writer.cache_clear()
     _shared_http.clear()
     if http is not None:
