@@ -176,8 +176,8 @@ def test_the_in_memory_store_behaves_as_dynamodb(dynamodb: Any) -> None:
 # --- beside the per-tenant limiter -------------------------------------------------------------------
 
 
-def response(status: int = 200, **headers: str) -> httpx.Response:
-    return httpx.Response(status, headers=headers)
+def response(status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, headers=headers or {})
 
 
 def test_an_attempt_takes_the_tenants_slot_then_the_apps(dynamodb: Any) -> None:
@@ -185,7 +185,7 @@ def test_an_attempt_takes_the_tenants_slot_then_the_apps(dynamodb: Any) -> None:
     tenants, app = make_limiter(dynamodb, clock), app_limiter(dynamodb, clock)
     attempts = LimiterAttempts(tenants, "t-1", app=app, priority=Priority.URGENT)
     with attempts.attempt() as observe:
-        observe(response(**{"X-AppMinLimit-Remaining": "9000"}))
+        observe(response(headers={"X-AppMinLimit-Remaining": "9000"}))
     assert attempts.calls == 1 and app.granted == 1
     assert item(dynamodb, "t-1")["calls"]["S"]
 
@@ -212,7 +212,7 @@ def test_an_app_minute_429_blocks_the_app_not_the_tenant(dynamodb: Any) -> None:
     tenants, app = make_limiter(dynamodb, clock), app_limiter(dynamodb, clock)
     attempts = LimiterAttempts(tenants, "t-1", app=app, priority=Priority.URGENT)
     with attempts.attempt() as observe:
-        observe(response(429, **{"X-Rate-Limit-Problem": "appminute", "Retry-After": "20"}))
+        observe(response(429, {"X-Rate-Limit-Problem": "appminute", "Retry-After": "20"}))
     assert attempts.rate_limited == 1
     assert app.signal().blocked_until == int(clock.now * 1000) + 20_000
     assert "blocked_until" not in item(dynamodb, "t-1")
