@@ -365,7 +365,13 @@ def consume_delivery() -> ConsumeDelivery:
 def request_catch_ups() -> RequestCatchUps:
     settings = get_settings()
     return RequestCatchUps(
-        connections=ConnectionsTable(settings.table_name), catch_ups=_catch_up_queue(settings)
+        connections=ConnectionsTable(settings.table_name),
+        catch_ups=_catch_up_queue(settings),
+        states=CatchUpStateTable(settings.table_name),
+        limits=app_limits(settings),
+        tick_seconds=settings.catch_up_interval_minutes * 60,
+        share=settings.catch_up_budget_share,
+        clock=_limiter_clock(),
     )
 
 

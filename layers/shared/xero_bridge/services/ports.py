@@ -42,7 +42,13 @@ from xero_bridge.models.records import (
     Organisation as SyncedOrganisation,
 )
 from xero_bridge.models.sync import PageCheckpoint, ResourcePlan, RunCounters, SyncRun, SyncStatus
-from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest, SequenceCheck, WebhookHealth
+from xero_bridge.models.webhooks import (
+    CatchUpOutcome,
+    CatchUpPace,
+    CatchUpRequest,
+    SequenceCheck,
+    WebhookHealth,
+)
 from xero_bridge.models.xero import Connection, Organisation, PaymentCreate, PaymentResult, User, XeroModel
 from xero_bridge.models.xero import Invoice as XeroInvoice
 
@@ -460,6 +466,8 @@ class CatchUpStates(Protocol):
     def release(self, org_id: str, owner: str) -> None: ...
     def save_outcome(self, outcome: CatchUpOutcome) -> None: ...
     def last_outcome(self, org_id: str) -> CatchUpOutcome | None: ...
+    def save_pace(self, pace: CatchUpPace) -> None: ...
+    def pace(self) -> CatchUpPace | None: ...
 
 
 # --- The payment export -----------------------------------------------------------------------------------
