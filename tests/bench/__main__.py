@@ -22,6 +22,7 @@ BENCHMARKS = {
     "realtime": "tests.bench.bench_realtime",  # webhook ack, change to visible, catch-up cost
     "export": "tests.bench.bench_export",  # payments per Xero call and per second at the rate limit
     "listings": "tests.bench.bench_listings",  # items DynamoDB reads per page of each API listing
+    "scale": "tests.bench.bench_scale",  # 100 / 1,000 / 10,000 orgs on one Xero app, simulated
 }
 
 

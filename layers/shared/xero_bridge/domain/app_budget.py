@@ -20,16 +20,20 @@ Priorities
 A bucket is shared by every flow, but a lower priority may fill it only up to its *ceiling*: initial syncs
 (:attr:`Priority.SYNC`) 65 % of each bucket, catch-ups 85 %, exports and webhook fetches 100 %. So whatever
 the syncs ask, 35 % of the budget stays for the rest and 15 % for exports and webhooks alone; when those
-ask for nothing, the syncs and catch-ups use it up to their ceilings.
+ask for nothing, the syncs and catch-ups use it up to their ceilings. And when a higher priority is refused
+for want of budget, it says so (the signal's *pressure*, for ``squeeze_ms``): every lower priority's
+ceiling halves per level below it, so catch-ups waiting on a wave of initial syncs get the syncs' share
+down to a third of each bucket (the adapter lets only catch-ups press: exports and webhook fetches have
+their reserve and retry at the next bucket).
 
 What Xero tells us
 ------------------
 ``X-AppMinLimit-Remaining`` counts calls of the whole app, ours and any other deployment's or client's.
 Our own calls leave at least ``per_minute - worst_case_per_window`` (700) remaining; fewer means someone
-else spends the headroom, and the limiter *squeezes*: under ``squeeze_below`` (500) initial syncs pause
-and catch-ups get half their ceiling, under ``squeeze_hard_below`` (200) only exports and webhook fetches
-go, at half their ceiling; a squeeze lasts ``squeeze_ms`` after the last low reading. An app-minute 429
-stops every call of the app until its ``Retry-After``.
+else spends the headroom, and the limiter *squeezes*: under ``squeeze_below`` (5 %: 500) initial syncs
+pause and catch-ups get half their ceiling, under ``squeeze_hard_below`` (2 %: 200) only exports and
+webhook fetches go, at half their ceiling; a squeeze lasts ``squeeze_ms`` after the last low reading. An
+app-minute 429 stops every call of the app until its ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class AppLimits:
         Longest time assumed between a grant and the call's arrival at Xero (the per-tenant limiter's grant
         is re-stamped when it is later than that).
     squeeze_below, squeeze_hard_below, squeeze_ms
-        See the module notes.
+        Shares of ``per_minute`` (5 %, 2 %) and a duration: see the module notes.
     """
 
     per_minute: int = 10_000
@@ -81,8 +85,8 @@ class AppLimits:
     bucket_ms: int = 1_000
     ceilings: tuple[float, float, float] = (1.0, 0.85, 0.65)
     max_latency_ms: int = 1_000
-    squeeze_below: int = 500
-    squeeze_hard_below: int = 200
+    squeeze_below: float = 0.05
+    squeeze_hard_below: float = 0.02
     squeeze_ms: int = 5_000
 
     def __post_init__(self) -> None:
@@ -124,9 +128,13 @@ class AppLimits:
         base, extra = divmod(self.bucket_budget, self.shards)
         return base + (1 if shard < extra else 0)
 
-    def cap(self, shard: int, priority: Priority, squeeze: int = 0) -> int:
-        """How far ``priority`` may fill ``shard``'s bucket under a squeeze level (0 none, 1, 2)."""
+    def cap(self, shard: int, priority: Priority, squeeze: int = 0, pressed: Priority | None = None) -> int:
+        """How far ``priority`` may fill ``shard``'s bucket under a squeeze level (0 none, 1, 2) and while
+        a higher priority is short of budget (``pressed``: each level below it gets half the ceiling of the
+        level above)."""
         ceiling = self.ceilings[priority]
+        if pressed is not None and priority > pressed:
+            ceiling = ceiling * 0.5 ** (priority - pressed)
         if squeeze >= 2:
             ceiling = ceiling / 2 if priority is Priority.URGENT else 0.0
         elif squeeze == 1:
@@ -135,9 +143,9 @@ class AppLimits:
 
     def squeeze_level(self, app_remaining: int) -> int:
         """The squeeze an ``X-AppMinLimit-Remaining`` reading asks for (0: none)."""
-        if app_remaining < self.squeeze_hard_below:
+        if app_remaining < self.per_minute * self.squeeze_hard_below:
             return 2
-        if app_remaining < self.squeeze_below:
+        if app_remaining < self.per_minute * self.squeeze_below:
             return 1
         return 0
 
@@ -156,9 +164,17 @@ class AppSignal:
     squeeze_until: int = 0  # ... and how long it holds (epoch ms)
     app_remaining: int | None = None  # the last low reading
     observed_at: int = 0
+    pressed: int = len(Priority)  # the highest priority refused lately for want of budget (none: past them)
+    pressed_until: int = 0
 
     def level(self, now_ms: int) -> int:
         return self.squeeze if self.squeeze_until > now_ms else 0
+
+    def pressure(self, now_ms: int) -> Priority | None:
+        """The priority short of budget now, whose lower ones give way to it."""
+        return (
+            Priority(self.pressed) if self.pressed_until > now_ms and self.pressed < len(Priority) else None
+        )
 
 
 def catch_up_interval_seconds(

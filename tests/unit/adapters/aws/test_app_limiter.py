@@ -136,7 +136,7 @@ def test_a_low_app_minute_remaining_squeezes_every_container(dynamodb: Any) -> N
     clock = FakeClock()
     seen_by, other = app_limiter(dynamodb, clock, seed=1), app_limiter(dynamodb, clock, seed=2)
     other.signal()  # the other container read the signal before the low reading
-    seen_by.observe(SMALL.squeeze_below - 1)
+    seen_by.observe(int(SMALL.per_minute * SMALL.squeeze_below) - 1)
     sync = seen_by.try_acquire(Priority.SYNC)
     assert isinstance(sync, AppWait) and sync.reason == "squeezed"
     assert isinstance(seen_by.try_acquire(Priority.URGENT), AppGrant)
@@ -218,3 +218,33 @@ def test_an_app_minute_429_blocks_the_app_not_the_tenant(dynamodb: Any) -> None:
     assert "blocked_until" not in item(dynamodb, "t-1")
     assert tenants.status("t-2").blocked_until is None
     assert isinstance(app.try_acquire(Priority.URGENT), AppWait)
+
+
+def test_a_peek_sees_a_spent_bucket_without_taking_anything(dynamodb: Any) -> None:
+    clock = FakeClock()
+    limiter = app_limiter(dynamodb, clock, limits=AppLimits(per_minute=600, shards=1))
+    assert limiter.peek(Priority.SYNC) is None
+    while isinstance(limiter.try_acquire(Priority.SYNC), AppGrant):
+        pass
+    full = limiter.peek(Priority.SYNC)
+    assert isinstance(full, AppWait) and full.reason == "budget"
+    assert limiter.peek(Priority.URGENT) is None  # the rest of the bucket is the others'
+    assert granted_per_bucket(dynamodb).total() == 5  # peeks took nothing
+
+
+def test_catch_ups_refused_make_the_syncs_give_way(dynamodb: Any) -> None:
+    # Given a bucket the syncs and catch-ups filled to their ceilings
+    clock = FakeClock()
+    limits = AppLimits(per_minute=1_200, shards=1)  # 18 a second: syncs 11, catch-ups 15
+    limiter = app_limiter(dynamodb, clock, limits=limits)
+    for priority in (Priority.SYNC, Priority.CATCH_UP):
+        while isinstance(limiter.try_acquire(priority), AppGrant):
+            pass
+    # When the next second comes, the syncs' ceiling is halved while the catch-ups are short
+    clock.advance(1)
+    signal = limiter.signal()
+    assert signal.pressure(int(clock.now * 1000)) is Priority.CATCH_UP
+    syncs = sum(isinstance(limiter.try_acquire(Priority.SYNC), AppGrant) for _ in range(20))
+    assert syncs == limits.cap(0, Priority.SYNC, 0, Priority.CATCH_UP) == 5
+    clock.advance(limits.squeeze_ms / 1000 + 1)  # and recovers once they are no longer refused
+    assert sum(isinstance(limiter.try_acquire(Priority.SYNC), AppGrant) for _ in range(20)) == 11

@@ -12,6 +12,7 @@ item               pk                         sk               attributes
 budget bucket      ``RATE#APP#{shard:02d}``   ``B#{bucket}``   ``n`` calls granted, ``expires_at`` (2 min)
 signal             ``RATE#APP``               ``SIGNAL``       ``blocked_until``, ``squeeze``,
                                                                ``squeeze_until``, ``app_remaining``,
+                                                               ``pressed``, ``pressed_until``,
                                                                ``observed_at`` (epoch ms)
 =================  =========================  ===============  =============================================
 
@@ -50,6 +51,14 @@ if TYPE_CHECKING:
 __all__ = ["AppGrant", "AppLimiter", "AppWait", "BudgetStore", "DynamoDBBudgetStore", "InMemoryBudgetStore"]
 
 BUCKET_TTL_SECONDS = 120
+#: How many buckets a refused caller spreads its next try over, by priority (see ``AppLimiter._spread``).
+RETRY_SPREAD_BUCKETS = {Priority.URGENT: 0, Priority.CATCH_UP: 1, Priority.SYNC: 2}
+#: Priorities whose refusals make lower ones give way (``AppLimiter._press``). Not the urgent one: it has its
+#: own reserve in every bucket and comes back at the next, and a bucket it finds full for a moment would
+#: otherwise halve everyone else's share while it used little of what it freed.
+PRESSING = frozenset({Priority.CATCH_UP})
+#: ... growing with the refusals in a row up to this many times.
+RETRY_SPREAD_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,10 @@ class BudgetStore(Protocol):
 
     def take(self, shard: int, bucket: int, cap: int, expires_at: int) -> bool:
         """Add one to the bucket's count if it is under ``cap``; False when it is not."""
+        ...
+
+    def count(self, shard: int, bucket: int) -> int:
+        """The bucket's count as last written (an eventually consistent read is enough)."""
         ...
 
     def read_signal(self) -> AppSignal: ...
@@ -115,6 +128,22 @@ class DynamoDBBudgetStore:
             raise RateLimiterUnavailable("could not take a unit of the app's Xero budget") from exc
         return True
 
+    def count(self, shard: int, bucket: int) -> int:
+        try:
+            item = (
+                self._client()
+                .get_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
+                    ProjectionExpression="#n",
+                    ExpressionAttributeNames={"#n": "n"},
+                )
+                .get("Item", {})
+            )
+        except ClientError as exc:
+            raise RateLimiterUnavailable("could not read the app's Xero budget") from exc
+        return int(item["n"]["N"]) if "n" in item else 0
+
     def read_signal(self) -> AppSignal:
         try:
             item = self._client().get_item(TableName=self.table_name, Key=_SIGNAL_KEY).get("Item", {})
@@ -127,6 +156,8 @@ class DynamoDBBudgetStore:
             squeeze_until=numbers.get("squeeze_until", 0),
             app_remaining=numbers.get("app_remaining"),
             observed_at=numbers.get("observed_at", 0),
+            pressed=numbers.get("pressed", len(Priority)),
+            pressed_until=numbers.get("pressed_until", 0),
         )
 
     def write_signal(self, signal: AppSignal) -> None:
@@ -135,6 +166,8 @@ class DynamoDBBudgetStore:
             "squeeze": signal.squeeze,
             "squeeze_until": signal.squeeze_until,
             "observed_at": signal.observed_at,
+            "pressed": signal.pressed,
+            "pressed_until": signal.pressed_until,
         }
         if signal.app_remaining is not None:
             values["app_remaining"] = signal.app_remaining
@@ -174,6 +207,11 @@ class InMemoryBudgetStore:
                 return False
             self.buckets[(shard, bucket)] = count + 1
             return True
+
+    def count(self, shard: int, bucket: int) -> int:
+        with self._lock:
+            self.requests += 1
+            return self.buckets.get((shard, bucket), 0)
 
     def read_signal(self) -> AppSignal:
         with self._lock:
@@ -244,18 +282,25 @@ class AppLimiter:
 
     # --- taking the budget ----------------------------------------------------------------------------
 
-    def try_acquire(self, priority: Priority, now_ms: int | None = None) -> AppGrant | AppWait:
-        """One unit of the budget for a call about to start, or when to ask again (never sleeps)."""
+    def try_acquire(
+        self, priority: Priority, now_ms: int | None = None, *, refusals: int = 0
+    ) -> AppGrant | AppWait:
+        """One unit of the budget for a call about to start, or when to ask again (never sleeps).
+
+        ``refusals``: how many times in a row this caller was refused; its next try is spread wider
+        (see :meth:`_spread`).
+        """
         now_ms = self._now_ms() if now_ms is None else now_ms
         signal = self.signal(now_ms)
         if signal.blocked_until > now_ms:
             return self._wait(signal.blocked_until, "appminute")
-        level = signal.level(now_ms)
+        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
         limits = self.limits
         bucket = now_ms // limits.bucket_ms
         next_bucket_ms = (bucket + 1) * limits.bucket_ms
-        if limits.cap(0, priority, level) <= 0:  # this priority is paused by the squeeze
-            return self._wait(max(signal.squeeze_until, next_bucket_ms), "squeezed")
+        if limits.cap(0, priority, level, pressed) <= 0:  # this priority is paused by the squeeze
+            at_ms = self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals)
+            return self._wait(at_ms, "squeezed")
         with self._lock:
             if bucket != self._full_bucket:
                 self._full.clear()
@@ -264,7 +309,7 @@ class AppLimiter:
         tried = 0
         for offset in range(limits.shards):
             shard = (start + offset) % limits.shards
-            cap = limits.cap(shard, priority, level)
+            cap = limits.cap(shard, priority, level, pressed)
             if cap <= 0 or (bucket, shard, cap) in self._full:
                 continue
             expires_at = math.ceil(next_bucket_ms / 1000) + BUCKET_TTL_SECONDS
@@ -276,10 +321,42 @@ class AppLimiter:
             tried += 1
             if tried >= self._tries:
                 break
-        return self._wait(next_bucket_ms, "budget" if level == 0 else "squeezed")
+        self._press(priority, now_ms)
+        at_ms = self._spread(next_bucket_ms, priority, refusals)
+        return self._wait(at_ms, "budget" if level == 0 else "squeezed")
 
-    def acquire(self, priority: Priority, *, tenant_id: str = "", max_wait: float | None = None) -> AppGrant:
+    def peek(self, priority: Priority, now_ms: int | None = None, *, refusals: int = 0) -> AppWait | None:
+        """Is there likely room for ``priority`` now? None if so, else when to look again (one read).
+
+        Reads one random shard's count of the current bucket: shards fill evenly, so a full one means a
+        spent bucket. A caller peeks before it takes its tenant's slot, so that waiting on a spent budget
+        costs a read, not a slot granted and cancelled.
+        """
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        signal = self.signal(now_ms)
+        if signal.blocked_until > now_ms:
+            return self._wait(signal.blocked_until, "appminute")
+        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
+        limits = self.limits
+        bucket = now_ms // limits.bucket_ms
+        next_bucket_ms = (bucket + 1) * limits.bucket_ms
+        shard = self._random.randrange(limits.shards)
+        cap = limits.cap(shard, priority, level, pressed)
+        if cap <= 0:
+            return self._wait(
+                self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals), "squeezed"
+            )
+        if (bucket, shard, cap) in self._full or self.store.count(shard, bucket) >= cap:
+            self._press(priority, now_ms)
+            return self._wait(self._spread(next_bucket_ms, priority, refusals), "budget")
+        return None
+
+    def acquire(
+        self, priority: Priority, *, tenant_id: str = "", max_wait: float | None = None, refusals: int = 0
+    ) -> AppGrant:
         """Wait for a unit of the budget (at most ``max_wait`` seconds of the limiter's clock).
+
+        ``refusals``: the caller's refusals in a row so far (its backoff; see :meth:`try_acquire`).
 
         Raises
         ------
@@ -287,11 +364,13 @@ class AppLimiter:
             No unit before ``max_wait`` ends (``reason`` ``app_budget``, ``app_squeezed`` or ``appminute``).
         """
         deadline_ms = None if max_wait is None else self._now_ms() + math.ceil(max_wait * 1000)
+        refused = refusals
         while True:
             now_ms = self._now_ms()
-            answer = self.try_acquire(priority, now_ms)
+            answer = self.try_acquire(priority, now_ms, refusals=refused)
             if isinstance(answer, AppGrant):
                 return answer
+            refused += 1
             wake_ms = answer.at_ms + self._random.randrange(0, max(1, self.limits.bucket_ms // 4))
             if deadline_ms is not None and wake_ms > deadline_ms:
                 reason = answer.reason if answer.reason == "appminute" else f"app_{answer.reason}"
@@ -330,6 +409,27 @@ class AppLimiter:
             )
         )
 
+    def _press(self, priority: Priority, now_ms: int) -> None:
+        """A catch-up or an urgent call found no budget: lower priorities give way for ``squeeze_ms``.
+
+        Written only when it raises the pressure or the stored one is half spent.
+        """
+        if priority not in PRESSING:
+            return
+        current = self.signal(now_ms)
+        pressed = current.pressure(now_ms)
+        half_spent = current.pressed_until - now_ms < self.limits.squeeze_ms // 2
+        if pressed is not None and pressed <= priority and not half_spent:
+            return
+        self._publish(
+            replace(
+                current,
+                pressed=min(priority, pressed if pressed is not None else priority),
+                pressed_until=now_ms + self.limits.squeeze_ms,
+                observed_at=now_ms,
+            )
+        )
+
     def note_app_limited(self, retry_after_seconds: float, now_ms: int | None = None) -> datetime:
         """An app-minute 429: no Lambda calls Xero, for any tenant, before ``Retry-After`` ends."""
         now_ms = self._now_ms() if now_ms is None else now_ms
@@ -356,6 +456,21 @@ class AppLimiter:
     def _publish(self, signal: AppSignal) -> None:
         self.store.write_signal(signal)
         self._signal = signal  # this container sees it at once; the others within a second
+
+    def _spread(self, at_ms: int, priority: Priority, refusals: int) -> int:
+        """When a refused caller tries again: ``at_ms`` plus a random share of its backoff.
+
+        Urgent callers come back at the next bucket. Catch-ups and syncs back off exponentially with their
+        refusals in a row (from :data:`RETRY_SPREAD_BUCKETS` buckets up to :data:`RETRY_SPREAD_MAX`
+        times that), so that a thousand page fetchers waiting on a spent budget knock about as often as
+        units free, not each every second; every one of them is drawn from the same range, so no tenant's
+        sync is favoured.
+        """
+        base = RETRY_SPREAD_BUCKETS[priority] * self.limits.bucket_ms
+        if not base:
+            return at_ms
+        spread = base * min(2 ** max(0, refusals), RETRY_SPREAD_MAX)
+        return at_ms + self._random.randrange(spread)
 
     def _wait(self, at_ms: int, reason: str) -> AppWait:
         self.waits += 1

@@ -75,6 +75,7 @@ from xero_bridge.domain.rate_window import (
     minute_used,
     prune,
     unseen_calls,
+    utc_day,
 )
 from xero_bridge.errors import (
     DailyLimitReached,
@@ -554,23 +555,28 @@ class DynamoDBRateLimiter:
         item = self._read(lease.tenant_id)
         for _ in range(8):
             calls = _calls(item)
-            if lease.started_ms in calls:
-                calls.remove(lease.started_ms)
+            if lease.started_ms not in calls:
+                return  # pruned already: it no longer holds a slot
+            calls.remove(lease.started_ms)
             version = _int(item, "version") or 0
+            same_day = item.get("day", {}).get("S") == utc_day(lease.started_ms)
+            day_count = max(0, (_int(item, "day_count") or 0) - (1 if same_day else 0))
             try:
                 self._client().update_item(
                     TableName=self.table_name,
                     Key=_key(lease.tenant_id),
-                    UpdateExpression="SET #calls = :calls, #v = :nv REMOVE #leases.#lid",
+                    UpdateExpression="SET #calls = :calls, #dc = :dc, #v = :nv REMOVE #leases.#lid",
                     ConditionExpression="#v = :v",
                     ExpressionAttributeNames={
                         "#calls": "calls",
                         "#v": "version",
                         "#leases": "leases",
                         "#lid": lease.lease_id,
+                        "#dc": "day_count",
                     },
                     ExpressionAttributeValues={
                         ":calls": {"S": pack_calls(calls)},
+                        ":dc": _n(day_count),
                         ":nv": _n(version + 1),
                         ":v": _n(version),
                     },
