@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # catch-ups' budget their calls may plan for; the interval grows with the tenants beyond it.
     catch_up_interval_minutes: int = Field(default=5, ge=1, le=1440)
     catch_up_budget_share: float = Field(default=0.5, gt=0, le=1)
+    # How long one org's catch-up holds its lease: past the function's timeout, so that only a dead
+    # catch-up's lease ever lapses.
+    catch_up_lease_seconds: int = Field(default=330, ge=5, le=3600)
     # Looks the sync finisher takes (one per 5 s Wait) at the writer's progress before failing the run.
     sync_finish_max_checks: int = Field(default=120, ge=1, le=10_000)
 

@@ -386,6 +386,7 @@ def catch_up_tenant() -> CatchUpTenant:
         records=RecordsTable(settings.records_table_name),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         day_reserve=settings.catch_up_day_reserve,
+        lease_seconds=settings.catch_up_lease_seconds,
         xero_clock=_limiter_clock(),
     )
 
