@@ -156,7 +156,8 @@ class AwsGateway:
             if request.kill_after and request.sender is not None:
                 list(self._serve(environ, lambda *args, **kwargs: None))  # served whole, never read
                 request.sender.kill()
-                LOG.info("%s sandbox %s killed after its request", request.sender.function, request.sender.pid)
+                sender = request.sender
+                LOG.info("%s sandbox %s killed after its request was served", sender.function, sender.pid)
                 start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
                 return [b"the sandbox that sent this request was killed after it was served"]
         return self._serve(environ, start_response)
