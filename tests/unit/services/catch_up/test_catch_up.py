@@ -14,6 +14,7 @@ from tests.unit.services.webhooks.fakes import (
     FakeCatchUpStates,
     FakeQuota,
     FakeRecords,
+    FakeSequences,
     FakeXeroOrg,
     empty_org,
     later,
@@ -27,6 +28,7 @@ from xero_bridge.models.sync import CURSOR_RESOURCES
 from xero_bridge.models.webhooks import CatchUpRequest
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CURSOR_OVERLAP, CatchUpTenant
+from xero_bridge.services.connection.status import ConnectionStatusService
 from xero_bridge.services.ports import TimeLeft, XeroReader
 from xero_bridge.services.publish_records import RecordPublisher
 
@@ -110,6 +112,16 @@ def test_the_schedule_paces_catch_ups_to_the_apps_budget() -> None:
     pace = states.pace()
     assert pace is not None and pace.interval_seconds == 1_200 and pace.tenants == 10_000
     assert sum(asked[:4]) * len(CURSOR_RESOURCES) / 20 <= 7_200 / 2  # calls a minute within the share
+
+
+def test_the_connection_status_says_the_current_catch_up_interval() -> None:
+    states = FakeCatchUpStates()
+    status = ConnectionStatusService(FakeConnections(connected(TENANT)), states, FakeSequences(), FakeQuota())
+    assert status.status(ORG).catch_up_interval_minutes is None  # the schedule has not run yet
+    RequestCatchUps(connections=ManyConnections(10_000), catch_ups=FakeCatchUps(), states=states).everyone(
+        "schedule"
+    )
+    assert status.status(ORG).catch_up_interval_minutes == 20
 
 
 def test_a_few_tenants_are_caught_up_every_tick_and_a_gap_asks_everyone() -> None:
