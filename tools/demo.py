@@ -1,10 +1,11 @@
 """``make demo``: the whole product on this machine, told in plain words.
 
 Starts the Xero emulator with a seeded organisation and the local stack from template.yaml, then plays the
-story through real HTTP: a finance user connects Xero (connect → Xero's consent → callback), a non-admin is
-refused, the initial sync runs with progress, and its counts are set beside the emulator's own; then a Xero
-user makes changes that arrive by webhook within seconds (an invoice edited, a payment, a new customer, an
-archived one), and the catch-up brings what no webhook delivered. Then the payment export: a bank account per
+story through real HTTP: a finance user connects Xero (connect → Xero's consent → callback), the initial sync
+runs with progress (the chase part first: the moment it is written, the run is chase-ready; the history
+after) and its counts are set beside the emulator's own, and a non-admin is refused. Then a Xero user makes
+changes that arrive by webhook within seconds (an invoice edited, a payment, a new customer, an archived
+one), and the catch-up brings what no webhook delivered. Then the payment export: a bank account per
 currency, a payment exported into the GBP account, one failing for a currency with no account until the
 account is set and "Export back to Xero" exports it, one closing by itself because its invoice was paid by
 hand in Xero, and an answer Xero lost, replayed after Xero forgot its Idempotency-Key, that still leaves
@@ -18,7 +19,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,23 +98,45 @@ def tenant_named(app: LocalApp, name: str) -> str:
     return next(str(t["tenant_id"]) for t in app.admin.tenants() if t["name"] == name)
 
 
-def progress_line(view: dict[str, Any], width: int = 30) -> str:
-    """One line of progress: pages fetched of the planned total, records written of those sent."""
+PART_LABELS = {"chase": "chase part", "history": "history"}
+
+
+def _bar(done: int, total: int, width: int) -> str:
+    filled = int(width * min(done, total) / total) if total else 0
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def progress_line(view: dict[str, Any], width: int = 20) -> str:
+    """One line of progress: per part (chase first, then history), pages fetched and records stored (written,
+    or held already as sent: a re-sync's records are mostly the latter)."""
     status = view.get("status")
-    total = view.get("pages_total")
-    done = int(view.get("pages_done") or 0)
-    if not total:
-        return f"   {status}: {done} pages fetched so far"
-    filled = int(width * min(done, total) / total)
-    bar = "[" + "#" * filled + "." * (width - filled) + "]"
-    written, sent = view.get("records_written", 0), view.get("records_sent", 0)
-    return f"   {bar} {done}/{total} pages, {written}/{sent} records written  ({status})"
+    parts = view.get("parts") or {}
+    shown = []
+    for part, label in PART_LABELS.items():
+        figures = parts.get(part) or {}
+        total = figures.get("pages_total")
+        done = int(figures.get("pages_done") or 0)
+        stored = int(figures.get("records_written", 0)) + int(figures.get("records_unchanged", 0))
+        sent = figures.get("records_sent", 0)
+        if not total:
+            shown.append(f"{label} {'not planned yet' if not done else f'{done} pages so far'}")
+            continue
+        shown.append(f"{label} {_bar(done, total, width)} {done}/{total} pages, {stored}/{sent} stored")
+    return f"   {' | '.join(shown)}  ({status})"
+
+
+def _seconds_after_start(view: dict[str, Any], moment: str) -> float | None:
+    started, at = view.get("started_at"), view.get(moment)
+    if not started or not at:
+        return None
+    return (datetime.fromisoformat(str(at)) - datetime.fromisoformat(str(started))).total_seconds()
 
 
 def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """Poll GET /orgs/{org_id}/sync and draw its progress until the run ends."""
+    """Poll GET /orgs/{org_id}/sync and draw its progress until the run ends; say when it is chase-ready."""
     deadline = clock() + SYNC_TIMEOUT_SECONDS
     last_line = ""
+    told_chase_ready = False
     while clock() < deadline:
         response = httpx.get(f"{app.api_url}/orgs/{org_id}/sync", auth=app.api_auth, timeout=30)
         response.raise_for_status()
@@ -122,9 +145,19 @@ def follow_sync(app: LocalApp, org_id: str, clock: Callable[[], float] = time.mo
         if line != last_line:
             say(line)
             last_line = line
+        chase_ready = _seconds_after_start(view, "chase_ready_at")
+        if chase_ready is not None and not told_chase_ready:
+            say(
+                f"   CHASE-READY {chase_ready:.1f} s after the start: every customer, outstanding invoice "
+                "and open credit is in the AR platform; the history follows"
+            )
+            told_chase_ready = True
         if view.get("status") in ("finished", "failed"):
+            finished = _seconds_after_start(view, "finished_at")
+            if finished is not None and chase_ready is not None:
+                say(f"   FINISHED {finished:.1f} s after the start (chase-ready at {chase_ready:.1f} s)")
             return view
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise TimeoutError(f"the initial sync did not end within {SYNC_TIMEOUT_SECONDS} s")
 
 
@@ -163,6 +196,19 @@ def play(app: LocalApp) -> None:
     say(f"   GET /orgs/{ORG_ID}/connection → {status['status']} to '{status['tenant_name']}'")
     say("   Tokens are stored encrypted with the stack's KMS key; none is ever logged.")
 
+    step(f"The initial sync of {DEMO_COMPANY}, started by the connect: what the AR team chases with first")
+    view = follow_sync(app, ORG_ID)
+    if view.get("status") == "failed":
+        raise RuntimeError(f"the initial sync failed: {view.get('failed_reason')}")
+    print_counts(app, demo_tenant)
+    # One call a page of each partition (Accounts and the Organisation are a page each of the chase part)
+    floor = int(view.get("pages_total") or 0)
+    say(
+        f"   Xero calls made: {view.get('calls_made')} (the floor of the split: {floor}, one a page of each "
+        f"part's share of each resource, Accounts and the Organisation included), 429s met: "
+        f"{view.get('rate_limited')}, pages read again: {view.get('pages_reread', 0)}"
+    )
+
     step(f"A Xero user without the adviser role tries to connect AR org '{OTHER_ORG_ID}' to {SECOND_ORG}")
     second = tenant_named(app, SECOND_ORG)
     app.admin.set_consent(
@@ -177,16 +223,6 @@ def play(app: LocalApp) -> None:
     say(f"   Refused: {refused.get('reason')}")
     say(f"   GET /orgs/{OTHER_ORG_ID}/connection → {connection_status(app, OTHER_ORG_ID)['status']}")
 
-    step(f"The initial sync of {DEMO_COMPANY}, started by the connect")
-    view = follow_sync(app, ORG_ID)
-    if view.get("status") == "failed":
-        raise RuntimeError(f"the initial sync failed: {view.get('failed_reason')}")
-    print_counts(app, demo_tenant)
-    floor = int(view.get("pages_total") or 0) + 2  # one call a page, plus Accounts and the Organisation
-    say(
-        f"   Xero calls made: {view.get('calls_made')} (the floor: {floor}, one a page plus Accounts and the "
-        f"Organisation), 429s met: {view.get('rate_limited')}"
-    )
     play_real_time(app, demo_tenant)
     play_export(app, demo_tenant)
     play_connection_life(app, demo_tenant)

@@ -581,16 +581,19 @@ class XeroStore:
             )
             return tid
 
+    # Pure reads take the lock for reading: a write would bump the store's version and throw away
+    # list_resource's cached matches, and the API asks some of these on every request.
+
     def tenant_ids(self) -> list[str]:
-        with self._lock:
+        with self._lock.reading():
             return list(self._tenants)
 
     def tenant_name(self, tenant_id: str) -> str:
-        with self._lock:
+        with self._lock.reading():
             return self._tenant(tenant_id).name
 
     def has_tenant(self, tenant_id: str) -> bool:
-        with self._lock:
+        with self._lock.reading():
             return tenant_id in self._tenants
 
     def base_currency(self, tenant_id: str) -> str:
@@ -636,8 +639,9 @@ class XeroStore:
             del self._tenant(tenant_id).users[user_id]
 
     def user_role(self, tenant_id: str, user_id: str) -> str | None:
-        """The user's ``OrganisationRole``, or ``None`` when the tenant or the user is unknown."""
-        with self._lock:
+        """The user's ``OrganisationRole``, or ``None`` when the tenant or the user is unknown (every API
+        request asks it: a read, which keeps list_resource's cached matches)."""
+        with self._lock.reading():
             tenant = self._tenants.get(tenant_id)
             user = tenant.users.get(user_id) if tenant else None
             return user.role if user else None
@@ -698,14 +702,15 @@ class XeroStore:
 
         Filters: ``ids`` (more than 50 → 404, as Xero answers an over-long ``IDs``), for Invoices
         ``invoice_numbers`` and ``contact_ids`` (``InvoiceNumbers=``, ``ContactIDs=``), for Contacts
-        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber
-        or EmailAddress), ``include_archived``
-        (contacts with ``ContactStatus`` ARCHIVED are left out unless it is true, as the spec says),
-        ``statuses`` (documents' ``Status`` in the list), ``if_modified_since`` (``UpdatedDateUTC`` after
-        it; naive means UTC), ``where`` (see :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``;
-        default: creation order, which is stable). ``summary_only`` (Contacts, Invoices) drops the heavy
-        fields: a contact's Addresses, Phones, ContactPersons, ContactGroups, Balances and PaymentTerms, an
-        invoice's LineItems, Payments, CreditNotes, Prepayments and Overpayments.
+        ``search_term`` (``searchTerm=``: case-insensitive text in Name, FirstName, LastName, ContactNumber or
+        EmailAddress), ``include_archived`` (contacts with ``ContactStatus`` ARCHIVED are left out unless it
+        is true, as the spec says), ``statuses`` (Invoices only, as in Xero's spec: their ``Status`` in the
+        list; ignored on the other resources, as Xero ignores a parameter the operation does not declare),
+        ``if_modified_since`` (``UpdatedDateUTC`` after it; naive means UTC), ``where`` (see
+        :func:`compile_where`), ``order`` (``"Field [ASC|DESC], ..."``; default: creation order, which is
+        stable). ``summary_only`` (Contacts, Invoices) drops the heavy fields: a contact's Addresses, Phones,
+        ContactPersons, ContactGroups, Balances and PaymentTerms, an invoice's LineItems, Payments,
+        CreditNotes, Prepayments and Overpayments.
         """
         with self._lock.reading():
             tenant = self._tenant(tenant_id)
@@ -811,7 +816,7 @@ class XeroStore:
             records = [r for r in records if any(term in text.lower() for text in _searched_text(r))]
         if name == "Contacts" and not include_archived:
             records = [r for r in records if r.status != "ARCHIVED"]
-        if statuses and spec.status_field:
+        if statuses and spec.takes_statuses:
             wanted_status = {s.strip().strip('"').upper() for s in statuses if s.strip()}
             records = [r for r in records if spec.status_of(r) in wanted_status]
         if if_modified_since is not None and "UpdatedDateUTC" in spec.fields:  # Currencies have none
@@ -2411,7 +2416,9 @@ class _ResourceSpec:
     record_id: Callable[[Any], str]
     render: Callable[[XeroStore, Tenant, Any, bool, bool], dict[str, Any]]
     fields: dict[str, Getter]
-    status_field: bool = True
+    # ``Statuses=`` is a parameter of GET /Invoices only in Xero's spec; elsewhere Xero ignores it, as it
+    # ignores any query parameter an operation does not declare (filter other statuses with ``where``).
+    takes_statuses: bool = False
     number_of: Callable[[Any], str] | None = None
 
     def status_of(self, record: Any) -> str:
@@ -2555,7 +2562,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.contact_id,
         lambda s, t, r, d, summ: s._contact_json(t, r, d, summ),
         _CONTACT_FIELDS,
-        status_field=False,
         number_of=lambda r: r.contact_number,
     ),
     "Invoices": _ResourceSpec(
@@ -2565,6 +2571,7 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.invoice_id,
         lambda s, t, r, d, summ: s._invoice_json(t, r, d, summ),
         _INVOICE_FIELDS,
+        takes_statuses=True,
         number_of=lambda r: r.number,
     ),
     "CreditNotes": _ResourceSpec(
@@ -2615,7 +2622,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.user_id,
         lambda s, t, r, d, summ: s._user_json(t, r),
         _USER_FIELDS,
-        status_field=False,
     ),
     "Currencies": _ResourceSpec(
         "Currencies",
@@ -2624,7 +2630,6 @@ _SPECS: dict[str, _ResourceSpec] = {
         lambda r: r.code,
         lambda s, t, r, d, summ: {"Code": r.code, "Description": r.description},
         {"Code": lambda c, r: r.code, "Description": lambda c, r: r.description},
-        status_field=False,
     ),
 }
 #: Every name the API routes (lower-case, as Xero's paths are case-insensitive) -> the canonical resource.

@@ -1,7 +1,9 @@
-"""Sync planner (Step Functions task of the initial sync, C4): create or take up the run, plan its pages.
+"""Sync planner (Step Functions task of the initial sync, C4): create or take up the run, hand out its pages.
 
-Page 1 of each resource is fetched, sent to the writer and checkpointed here (it is also what tells the page
-count), so the plan costs no extra Xero call; the output lists the pages left for the Map.
+The run is read in two parts, chase first, history after. When a part is planned, page 1 of each of its
+partitions is fetched, sent to the writer and checkpointed here (it is also what tells the page count), so
+the plan costs no extra Xero call; the output lists the pages left of the part being fetched for the Map,
+and the machine calls the planner again after each Map, until it says ``done``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = PlanInput.model_validate(event)
     logger.append_keys(org_id=request.sync.org_id, tenant_id=request.sync.tenant_id)
     plan = plan_sync().plan(request, time_left=time_left(context))
-    logger.append_keys(run_id=plan.run_id)
+    logger.append_keys(run_id=plan.run_id, part=plan.part)
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=plan.calls)
     metrics.add_metric(name="SyncPagesPlanned", unit=MetricUnit.Count, value=len(plan.pages))
     return plan.model_dump(mode="json")

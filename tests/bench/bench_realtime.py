@@ -30,6 +30,7 @@ import httpx  # noqa: E402
 
 from tests.integration.realtime.harness import RealtimeWorld, delivery, realtime_world  # noqa: E402
 from xero_bridge.models.sync import CURSOR_RESOURCES  # noqa: E402
+from xero_bridge.models.xero_dates import parse_xero_datetime  # noqa: E402
 
 EDITS = int(os.environ.get("BENCH_REALTIME_EDITS", "60"))
 DELIVERIES = int(os.environ.get("BENCH_REALTIME_DELIVERIES", "300"))
@@ -103,11 +104,17 @@ def receiver_over_http(world: RealtimeWorld, count: int, first: int) -> list[flo
 
 
 def change_to_visible(world: RealtimeWorld) -> list[float]:
-    invoices = world.app.emulator.store.list_resource(world.tenant_id, "Invoices", where='Type=="ACCREC"')
+    store = world.app.emulator.store
+    invoices = store.list_resource(world.tenant_id, "Invoices", where='Type=="ACCREC"')
+    (organisation,) = store.list_resource(world.tenant_id, "Organisation")["Organisations"]
+    # Xero refuses an edit of a document dated on or before the period lock date (the seed sets one)
+    locked = organisation.get("PeriodLockDate")
+    lock = parse_xero_datetime(locked) if locked else None
     ids = [
         str(i["InvoiceID"])
         for i in invoices["Invoices"]
         if i["Status"] in ("AUTHORISED", "DRAFT", "SUBMITTED")
+        and (lock is None or parse_xero_datetime(i["Date"]) > lock)
     ]
     seconds = []
     with httpx.Client(timeout=30, auth=world.app.api_auth) as http:
@@ -154,7 +161,11 @@ def main() -> None:
         from tests.integration.sync.harness import connect
 
         connect(
-            world.app.stack, world.app.emulator, "ar-org-busy", redirect_uri=f"{world.app.api_url}/callback"
+            world.app.stack,
+            world.app.emulator,
+            "ar-org-busy",
+            redirect_uri=f"{world.app.api_url}/callback",
+            tenant_id=other["tenant_id"],
         )
         arn = world.app.stack.start_execution(
             "InitialSyncStateMachine",

@@ -6,7 +6,7 @@ corner of the code fails here, not in review:
 - nothing under ``services/`` or ``domain/`` imports an adapter;
 - ``models/`` import only models and errors; ``domain/`` only models, errors and domain;
 - a flow's folder under ``services/`` imports no other flow's folder (what two flows share lives at
-  ``services/`` level: ``ports``, ``publish_records``, ``token_vault``);
+  ``services/`` level: ``ports``, ``publish_records``, ``token_vault``, ``chase_ready``);
 - nothing in the layer imports a handler; handlers import no boto3, httpx or adapter;
 - ``wiring.py`` only composes: it defines no class;
 - every log line goes through the one Powertools Logger of ``observability.py``.
@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "shared" / "xero_bridge"
 FUNCTIONS = ROOT / "functions"
-SHARED_SERVICES = {"ports", "publish_records", "token_vault"}
+SHARED_SERVICES = {"chase_ready", "ports", "publish_records", "token_vault"}
 
 
 def _modules(folder: Path) -> list[Path]:

@@ -40,6 +40,7 @@ __all__ = [
     "MalformedXeroRecord",
     "NeedsReconnect",
     "NotConnectedError",
+    "PartNotSettledError",
     "PaymentConflictError",
     "PaymentNotFoundError",
     "RateLimitWaitExceeded",
@@ -339,6 +340,11 @@ class SyncRunNotFoundError(GiveUp):
 
 class SyncNotDrainedError(GiveUp):
     """The writer has not written every record sent after the finisher's last look."""
+
+
+class PartNotSettledError(GiveUp):
+    """A part's reads still found pages to read again after the planner's last pass: Xero's records kept
+    moving faster than the run could read them. The run fails with this reason; a resume takes it up."""
 
 
 class WritesQueueError(RetryLater):

@@ -242,6 +242,7 @@ _RESPONSES: dict[type[errors.XeroBridgeError], tuple[int, str, str]] = {
     errors.TokenCipherError: (500, "token_cipher_failed", "the stored Xero tokens could not be read"),
     errors.SyncRunNotFoundError: (404, "sync_run_not_found", "no such sync run"),
     errors.SyncNotDrainedError: (500, "sync_not_drained", "the sync's records were not all written"),
+    errors.PartNotSettledError: (500, "sync_not_settled", "Xero changed faster than the sync could read"),
     errors.RecordTooLargeError: (500, "record_too_large", "a Xero record is too large to pass on"),
     errors.MalformedXeroRecord: (502, "xero_bad_record", "Xero sent a record we cannot read"),
     errors.XeroUnauthorized: (502, "xero_unauthorized", "Xero refused our access token"),

@@ -108,6 +108,7 @@ EXPECTED_TASK_ERROR = {
     "page_fetcher/fetch_page": "SyncRunNotFoundError",
     "sync_finisher/finish": "SyncRunNotFoundError",  # the run it names does not exist here
     "sync_planner/plan": "NeedsReconnect",  # the org it names is not connected here
+    "sync_planner/next_pass": "SyncRunNotFoundError",  # the planner again after a Map: no such run here
 }
 
 

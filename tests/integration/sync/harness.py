@@ -67,9 +67,15 @@ class SyncWorld:
 
 
 def connect(
-    stack: LocalStack, xero: Emulator | EmulatorProcess, org_id: str, *, redirect_uri: str = REDIRECT_URI
+    stack: LocalStack,
+    xero: Emulator | EmulatorProcess,
+    org_id: str,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+    tenant_id: str | None = None,
 ) -> str:
-    """Connect ``org_id`` to the emulator's first tenant as the callback would; returns the tenant id."""
+    """Connect ``org_id`` to ``tenant_id`` (the emulator's first tenant by default) as the callback would;
+    returns the tenant id."""
     reset_clients()  # boto3 clients made now talk to the local stack's moto
     verifier, challenge = new_pkce_pair()
     with httpx.Client(base_url=xero.base_url, follow_redirects=False) as http:
@@ -92,9 +98,13 @@ def connect(
     oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, endpoints)
     tokens = oauth.exchange_code(code=code, code_verifier=verifier)
     claims = oauth.claims(tokens.access_token.get_secret_value())
-    tenant = oauth.connections(
+    connections = oauth.connections(
         tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
-    )[0]
+    )
+    # The consent authorised every tenant at once; Xero lists connections made together in no set order,
+    # so the emulator's first tenant (the seed's main organisation) is picked by its id.
+    wanted = tenant_id or xero.store.tenant_ids()[0]
+    tenant = next(c for c in connections if c.tenant_id == wanted)
     now = datetime.now(UTC)
     table = ConnectTables.over(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
     cipher = KmsTokenCipher(stack.physical_id("TokenKey"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ if (
 
 from tests.integration.sync.harness import SyncWorld, sync_world  # noqa: E402
 from xero_bridge.models.records import RecordType  # noqa: E402
+from xero_bridge.models.sync import Part  # noqa: E402
 
 
 @pytest.fixture
@@ -44,12 +47,15 @@ def test_initial_sync_imports_the_organisation_record_for_record(world: SyncWorl
     assert_dynamodb_equals_xero(world)
     run = world.runs.latest_run(world.org_id)
     assert run is not None and run.status.value == "finished"
-    assert run.plan is not None
-    pages = sum(p.pages_total or 0 for r, p in run.plan.items() if r not in ("Organisation", "Accounts"))
+    pages = sum(p.pages_total or 0 for p in run.plan.values() if p.share is not None)
     calls = world.xero.stats.snapshot()["tenants"][world.tenant_id]["calls"]
-    assert calls <= pages + 2  # the floor (pages per resource) plus Organisation and Accounts
+    assert calls <= pages + 2  # the floor of the split (pages per partition) plus Organisation and Accounts
+    # And the catch-up starts from the run's snapshot (Xero's clock when it began): nothing changed since
+    # the snapshot is older than what the run read
     cursors = world.runs.get_cursors(world.org_id)
-    assert cursors["Invoices"] == run.started_at
+    assert run.snapshot_at is not None and cursors["Invoices"] == run.snapshot_at
+    assert run.chase_ready_at is not None and run.finished_at is not None
+    assert run.chase_ready_at <= run.finished_at
     # And the run shows the organisation's base currency and timezone, as Xero gives them
     organisation = world.xero.store.list_resource(world.tenant_id, "Organisation")["Organisations"][0]
     assert (run.base_currency, run.timezone) == (organisation["BaseCurrency"], organisation["Timezone"])
@@ -109,29 +115,98 @@ def test_a_newer_version_written_during_the_sync_survives(world: SyncWorld) -> N
     assert world.held()[RecordType.INVOICE][invoice_id] == newer
 
 
-def test_a_restarted_sync_makes_no_more_calls_than_the_pages_it_had_left(world: SyncWorld) -> None:
+def test_a_resumed_run_skips_the_part_it_finished(world: SyncWorld) -> None:
     from xero_emulator.admin_client import AdminClient
 
-    # Given a sync that fails for good at Invoices (after Organisation, Accounts and Contacts were done)
+    # Given a sync that fails for good in its history part: at Payments, which only that part reads (the
+    # chase part read, the history part's other partitions planned beside the one that failed)
     with AdminClient(world.xero.base_url) as admin:
-        admin.fail_next(1, status=400, path_prefix="/api.xro/2.0/Invoices")
+        admin.fail_next(1, status=400, path_prefix="/api.xro/2.0/Payments")
         status, output = world.run_sync(name="first-attempt")
     assert status == "FAILED", output
     run_id = world.runs.latest_run_id(world.org_id)
     assert run_id is not None
+    world.stack.drain(timeout=60)  # the writer goes on with what was sent
     failed = world.runs.get_run(world.org_id, run_id)
-    assert (
-        failed is not None
-        and failed.status.value == "failed"
-        and "XeroValidationError" in (failed.failure_reason or "")
-    )
-    before = world.xero.stats.snapshot()["tenants"][world.tenant_id]["calls"]
+    assert failed is not None and failed.status.value == "failed"
+    assert "XeroValidationError" in (failed.failure_reason or "")
+    assert failed.part(Part.CHASE).fetched_at is not None and failed.part(Part.HISTORY).fetched_at is None
+    # (its chase part was read before it failed: once the writer wrote it, the run was chase-ready)
+    assert failed.chase_ready_at is not None
+    before = calls_by_resource(world)
 
     # When it is resumed (what POST /orgs/{org_id}/sync?resume=true does)
     assert world.runs.restart_run(world.org_id, run_id, attempt=2, trigger="resume")
     status, output = world.run_sync(name="resumed", run_id=run_id, trigger="resume")
 
-    # Then only what was left is asked: page 1 of the five resources not planned yet
+    # Then only what was left is asked: page 1 of the payments; nothing of the chase part, nor of the
+    # history partitions planned before the failure
     assert status == "SUCCEEDED", output
-    assert world.xero.stats.snapshot()["tenants"][world.tenant_id]["calls"] - before == 5
+    after = calls_by_resource(world)
+    asked = {r: after.get(r, 0) - before.get(r, 0) for r in after if after.get(r, 0) != before.get(r, 0)}
+    assert asked == {"Payments": 1}
     assert_dynamodb_equals_xero(world)
+    resumed = world.runs.get_run(world.org_id, run_id)
+    assert resumed is not None and resumed.chase_ready_at == failed.chase_ready_at  # the first attempt's
+
+
+def test_xero_changing_between_the_parts_loses_nothing_and_the_newest_version_wins(world: SyncWorld) -> None:
+    store = world.xero.store
+    invoices = {i["InvoiceID"]: i for i in store.list_resource(world.tenant_id, "Invoices")["Invoices"]}
+    receivable = {k: v for k, v in invoices.items() if v["Type"] == "ACCREC"}
+    outstanding = next(k for k, v in receivable.items() if v["Status"] == "AUTHORISED" and v["AmountDue"])
+    paid = next(k for k, v in receivable.items() if v["Status"] == "PAID")
+    paid_payment = store.get_resource(world.tenant_id, "Invoices", paid)["Invoices"][0]["Payments"][0]
+    draft = next(k for k, v in receivable.items() if v["Status"] == "DRAFT")
+    asked: list[str] = []  # each list request of the run, as the chase or the history part's
+    original = store.list_resource
+
+    def xero_answering(tenant_id: str, resource: str, **query: Any) -> dict[str, Any]:
+        part = (
+            "history" if "UpdatedDateUTC >" in str(query.get("where")) or resource == "Payments" else "chase"
+        )
+        if part == "history" and "history" not in asked:
+            # When, while the history part waits, a finance user changes Xero: the outstanding invoice (read
+            # by the chase part) is paid in full, the paid one's payment is deleted (it is AUTHORISED again:
+            # the chase part, read already, would now select it), and the draft is approved
+            store.admin_record_payment(
+                world.tenant_id, outstanding, Decimal(str(receivable[outstanding]["AmountDue"]))
+            )
+            store.admin_delete_payment(world.tenant_id, paid_payment["PaymentID"])
+            store.admin_edit_invoice(world.tenant_id, draft, {"Status": "AUTHORISED"})
+        if resource in ("Contacts", "Invoices", "CreditNotes", "Payments", "Overpayments", "Prepayments"):
+            asked.append(part)
+        return original(tenant_id, resource, **query)
+
+    store.list_resource = xero_answering  # type: ignore[method-assign]
+    try:
+        status, output = world.run_sync()
+    finally:
+        store.list_resource = original  # type: ignore[method-assign]
+
+    # Then the chase part was read whole before anything of the history part
+    assert status == "SUCCEEDED", output
+    assert "history" in asked and asked.index("history") == asked.count("chase")
+    # And DynamoDB holds every record Xero holds now, at its newest version, every status and every type
+    assert_dynamodb_equals_xero(world)
+    held = world.held()
+    statuses = {record["status"] for record in held[RecordType.INVOICE].values()}
+    assert statuses == {"DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"}
+    assert all(
+        held[record_type] for record_type in (RecordType.CONTACT, RecordType.CREDIT_NOTE, RecordType.PAYMENT)
+    )
+    changed = {i: held[RecordType.INVOICE][i]["status"] for i in (outstanding, paid, draft)}
+    assert changed == {outstanding: "PAID", paid: "AUTHORISED", draft: "AUTHORISED"}
+    # And the run was chase-ready before it finished
+    run = world.runs.latest_run(world.org_id)
+    assert run is not None and run.chase_ready_at is not None and run.finished_at is not None
+    assert run.part(Part.CHASE).fetched_at is not None and run.chase_ready_at <= run.finished_at
+
+
+def calls_by_resource(world: SyncWorld) -> dict[str, int]:
+    by_path = world.xero.stats.snapshot()["tenants"][world.tenant_id]["by_path"]
+    out: dict[str, int] = {}
+    for path, n in by_path.items():
+        resource = path.rstrip("/").rsplit("/", 1)[-1]
+        out[resource] = out.get(resource, 0) + n
+    return out

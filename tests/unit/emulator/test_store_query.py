@@ -104,6 +104,52 @@ def test_statuses_filter(small: tuple[XeroStore, str]) -> None:
     assert {i["Status"] for i in body["Invoices"]} == {"PAID", "VOIDED"}
 
 
+def test_statuses_is_an_invoices_parameter_only_and_ignored_elsewhere(small: tuple[XeroStore, str]) -> None:
+    # Xero's spec declares Statuses on GET /Invoices alone; other resources filter Status with where
+    store, tenant = small
+    every_credit_note = store.list_resource(tenant, "CreditNotes")["CreditNotes"]
+    asked = store.list_resource(tenant, "CreditNotes", statuses=["VOIDED"])["CreditNotes"]
+    assert {c["Status"] for c in every_credit_note} != {"VOIDED"}
+    assert [c["CreditNoteID"] for c in asked] == [c["CreditNoteID"] for c in every_credit_note]
+    for resource in ("Payments", "Overpayments", "Prepayments"):
+        assert (
+            store.list_resource(tenant, resource, statuses=["VOIDED"])[resource]
+            == (store.list_resource(tenant, resource)[resource])
+        )
+
+
+def test_where_on_remaining_credit_status_and_updated_to_the_second(small: tuple[XeroStore, str]) -> None:
+    # the filters the initial sync splits its import by: open credit, and "changed since an instant"
+    store, tenant = small
+    for resource in ("CreditNotes", "Overpayments", "Prepayments"):
+        every = store.list_resource(tenant, resource)[resource]
+        open_credit = _where(store, tenant, resource, 'Status=="AUTHORISED" AND RemainingCredit > 0')
+        assert open_credit and all(Decimal(str(d["RemainingCredit"])) > 0 for d in open_credit)
+        assert {d["Status"] for d in open_credit} == {"AUTHORISED"}
+        spent = _where(store, tenant, resource, 'Status!="AUTHORISED" OR RemainingCredit <= 0')
+        assert len(open_credit) + len(spent) == len(every)
+    invoice = store.list_resource(tenant, "Invoices", page=1)["Invoices"][0]
+    store.clock.advance(2)
+    store.admin_edit_invoice(tenant, invoice["InvoiceID"], {"Reference": "edited"})
+    edited = store.get_resource(tenant, "Invoices", invoice["InvoiceID"])["Invoices"][0]
+    stamp = xero_json.parse_datetime(edited["UpdatedDateUTC"])
+    before = stamp.replace(microsecond=0) - timedelta(seconds=1)
+    at = f"DateTime({before:%Y, %m, %d, %H, %M, %S})"
+    later = _where(store, tenant, "Invoices", f"UpdatedDateUTC > {at}")
+    assert [i["InvoiceID"] for i in later] == [invoice["InvoiceID"]]
+    earlier = _where(store, tenant, "Invoices", f"UpdatedDateUTC <= {at}")
+    assert len(earlier) + 1 == store.counts(tenant)["Invoices"]
+
+
+def test_order_by_id_is_stable_under_edits(small: tuple[XeroStore, str]) -> None:
+    store, tenant = small
+    ids = [i["InvoiceID"] for i in store.list_resource(tenant, "Invoices", order="InvoiceID")["Invoices"]]
+    assert ids == sorted(ids)
+    store.admin_edit_invoice(tenant, ids[3], {"Reference": "edited"})
+    again = [i["InvoiceID"] for i in store.list_resource(tenant, "Invoices", order="InvoiceID")["Invoices"]]
+    assert again == ids
+
+
 def _where(store: XeroStore, tenant: str, resource: str, clause: str, **kw: object) -> list[dict]:
     return store.list_resource(tenant, resource, where=clause, include_archived=True, **kw)[resource]  # type: ignore[arg-type]
 
@@ -260,3 +306,24 @@ def test_where_to_lower_and_to_upper(small: tuple[XeroStore, str]) -> None:
     lower = store.list_resource(tenant, "Contacts", where=f'Name.ToLower()=="{name.lower()}"')["Contacts"]
     upper = store.list_resource(tenant, "Contacts", where=f'Name.toupper()=="{name.upper()}"')["Contacts"]
     assert [c["Name"] for c in lower] == [c["Name"] for c in upper] == [name]
+
+
+def test_the_reads_every_api_request_makes_keep_a_querys_cached_matches(small: tuple[XeroStore, str]) -> None:
+    # A sync reads a large organisation page by page with one query: its matches (filtered and sorted once)
+    # are kept while nothing changes. The API asks the tenant and the caller's role on every request; those
+    # reads must not count as changes, or every page filters and sorts the whole collection again.
+    store, tenant = small
+    user_id = next(iter(store._tenant(tenant).users))
+    where, order = 'Type=="ACCREC" AND Status=="AUTHORISED"', "InvoiceID"
+    first = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
+    version = store._lock.version
+    assert store.has_tenant(tenant) and store.user_role(tenant, user_id) is not None
+    assert tenant in store.tenant_ids() and store.tenant_name(tenant)
+    assert store._lock.version == version
+    again = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
+    assert again["Invoices"] == first["Invoices"] and store._lock.version == version
+    # while a change does throw them away
+    store.admin_edit_invoice(tenant, first["Invoices"][0]["InvoiceID"], {"Reference": "changed"})
+    assert store._lock.version > version
+    changed = store.list_resource(tenant, "Invoices", page=1, page_size=5, where=where, order=order)
+    assert changed["Invoices"][0]["Reference"] == "changed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from functions.writer import app as writer
 from tests.support.tables import create_template_table
 from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.adapters.aws.records_table import RecordsTable
+from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
 from xero_bridge.models.records import Customer, Invoice, RecordType
+from xero_bridge.models.sync import Part, PartitionPlan, Share, SyncRun, SyncStatus
 from xero_bridge.settings import reset_settings
 from xero_bridge.wiring import reset_wiring
 
@@ -26,6 +29,7 @@ REGION = "eu-west-1"
 TENANT = "a3b6c1d2-4e5f-4a7b-8c9d-0e1f2a3b4c5d"
 ORG = "org_7Hq2Lx"
 RUN = "run-20261121T101500Z-7f3a"
+STARTED = datetime(2026, 11, 21, 10, 15, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -43,8 +47,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         # The sync planner creates the run item; the writer only adds to it.
-        dynamodb.put_item(
-            TableName="connections-test", Item={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": f"SYNC#{RUN}"}}
+        SyncRunsTable("connections-test", client=dynamodb).create_run(
+            SyncRun(org_id=ORG, run_id=RUN, tenant_id=TENANT, status=SyncStatus.FETCHING, started_at=STARTED)
         )
         reset_settings()
         reset_clients()
@@ -79,7 +83,28 @@ def test_records_batch_lands_in_dynamodb(stack: Any, lambda_context: FakeLambdaC
     run = stack.get_item(
         TableName="connections-test", Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": f"SYNC#{RUN}"}}
     )
-    assert run["Item"]["records_written"] == {"M": {"Invoices": {"N": "2"}}}
+    assert run["Item"]["records_written"] == {"M": {"Invoices:chase": {"N": "2"}}}
+
+
+def test_the_write_that_completes_the_chase_part_records_chase_ready(
+    stack: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # Given a run whose chase part is read: its only page sent the two invoices of the event's page
+    runs = SyncRunsTable("connections-test", client=stack)
+    plan = PartitionPlan(resource="Invoices", part=Part.CHASE, share=Share.OPEN, pages_total=1)
+    runs.save_partition_plan(ORG, RUN, plan)
+    runs.checkpoint_page(
+        ORG, RUN, plan.key, 1, records=2, skipped=0, malformed=0, is_last=True, now=STARTED, item_count=2
+    )
+    runs.mark_part_fetched(ORG, RUN, Part.CHASE, now=STARTED)
+    assert runs.get_run(ORG, RUN).chase_ready_at is None  # type: ignore[union-attr]
+
+    # When the writer writes them
+    writer.lambda_handler(load_event("writer/records_batch"), lambda_context)
+
+    # Then the run is chase-ready, from that moment
+    run = runs.get_run(ORG, RUN)
+    assert run is not None and run.chase_ready_at is not None and run.chase_ready_at > STARTED
 
 
 def test_poison_message_fails_alone(
@@ -112,8 +137,8 @@ def test_same_message_delivered_twice_is_one_record(stack: Any, lambda_context: 
     run = stack.get_item(
         TableName="connections-test", Key={"pk": {"S": f"ORG#{ORG}"}, "sk": {"S": f"SYNC#{RUN}"}}
     )
-    assert run["Item"]["records_written"] == {"M": {"Invoices": {"N": "2"}}}  # not written twice
-    assert run["Item"]["records_unchanged"] == {"M": {"Invoices": {"N": "2"}}}
+    assert run["Item"]["records_written"] == {"M": {"Invoices:chase": {"N": "2"}}}  # not written twice
+    assert run["Item"]["records_unchanged"] == {"M": {"Invoices:chase": {"N": "2"}}}
 
 
 def test_older_version_arriving_late_never_replaces_newer(

@@ -74,6 +74,9 @@ class Page(BaseModel, Generic[T]):
         The page number asked for (None for an unpaged request).
     quota
         The remaining-quota headers of this response.
+    server_time
+        Xero's own clock when it answered (the envelope's ``DateTimeUTC``), None when absent: the instant
+        a sync splits its import at is taken from it, so that it is never in Xero's future.
     is_last
         True when there is nothing after this page: ``pagination`` says ``page >= pageCount``, or, with no
         envelope, the page is empty or shorter than the smaller of the page size asked and Xero's default
@@ -85,6 +88,7 @@ class Page(BaseModel, Generic[T]):
     pagination: Pagination | None = None
     page: int | None = None
     quota: Quota
+    server_time: datetime | None = None
     is_last: bool = True
 
 

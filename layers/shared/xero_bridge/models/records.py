@@ -325,8 +325,10 @@ class RecordSource(_Record):
     kind
         ``page`` (initial-sync page), ``webhook`` (fetched after webhook events), ``catch_up`` (the scheduled
         If-Modified-Since sweep) or ``by_id`` (fetched on demand, e.g. by support or a replay).
-    run_id, resource, page
-        The sync run and the page of ``resource`` (``page`` kind).
+    run_id, resource, page, part
+        The sync run, the page of ``resource`` and the part of the run it was read in (``page`` kind):
+        ``chase`` (what the AR team chases with, first) or ``history`` (the rest, and every change since
+        the run's snapshot).
     event_ids, event_sequence
         The webhook events behind the fetch and the delivery's last event sequence (``webhook`` kind).
     cursor
@@ -339,6 +341,7 @@ class RecordSource(_Record):
     run_id: str | None = None
     resource: str | None = None
     page: int | None = Field(default=None, ge=1)
+    part: Literal["chase", "history"] | None = None
     event_ids: tuple[str, ...] = ()
     event_sequence: int | None = None
     cursor: UtcDateTime | None = None

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 __all__ = [
     "CURSOR_RESOURCES",
     "PAGED_RESOURCES",
+    "PARTS",
     "PLAN_PAGE_SIZE",
     "FailureInput",
     "FailureOutput",
@@ -23,19 +24,24 @@ __all__ = [
     "PageCheckpoint",
     "PageResult",
     "PageTask",
+    "Part",
+    "PartProgress",
+    "PartState",
+    "PartitionCounters",
+    "PartitionPlan",
     "PlanInput",
     "PlanOutput",
     "PlannedPage",
-    "ResourceCounters",
-    "ResourcePlan",
     "ResourceProgress",
     "RunCounters",
+    "Share",
     "SyncProgressView",
     "SyncRequest",
     "SyncRun",
     "SyncStarted",
     "SyncStatus",
     "SyncTrigger",
+    "partition_key",
     "step_functions_timestamp",
 ]
 
@@ -55,6 +61,40 @@ CURSOR_RESOURCES: tuple[str, ...] = (*PAGED_RESOURCES, "Accounts")
 
 PLAN_PAGE_SIZE = 1000
 """The ``pageSize`` asked for: Xero's largest, so the sync costs the fewest calls."""
+
+
+class Part(StrEnum):
+    """The two parts of a run, fetched one after the other.
+
+    ``chase`` is what the AR team chases with (customers, outstanding invoices, open credit, and the bank
+    accounts and organisation settings), ``history`` the rest (paid, voided, deleted and draft documents,
+    every payment) and every change made in Xero since the run's snapshot. The moment the chase part is
+    written is the run's ``chase_ready_at``.
+    """
+
+    CHASE = "chase"
+    HISTORY = "history"
+
+
+PARTS: tuple[Part, ...] = (Part.CHASE, Part.HISTORY)
+"""The parts in the order a run fetches them."""
+
+
+class Share(StrEnum):
+    """Which share of a resource a partition reads (see :mod:`xero_bridge.domain.partitions`)."""
+
+    OPEN = "open"  # chased, as it stood at the run's snapshot: can only lose members while read
+    REST = "rest"  # everything else, and every change since the snapshot: can only gain members
+    CHANGES = "changes"  # an incremental run: every change since the resource's cursor: can only gain
+
+    @property
+    def grows(self) -> bool:
+        return self is not Share.OPEN
+
+
+def partition_key(resource: str, part: Part | str) -> str:
+    """The name of a resource's share of one part (``Invoices:chase``): plan, checkpoints and counters."""
+    return f"{resource}:{Part(part).value}"
 
 
 class SyncStatus(StrEnum):
@@ -87,23 +127,54 @@ def step_functions_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ResourcePlan(BaseModel):
-    """What the planner learnt about one resource.
+class PartitionPlan(BaseModel):
+    """What the planner learnt of one partition (a resource's share of one part) from its page 1.
 
     ``pages_total`` is None when Xero sent no ``pagination`` envelope: the pages are then read one after the
-    other until a short or empty one (``tail``), and the total is only known at the end.
+    other until a short or empty one (``tail``), and the total is only known at the end. ``share`` says how
+    the partition's membership can change while it is read: one that only loses members is read from its
+    last page down, one that only gains members from page 1 up, so that a record that did not change is
+    never pushed past the reads (see :mod:`xero_bridge.domain.paged_reads`).
     """
 
     model_config = ConfigDict(frozen=True)
 
+    resource: str
+    part: Part
+    share: Share | None = None  # None: a single unpaged call (the Organisation, bank Accounts)
     pages_total: int | None = Field(default=None, ge=0)
     page_size: int = Field(default=PLAN_PAGE_SIZE, ge=1)
-    item_count: int | None = None
+    item_count: int | None = None  # the partition's size when its page 1 was read
     modified_since: AwareDatetime | None = None  # If-Modified-Since of every page (an incremental run)
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.resource, self.part)
+
+    @property
+    def grows(self) -> bool:
+        return self.share is None or self.share.grows
+
+    @property
+    def incremental(self) -> bool:
+        """Its records are changes since an instant (the history part's share, an incremental run's): the
+        import rules then also see archived contacts, to mark them inactive."""
+        return self.share is Share.REST or self.modified_since is not None
 
     @property
     def tail(self) -> bool:
         return self.pages_total is None
+
+
+class PartState(BaseModel):
+    """Where one part of a run stands: planned (page 1 of each partition read), fetched, written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    planned_at: AwareDatetime | None = None
+    fetched_at: AwareDatetime | None = None  # every page read and checked: all of it is in the writes queue
+    ready_at: AwareDatetime | None = None  # and all of it written (for the chase part: chase-ready)
+    passes: int = 0  # planner passes that handed out pages (page reads, then any re-reads)
 
 
 class SyncRun(BaseModel):
@@ -122,27 +193,62 @@ class SyncRun(BaseModel):
     finished_at: AwareDatetime | None = None
     failure_reason: str | None = None
     paused_until: AwareDatetime | None = None
-    plan: dict[str, ResourcePlan] | None = None  # None until planned: a resumed run does not plan again
+    # Each partition's plan, saved as the planner learns it (a resumed run does not plan a part again).
+    plan: dict[str, PartitionPlan] = Field(default_factory=dict)
+    parts: dict[Part, PartState] = Field(default_factory=dict)
+    # Xero's clock, less a margin, when the run began: the chase part reads what was open then, the
+    # history part everything else and everything changed since; also the catch-up's cursor.
+    snapshot_at: AwareDatetime | None = None
     # An incremental run (a reconnect after a finished sync): per resource, only what changed since then.
     modified_since: dict[str, AwareDatetime] = Field(default_factory=dict)
     base_currency: str | None = None
     timezone: str | None = None
     finish_checks: int = 0
 
+    def part(self, part: Part) -> PartState:
+        return self.parts.get(part) or PartState()
+
+    @property
+    def current_part(self) -> Part | None:
+        """The first part not fetched yet (None: every part is)."""
+        return next((p for p in PARTS if self.part(p).fetched_at is None), None)
+
+    @property
+    def chase_ready_at(self) -> datetime | None:
+        return self.part(Part.CHASE).ready_at
+
+    def partitions(self, part: Part) -> list[PartitionPlan]:
+        """The plans of ``part``'s partitions, in plan order."""
+        return [plan for plan in self.plan.values() if plan.part == part]
+
+    def part_written(self, part: Part, counters: RunCounters) -> bool:
+        """``part`` is fetched and the writer has seen every record it sent."""
+        if self.part(part).fetched_at is None:
+            return False
+        return all(counters.partition(plan.key).written_all for plan in self.partitions(part))
+
 
 class PageCheckpoint(BaseModel):
-    """A page done in a run: how many records it sent and whether it was the resource's last."""
+    """A page read in a run: what it sent, whether it was its partition's last, and what Xero counted.
+
+    ``item_count`` is the partition's size as that very read saw it (``pagination.itemCount``): comparing
+    the counts of neighbouring pages tells whether members came or went between their reads. A re-read of
+    a page made to recover what such a move may have shifted across a page boundary has ``repair_of`` (the
+    boundary: between pages ``repair_of`` and ``repair_of + 1``).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    resource: str
+    partition: str
     page: int = Field(ge=1)
     records: int = 0
     is_last: bool
+    item_count: int | None = None
+    repair_of: int | None = None
 
 
-class ResourceCounters(BaseModel):
-    """What a run did with one resource so far (pages by the fetchers, records by the writer too)."""
+class PartitionCounters(BaseModel):
+    """What a run did with one partition so far (pages by the fetchers, records by the writer too)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -150,50 +256,64 @@ class ResourceCounters(BaseModel):
     records_written: int = 0
     records_unchanged: int = 0
     pages_done: int = 0
+    pages_reread: int = 0
     skipped: int = 0
     malformed: int = 0
-
-
-class RunCounters(BaseModel):
-    """A run's counters: per resource, and its Xero calls and 429s."""
-
-    model_config = ConfigDict(frozen=True)
-
-    resources: dict[str, ResourceCounters] = Field(default_factory=dict)
-    calls: int = 0
-    rate_limited: int = 0
-
-    def resource(self, name: str) -> ResourceCounters:
-        return self.resources.get(name) or ResourceCounters()
-
-    @property
-    def records_sent(self) -> int:
-        return sum(r.records_sent for r in self.resources.values())
-
-    @property
-    def records_written(self) -> int:
-        return sum(r.records_written for r in self.resources.values())
-
-    @property
-    def records_unchanged(self) -> int:
-        return sum(r.records_unchanged for r in self.resources.values())
-
-    @property
-    def pages_done(self) -> int:
-        return sum(r.pages_done for r in self.resources.values())
-
-    @property
-    def skipped(self) -> int:
-        return sum(r.skipped for r in self.resources.values())
-
-    @property
-    def malformed(self) -> int:
-        return sum(r.malformed for r in self.resources.values())
 
     @property
     def records_done(self) -> int:
         """Records the writer has seen: stored, or found already held (a duplicate, a newer version)."""
-        return sum(r.records_written + r.records_unchanged for r in self.resources.values())
+        return self.records_written + self.records_unchanged
+
+    @property
+    def written_all(self) -> bool:
+        return self.records_done >= self.records_sent
+
+
+class RunCounters(BaseModel):
+    """A run's counters: per partition (``Invoices:chase``...), and its Xero calls and 429s."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partitions: dict[str, PartitionCounters] = Field(default_factory=dict)
+    calls: int = 0
+    rate_limited: int = 0
+
+    def partition(self, key: str) -> PartitionCounters:
+        return self.partitions.get(key) or PartitionCounters()
+
+    @property
+    def records_sent(self) -> int:
+        return sum(r.records_sent for r in self.partitions.values())
+
+    @property
+    def records_written(self) -> int:
+        return sum(r.records_written for r in self.partitions.values())
+
+    @property
+    def records_unchanged(self) -> int:
+        return sum(r.records_unchanged for r in self.partitions.values())
+
+    @property
+    def pages_done(self) -> int:
+        return sum(r.pages_done for r in self.partitions.values())
+
+    @property
+    def pages_reread(self) -> int:
+        return sum(r.pages_reread for r in self.partitions.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.partitions.values())
+
+    @property
+    def malformed(self) -> int:
+        return sum(r.malformed for r in self.partitions.values())
+
+    @property
+    def records_done(self) -> int:
+        """Records the writer has seen: stored, or found already held (a duplicate, a newer version)."""
+        return sum(r.records_done for r in self.partitions.values())
 
 
 class SyncRequest(BaseModel):
@@ -212,7 +332,8 @@ class SyncRequest(BaseModel):
 
 
 class PlanInput(BaseModel):
-    """The planner's input: the execution's input and its name (the run id when none is given)."""
+    """The planner's input: the execution's input (or the previous pass's output: the same ids) and its name
+    (the run id when none is given)."""
 
     sync: SyncRequest
     execution_name: str = Field(min_length=1, max_length=80)
@@ -221,17 +342,25 @@ class PlanInput(BaseModel):
 class PlannedPage(BaseModel):
     """One page for the Map to fetch."""
 
+    partition: str
     resource: str
     page: int = Field(ge=1)
     tail: bool = False  # no pagination envelope: after a full page, fetch the next one
+    repair_of: int | None = Field(default=None, ge=1)  # a re-read across that page boundary
 
 
 class PlanOutput(BaseModel):
-    """The planner's output: the run and the pages left (page 1 of each resource is already done)."""
+    """The planner's output: the run, the part being fetched and its pages left (``done``: nothing left).
+
+    The machine maps over ``pages`` and calls the planner again, until ``done``: the planner hands out the
+    chase part's pages first, the history part's once the chase part is fetched.
+    """
 
     run_id: str
     org_id: str
     tenant_id: str
+    part: Part | None = None
+    done: bool = False
     resumed: bool = False
     calls: int = 0
     pages: list[PlannedPage] = Field(default_factory=list)
@@ -245,9 +374,11 @@ class PageTask(BaseModel):
     run_id: str
     org_id: str
     tenant_id: str
+    partition: str
     resource: str
     page: int = Field(ge=1)
     tail: bool = False
+    repair_of: int | None = Field(default=None, ge=1)
 
 
 class PageResult(BaseModel):
@@ -258,6 +389,7 @@ class PageResult(BaseModel):
     """
 
     run_id: str
+    partition: str
     resource: str
     page: int
     status: Literal["fetched", "skipped", "next", "paused"]
@@ -353,12 +485,24 @@ class SyncStarted(BaseModel):
 
 
 class ResourceProgress(BaseModel):
-    pages_total: int | None = None
+    """One resource (both of its partitions) or one part of a run."""
+
+    pages_total: int | None = None  # None while a partition of it is not planned, or has no envelope
     pages_done: int = 0
+    pages_reread: int = 0
     records_sent: int = 0
     records_written: int = 0
+    # Sent records the writer already held as they are (a re-sync, a duplicate delivery): done as well
+    records_unchanged: int = 0
     skipped: int = 0
     malformed: int = 0
+
+
+class PartProgress(ResourceProgress):
+    """One part of a run: its pages and records, and when it was fetched and written."""
+
+    fetched_at: datetime | None = None
+    ready_at: datetime | None = None
 
 
 class SyncProgressView(BaseModel):
@@ -371,13 +515,19 @@ class SyncProgressView(BaseModel):
     ]
     trigger: str | None = None
     started_at: datetime | None = None
+    snapshot_at: datetime | None = None
+    chase_ready_at: datetime | None = None  # customers, outstanding invoices and open credit all written
     finished_at: datetime | None = None
     failed_reason: str | None = None
     paused_until: datetime | None = None
+    part: Part | None = None  # the part being fetched
     pages_total: int | None = None
     pages_done: int = 0
+    pages_reread: int = 0
     records_sent: int = 0
     records_written: int = 0
+    records_unchanged: int = 0  # held already as sent: a re-sync's records are mostly these
+    parts: dict[Part, PartProgress] = Field(default_factory=dict)
     resources: dict[str, ResourceProgress] = Field(default_factory=dict)
     calls_made: int = 0
     rate_limited: int = 0

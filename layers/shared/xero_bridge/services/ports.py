@@ -41,7 +41,7 @@ from xero_bridge.models.records import (
 from xero_bridge.models.records import (
     Organisation as SyncedOrganisation,
 )
-from xero_bridge.models.sync import PageCheckpoint, ResourcePlan, RunCounters, SyncRun, SyncStatus
+from xero_bridge.models.sync import PageCheckpoint, Part, PartitionPlan, RunCounters, SyncRun, SyncStatus
 from xero_bridge.models.webhooks import (
     CatchUpOutcome,
     CatchUpPace,
@@ -304,7 +304,7 @@ class SyncMachine(Protocol):
 
 
 class RunStore(Protocol):
-    """Sync runs, their page checkpoints, counters and cursors."""
+    """Sync runs, their parts, page checkpoints, counters and cursors."""
 
     def create_run(self, run: SyncRun) -> bool: ...
     def get_run(self, org_id: str, run_id: str) -> SyncRun | None: ...
@@ -312,11 +312,30 @@ class RunStore(Protocol):
     def latest_run(self, org_id: str) -> SyncRun | None: ...
     def restart_run(self, org_id: str, run_id: str, *, attempt: int, trigger: str) -> bool: ...
     def set_execution(self, org_id: str, run_id: str, execution_arn: str) -> None: ...
-    def save_resource_plan(self, org_id: str, run_id: str, resource: str, plan: ResourcePlan) -> None: ...
-    def partial_plan(self, org_id: str, run_id: str) -> dict[str, ResourcePlan]: ...
-    def mark_planned(
-        self, org_id: str, run_id: str, *, base_currency: str | None, timezone: str | None
+    def save_partition_plan(self, org_id: str, run_id: str, plan: PartitionPlan) -> None: ...
+    def set_snapshot(self, org_id: str, run_id: str, at: datetime) -> datetime:
+        """Set the run's snapshot unless it has one; the snapshot the run keeps (the first one set)."""
+        ...
+
+    def mark_part_planned(
+        self,
+        org_id: str,
+        run_id: str,
+        part: Part,
+        *,
+        now: datetime,
+        base_currency: str | None = None,
+        timezone: str | None = None,
     ) -> None: ...
+    def add_part_pass(self, org_id: str, run_id: str, part: Part) -> int:
+        """Count one more planner pass that handed out pages of ``part``; the count."""
+        ...
+
+    def mark_part_fetched(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> None: ...
+    def mark_part_ready(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> bool:
+        """Set the part's ``ready_at`` once; False when it was set already."""
+        ...
+
     def set_status(
         self,
         org_id: str,
@@ -329,13 +348,15 @@ class RunStore(Protocol):
     def fail_run(self, org_id: str, run_id: str, reason: str, *, now: datetime) -> bool: ...
     def add_usage(self, org_id: str, run_id: str, *, calls: int, rate_limited: int) -> None: ...
     def add_finish_check(self, org_id: str, run_id: str) -> int: ...
-    def page_checkpoint(self, run_id: str, resource: str, page: int) -> PageCheckpoint | None: ...
+    def page_checkpoint(
+        self, run_id: str, partition: str, page: int, repair_of: int | None = None
+    ) -> PageCheckpoint | None: ...
     def checkpoints(self, run_id: str) -> Sequence[PageCheckpoint]: ...
     def checkpoint_page(
         self,
         org_id: str,
         run_id: str,
-        resource: str,
+        partition: str,
         page: int,
         *,
         records: int,
@@ -343,17 +364,19 @@ class RunStore(Protocol):
         malformed: int,
         is_last: bool,
         now: datetime,
+        item_count: int | None = None,
+        repair_of: int | None = None,
     ) -> bool:
-        """Mark the page done and count it on the run, atomically and once; False if it was done already."""
+        """Mark the page read and count it on the run, atomically and once; False if it was read already."""
         ...
 
     def set_cursors(self, org_id: str, run_id: str, resources: Sequence[str], cursor: datetime) -> None: ...
     def get_cursors(self, org_id: str) -> dict[str, datetime]: ...
-    def records_written(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        """The writer stored ``count`` versions of the run's records of ``resource``."""
+    def records_written(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
+        """The writer stored ``count`` versions of the run's records of ``partition``."""
         ...
 
-    def records_unchanged(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
+    def records_unchanged(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
         """The writer already held ``count`` of them (same or newer version)."""
         ...
 

@@ -221,6 +221,27 @@ def test_parameters_xero_does_not_offer_are_refused_before_sending() -> None:
     assert fake.requests == []
 
 
+def test_every_query_of_the_sync_partitions_is_one_xero_declares() -> None:
+    # The client refuses a parameter Xero's spec does not declare for the resource (Statuses outside
+    # Invoices, say): each partition of a full and of an incremental run is a request Xero takes as asked
+    from xero_bridge.domain.partitions import (
+        full_run_partitions,
+        incremental_run_partitions,
+        partition_query,
+    )
+
+    partitions = [*full_run_partitions(), *incremental_run_partitions()]
+    fake = Scripted(*(xero_response(body={p.resource: []}) for p in partitions))
+    client = make_client(fake)
+    for partition in partitions:
+        query = partition_query(partition, snapshot_at=NOW, modified_since=NOW - timedelta(days=1))
+        client.list_page(partition.resource, page=1, page_size=1000, **query)
+    sent = [(r.url.path.rsplit("/", 1)[-1], dict(r.url.params)) for r in fake.requests]
+    assert all(params["order"] and params["pageSize"] == "1000" for _, params in sent)
+    assert [resource for resource, params in sent if "Statuses" in params] == ["Invoices"]
+    assert sent[1][1]["Statuses"] == "AUTHORISED,SUBMITTED"
+
+
 def test_page_size_alone_starts_at_page_one() -> None:
     fake = Scripted(xero_response(body=OK_EMPTY))
     make_client(fake).list_page("Invoices", page_size=500)
@@ -248,6 +269,21 @@ def test_server_ignoring_page_size_is_followed_through_its_envelope() -> None:
     # Then nothing is lost
     assert [len(p.records) for p in pages] == [100, 100, 50]
     assert len({r.invoice_id for p in pages for r in p.records}) == 250
+
+
+def test_a_page_carries_xeros_own_clock_from_its_envelope() -> None:
+    # Given answers with and without the envelope's DateTimeUTC (Xero writes it without an offset)
+    fake = Scripted(
+        xero_response(body={"DateTimeUTC": "/Date(1552326816230)/", "Invoices": []}),
+        xero_response(body={"Invoices": []}),
+        xero_response(body={"DateTimeUTC": "yesterday", "Invoices": []}),
+    )
+    client = make_client(fake)
+    # Then the page tells Xero's time when it answered, and nothing when it did not say (or said nonsense)
+    stamped = client.list_page(Resource.INVOICES, page=1)
+    assert stamped.server_time == datetime(2019, 3, 11, 17, 53, 36, 230000, tzinfo=UTC)
+    assert client.list_page(Resource.INVOICES, page=1).server_time is None
+    assert client.list_page(Resource.INVOICES, page=1).server_time is None
 
 
 def test_without_envelope_a_short_page_is_the_last() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,13 +21,18 @@ from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.pages import BadRecord, Page, Quota, RateStatus
 from xero_bridge.models.records import RecordSource, SkippedRecord, SyncedRecord
 from xero_bridge.models.sync import (
+    PARTS,
     PageCheckpoint,
-    ResourceCounters,
-    ResourcePlan,
+    Part,
+    PartitionCounters,
+    PartitionPlan,
+    PartState,
     RunCounters,
     SyncRun,
     SyncStatus,
 )
+from xero_bridge.models.xero_dates import parse_xero_datetime
+from xero_emulator.store import compile_where
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 MODELS: dict[str, type[xm.XeroModel]] = {
@@ -78,11 +85,49 @@ def organisation_data(*, invoices: int = 0, contacts: int = 0) -> dict[str, list
     }
 
 
+def _field(path: str) -> Any:
+    """A ``where`` getter over Xero's JSON (dotted paths; dates as instants, numbers as Decimals)."""
+
+    def get(ctx: Any, record: dict[str, Any]) -> Any:
+        value: Any = record
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value.startswith("/Date("):
+            return parse_xero_datetime(value)
+        if isinstance(value, (int, float, str)) and path in ("RemainingCredit", "AmountDue", "Total"):
+            return Decimal(str(value))
+        return value
+
+    return get
+
+
+#: The fields the sync filters by, for the emulator's own ``where`` parser run over JSON records.
+WHERE_FIELDS = {
+    name: _field(name)
+    for name in (
+        "Type",
+        "Status",
+        "RemainingCredit",
+        "UpdatedDateUTC",
+        "IsCustomer",
+        "ContactStatus",
+        "PaymentType",
+        "InvoiceID",
+        "ContactID",
+        "EnablePaymentsToAccount",
+    )
+}
+
+
 class FakeXero:
     """A Xero organisation answering ``list_page`` as the client would (records validated one by one).
 
-    ``served_page_size`` set: the server ignores ``pageSize`` and serves that many; ``envelope`` False: no
-    ``pagination`` in the answers; ``daily_limit_after``: the limiter raises DailyLimitReached from that call.
+    It filters as Xero does what the sync asks (``Statuses`` on Invoices, ``where`` through the emulator's
+    own parser, ``includeArchived``), sorts by ``order`` and pages. ``served_page_size`` set: the server
+    ignores ``pageSize`` and serves that many; ``envelope`` False: no ``pagination`` in the answers;
+    ``daily_limit_after``: the limiter raises DailyLimitReached from that call; ``server_time``: the
+    envelope's ``DateTimeUTC``; ``before_call``: run before each answer (Xero changing under the sync);
+    ``left_out``: record id → a field Xero filters by but leaves out of its answer.
     """
 
     def __init__(
@@ -92,19 +137,48 @@ class FakeXero:
         served_page_size: int | None = None,
         envelope: bool = True,
         daily_limit_after: int | None = None,
+        server_time: datetime | None = None,
+        left_out: Mapping[str, str] | None = None,
     ) -> None:
         self.data = data
+        self.left_out = dict(left_out or {})
         self.served_page_size = served_page_size
         self.envelope = envelope
         self.daily_limit_after = daily_limit_after
+        self.server_time = server_time
+        self.before_call: Callable[[str, int | None], None] | None = None
         self.calls = 0
         self.rate_limited = 0
         self.requests: list[tuple[str, int | None, dict[str, Any]]] = []
+        self._lock = threading.RLock()
+
+    def matching(
+        self,
+        resource: str,
+        *,
+        where: str | None = None,
+        statuses: Sequence[str] | None = None,
+        include_archived: bool = False,
+        order: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The records a query selects, in its order."""
+        items = list(self.data[resource])
+        if resource == "Contacts" and not include_archived:
+            items = [i for i in items if i.get("ContactStatus") != "ARCHIVED"]
+        if statuses and resource == "Invoices":
+            items = [i for i in items if i.get("Status") in set(statuses)]
+        if where:
+            predicate = compile_where(where, resource, WHERE_FIELDS)
+            items = [i for i in items if predicate(None, i)]  # type: ignore[arg-type]
+        if order:
+            items.sort(key=lambda i: str(i.get(order.split()[0]) or ""))
+        return items
 
     def _call(self) -> None:
-        if self.daily_limit_after is not None and self.calls >= self.daily_limit_after:
-            raise DailyLimitReached("tenant-1", NOW + timedelta(hours=3))
-        self.calls += 1
+        with self._lock:  # the planner reads several partitions' page 1 at once
+            if self.daily_limit_after is not None and self.calls >= self.daily_limit_after:
+                raise DailyLimitReached("tenant-1", NOW + timedelta(hours=3))
+            self.calls += 1
 
     def fetch_by_ids(self, resource: str, ids: Sequence[str]) -> Page[Any]:
         """The records of ``ids`` (as the client: unknown ids absent), one call per 50."""
@@ -155,8 +229,13 @@ class FakeXero:
             "ids": ids,
         }
         options = {k: v for k, v in asked.items() if v is not None}
-        self.requests.append((resource, page, options))
-        items = self.data[resource]
+        with self._lock:  # one answer at a time, as one snapshot of the organisation
+            self.requests.append((resource, page, options))
+            if self.before_call is not None:
+                self.before_call(resource, page)
+            items = self.matching(
+                resource, where=where, statuses=statuses, include_archived=include_archived, order=order
+            )
         quota = Quota(minute_remaining=59, day_remaining=4999, observed_at=NOW)
         if page is None:
             chunk, pagination, is_last = items, None, True
@@ -179,13 +258,21 @@ class FakeXero:
                 (page >= pagination.page_count or not chunk) if pagination else len(chunk) < min(size, 100)
             )
         records, bad = [], []
-        for index, item in enumerate(chunk):
+        for index, found in enumerate(chunk):
+            record_id = found.get(f"{resource[:-1]}ID") or ""
+            item = {k: v for k, v in found.items() if k != self.left_out.get(str(record_id))}
             try:
                 records.append(MODELS[resource].model_validate(item))
             except ValidationError as exc:
                 bad.append(BadRecord(index=index, record_id=None, error=str(exc.error_count())))
         return Page[Any](
-            records=records, bad_records=bad, pagination=pagination, page=page, quota=quota, is_last=is_last
+            records=records,
+            bad_records=bad,
+            pagination=pagination,
+            page=page,
+            quota=quota,
+            server_time=self.server_time,
+            is_last=is_last,
         )
 
 
@@ -195,7 +282,7 @@ class FakeRuns:
 
     runs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)
-    pages: dict[tuple[str, str, int], PageCheckpoint] = field(default_factory=dict)
+    pages: dict[tuple[str, str, int, int | None], PageCheckpoint] = field(default_factory=dict)
     counters: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     cursors: dict[tuple[str, str], datetime] = field(default_factory=dict)
     checkpoint_writes: int = 0
@@ -204,7 +291,11 @@ class FakeRuns:
         key = (run.org_id, run.run_id)
         if key in self.runs:
             return False
-        self.runs[key] = {**run.model_dump(), "plan": dict(run.plan or {}), "planned": run.plan is not None}
+        self.runs[key] = {
+            **run.model_dump(),
+            "plan": dict(run.plan),
+            "parts": {part: run.part(part) for part in PARTS},
+        }
         self.counters[key] = {}
         self.latest[run.org_id] = run.run_id
         return True
@@ -213,21 +304,20 @@ class FakeRuns:
         values = self.runs.get((org_id, run_id))
         if values is None:
             return None
-        plan = values["plan"] if values["planned"] else None
-        return SyncRun.model_validate({**{k: v for k, v in values.items() if k != "planned"}, "plan": plan})
+        return SyncRun.model_validate(values)
 
     def get_run_and_counters(self, org_id: str, run_id: str) -> tuple[SyncRun, RunCounters] | None:
         run = self.get_run(org_id, run_id)
         if run is None:
             return None
         flat = self.counters[(org_id, run_id)]
-        per_resource: dict[str, dict[str, int]] = {}
+        per_partition: dict[str, dict[str, int]] = {}
         for name, n in flat.items():
             if "#" in name:
-                counter, resource = name.split("#", 1)
-                per_resource.setdefault(resource, {})[counter] = n
+                counter, partition = name.split("#", 1)
+                per_partition.setdefault(partition, {})[counter] = n
         counters = RunCounters(
-            resources={r: ResourceCounters(**c) for r, c in per_resource.items()},
+            partitions={k: PartitionCounters(**c) for k, c in per_partition.items()},
             calls=flat.get("calls", 0),
             rate_limited=flat.get("rate_limited", 0),
         )
@@ -256,18 +346,47 @@ class FakeRuns:
     def set_execution(self, org_id: str, run_id: str, execution_arn: str) -> None:
         self.runs[(org_id, run_id)]["execution_arn"] = execution_arn
 
-    def save_resource_plan(self, org_id: str, run_id: str, resource: str, plan: ResourcePlan) -> None:
-        self.runs[(org_id, run_id)]["plan"][resource] = plan
+    def save_partition_plan(self, org_id: str, run_id: str, plan: PartitionPlan) -> None:
+        self.runs[(org_id, run_id)]["plan"][plan.key] = plan
 
-    def partial_plan(self, org_id: str, run_id: str) -> dict[str, ResourcePlan]:
-        return dict(self.runs[(org_id, run_id)]["plan"])
+    def set_snapshot(self, org_id: str, run_id: str, at: datetime) -> datetime:
+        values = self.runs[(org_id, run_id)]
+        values["snapshot_at"] = values.get("snapshot_at") or at
+        return values["snapshot_at"]
 
-    def mark_planned(
-        self, org_id: str, run_id: str, *, base_currency: str | None, timezone: str | None
+    def _part(self, org_id: str, run_id: str, part: Part, **changes: Any) -> PartState:
+        parts = self.runs[(org_id, run_id)]["parts"]
+        parts[part] = parts[part].model_copy(update=changes)
+        return parts[part]
+
+    def mark_part_planned(
+        self,
+        org_id: str,
+        run_id: str,
+        part: Part,
+        *,
+        now: datetime,
+        base_currency: str | None = None,
+        timezone: str | None = None,
     ) -> None:
-        self.runs[(org_id, run_id)].update(
-            planned=True, status=SyncStatus.FETCHING, base_currency=base_currency
-        )
+        self._part(org_id, run_id, part, planned_at=now)
+        values = self.runs[(org_id, run_id)]
+        values["status"] = SyncStatus.FETCHING
+        values["base_currency"] = base_currency or values.get("base_currency")
+
+    def add_part_pass(self, org_id: str, run_id: str, part: Part) -> int:
+        passes = self.runs[(org_id, run_id)]["parts"][part].passes + 1
+        return self._part(org_id, run_id, part, passes=passes).passes
+
+    def mark_part_fetched(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> None:
+        if self.runs[(org_id, run_id)]["parts"][part].fetched_at is None:
+            self._part(org_id, run_id, part, fetched_at=now)
+
+    def mark_part_ready(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> bool:
+        if self.runs[(org_id, run_id)]["parts"][part].ready_at is not None:
+            return False
+        self._part(org_id, run_id, part, ready_at=now)
+        return True
 
     def set_status(
         self,
@@ -303,12 +422,12 @@ class FakeRuns:
     def add_usage(self, org_id: str, run_id: str, *, calls: int, rate_limited: int) -> None:
         self._add(org_id, run_id, {"calls": calls, "rate_limited": rate_limited})
 
-    def records_written(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        self._add(org_id, run_id, {"records_written": count, f"records_written#{resource}": count})
+    def records_written(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
+        self._add(org_id, run_id, {"records_written": count, f"records_written#{partition}": count})
         return True
 
-    def records_unchanged(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        self._add(org_id, run_id, {"records_unchanged": count, f"records_unchanged#{resource}": count})
+    def records_unchanged(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
+        self._add(org_id, run_id, {"records_unchanged": count, f"records_unchanged#{partition}": count})
         return True
 
     def add_finish_check(self, org_id: str, run_id: str) -> int:
@@ -316,17 +435,19 @@ class FakeRuns:
         values["finish_checks"] = values.get("finish_checks", 0) + 1
         return int(values["finish_checks"])
 
-    def page_checkpoint(self, run_id: str, resource: str, page: int) -> PageCheckpoint | None:
-        return self.pages.get((run_id, resource, page))
+    def page_checkpoint(
+        self, run_id: str, partition: str, page: int, repair_of: int | None = None
+    ) -> PageCheckpoint | None:
+        return self.pages.get((run_id, partition, page, repair_of))
 
     def checkpoints(self, run_id: str) -> list[PageCheckpoint]:
-        return [c for (r, _, _), c in self.pages.items() if r == run_id]
+        return [c for (r, _, _, _), c in self.pages.items() if r == run_id]
 
     def checkpoint_page(
         self,
         org_id: str,
         run_id: str,
-        resource: str,
+        partition: str,
         page: int,
         *,
         records: int,
@@ -334,14 +455,28 @@ class FakeRuns:
         malformed: int,
         is_last: bool,
         now: datetime,
+        item_count: int | None = None,
+        repair_of: int | None = None,
     ) -> bool:
-        key = (run_id, resource, page)
+        key = (run_id, partition, page, repair_of)
         if key in self.pages:
             return False
         self.checkpoint_writes += 1
-        self.pages[key] = PageCheckpoint(resource=resource, page=page, records=records, is_last=is_last)
-        amounts = {"pages_done": 1, "records_sent": records, "skipped": skipped, "malformed": malformed}
-        self._add(org_id, run_id, {**amounts, **{f"{k}#{resource}": v for k, v in amounts.items()}})
+        self.pages[key] = PageCheckpoint(
+            partition=partition,
+            page=page,
+            records=records,
+            is_last=is_last,
+            item_count=item_count,
+            repair_of=repair_of,
+        )
+        amounts = {
+            "pages_done" if repair_of is None else "pages_reread": 1,
+            "records_sent": records,
+            "skipped": skipped,
+            "malformed": malformed,
+        }
+        self._add(org_id, run_id, {**amounts, **{f"{k}#{partition}": v for k, v in amounts.items()}})
         return True
 
     def set_cursors(self, org_id: str, run_id: str, resources: Sequence[str], cursor: datetime) -> None:

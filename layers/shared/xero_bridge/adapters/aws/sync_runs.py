@@ -10,26 +10,31 @@ sync run          ``ORG#{org_id}``       ``SYNC#{run_id}``               type, o
                                                                          status, trigger, attempt,
                                                                          execution_arn, started_at,
                                                                          finished_at, failure_reason,
-                                                                         paused_until, plan (M), planned,
+                                                                         paused_until, snapshot_at,
+                                                                         plan (M: partition → plan),
+                                                                         parts (M: part → planned_at,
+                                                                         fetched_at, ready_at, passes),
                                                                          modified_since (M), base_currency,
                                                                          timezone, finish_checks, counters
 latest run        ``ORG#{org_id}``       ``SYNC``                        run_id (the run the API shows)
-page checkpoint   ``SYNCRUN#{run_id}``   ``PAGE#{resource}#{page:06d}``  records, skipped, malformed, is_last,
-                                                                         done_at (conditional put: once)
+page checkpoint   ``SYNCRUN#{run_id}``   ``PAGE#{partition}#{page:06d}`` records, skipped, malformed, is_last,
+                                         (a re-read: ``...#R{boundary}``) item_count, repair_of, done_at
+                                                                         (conditional put: once)
 cursor            ``ORG#{org_id}``       ``CURSOR#{resource}``           cursor (ISO UTC), run_id, updated_at
 ================  =====================  ==============================  =====================================
 
-Counters: maps of resource → number, added to with ``ADD counter.#resource`` (each map is created empty
-with the run, so the first ``ADD`` of a resource finds it): ``records_sent``, ``pages_done``, ``skipped``,
-``malformed`` (the fetcher), ``records_written`` and ``records_unchanged`` (the writer); plus the numbers
-``calls`` and ``rate_limited`` (Xero calls made, 429s met).
+A partition is a resource's share of one part of the run (``Invoices:chase``, ``Invoices:history``).
+Counters: maps of partition → number, added to with ``ADD counter.#partition`` (each map is created empty
+with the run, so the first ``ADD`` of a partition finds it): ``records_sent``, ``pages_done``,
+``pages_reread``, ``skipped``, ``malformed`` (the fetcher), ``records_written`` and ``records_unchanged``
+(the writer); plus the numbers ``calls`` and ``rate_limited`` (Xero calls made, 429s met).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -43,21 +48,28 @@ from xero_bridge.adapters.aws.dynamodb import (
     to_item,
 )
 from xero_bridge.models.sync import (
+    PARTS,
     PageCheckpoint,
-    ResourceCounters,
-    ResourcePlan,
+    Part,
+    PartitionCounters,
+    PartitionPlan,
     RunCounters,
     SyncRun,
     SyncStatus,
 )
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["COUNTERS", "SyncRunsTable", "run_key"]
 
-COUNTERS = ("records_sent", "records_written", "records_unchanged", "pages_done", "skipped", "malformed")
-"""Counter maps (resource → number); ``calls`` and ``rate_limited`` are plain numbers."""
+COUNTERS = (
+    "records_sent",
+    "records_written",
+    "records_unchanged",
+    "pages_done",
+    "pages_reread",
+    "skipped",
+    "malformed",
+)
+"""Counter maps (partition → number); ``calls`` and ``rate_limited`` are plain numbers."""
 LATEST_SK = "SYNC"
 
 _RUN_FIELDS = frozenset(SyncRun.model_fields)
@@ -68,8 +80,9 @@ def run_key(org_id: str, run_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"SYNC#{run_id}"}}
 
 
-def _page_key(run_id: str, resource: str, page: int) -> dict[str, Any]:
-    return {"pk": {"S": f"SYNCRUN#{run_id}"}, "sk": {"S": f"PAGE#{resource}#{page:06d}"}}
+def _page_key(run_id: str, partition: str, page: int, repair_of: int | None = None) -> dict[str, Any]:
+    sk = f"PAGE#{partition}#{page:06d}" + (f"#R{repair_of:06d}" if repair_of is not None else "")
+    return {"pk": {"S": f"SYNCRUN#{run_id}"}, "sk": {"S": sk}}
 
 
 class SyncRunsTable(DynamoDBTableAdapter):
@@ -91,10 +104,13 @@ class SyncRunsTable(DynamoDBTableAdapter):
             "pk": f"ORG#{run.org_id}",
             "sk": run_key(run.org_id, run.run_id)["sk"]["S"],
             "type": "sync_run",
-            **run.model_dump(mode="json", exclude_none=True, exclude={"plan"}),
-            # An empty map, so each resource's plan can be SET on its own as the planner learns it.
-            "plan": {k: v.model_dump(mode="json", exclude_none=True) for k, v in (run.plan or {}).items()},
-            "planned": run.plan is not None,
+            **run.model_dump(mode="json", exclude_none=True, exclude={"plan", "parts"}),
+            # Maps created with the run, so each partition's plan and each part's state can be SET on their
+            # own as the planner learns them.
+            "plan": {k: v.model_dump(mode="json", exclude_none=True) for k, v in run.plan.items()},
+            "parts": {
+                part.value: run.part(part).model_dump(mode="json", exclude_none=True) for part in PARTS
+            },
             **{counter: {} for counter in COUNTERS},
         }
         try:
@@ -128,19 +144,19 @@ class SyncRunsTable(DynamoDBTableAdapter):
         return self._run(item) if item else None
 
     def get_run_and_counters(self, org_id: str, run_id: str) -> tuple[SyncRun, RunCounters] | None:
-        """The run and its counters (per resource, and the run's calls and 429s)."""
+        """The run and its counters (per partition, and the run's calls and 429s)."""
         item = self._get_item(run_key(org_id, run_id))
         if not item:
             return None
         values = plain_numbers(from_item(item))
-        per_resource: dict[str, dict[str, int]] = {}
+        per_partition: dict[str, dict[str, int]] = {}
         for name in COUNTERS:
             counts = values.get(name) or {}
             if isinstance(counts, dict):
-                for resource, n in counts.items():
-                    per_resource.setdefault(str(resource), {})[name] = int(n)
+                for partition, n in counts.items():
+                    per_partition.setdefault(str(partition), {})[name] = int(n)
         counters = RunCounters(
-            resources={r: ResourceCounters(**counts) for r, counts in per_resource.items()},
+            partitions={k: PartitionCounters(**counts) for k, counts in per_partition.items()},
             calls=int(values.get("calls") or 0),
             rate_limited=int(values.get("rate_limited") or 0),
         )
@@ -186,22 +202,41 @@ class SyncRunsTable(DynamoDBTableAdapter):
     def set_execution(self, org_id: str, run_id: str, execution_arn: str) -> None:
         self._update(run_key(org_id, run_id), "SET execution_arn = :e", {":e": {"S": execution_arn}})
 
-    def save_resource_plan(self, org_id: str, run_id: str, resource: str, plan: ResourcePlan) -> None:
-        """Keep what page 1 of ``resource`` taught the planner (a planner retry does not ask again)."""
+    def save_partition_plan(self, org_id: str, run_id: str, plan: PartitionPlan) -> None:
+        """Keep what a partition's page 1 taught the planner (a planner retry does not ask again)."""
         self._update(
             run_key(org_id, run_id),
-            "SET #plan.#r = :p",
+            "SET #plan.#k = :p",
             {":p": to_attribute(plan.model_dump(mode="json", exclude_none=True))},
-            names={"#plan": "plan", "#r": resource},
+            names={"#plan": "plan", "#k": plan.key},
         )
 
-    def mark_planned(
-        self, org_id: str, run_id: str, *, base_currency: str | None, timezone: str | None
+    def set_snapshot(self, org_id: str, run_id: str, at: datetime) -> datetime:
+        """Set the run's snapshot unless it has one; returns the snapshot the run keeps (the first)."""
+        response = self.client.update_item(
+            TableName=self._table,
+            Key=run_key(org_id, run_id),
+            UpdateExpression="SET snapshot_at = if_not_exists(snapshot_at, :t)",
+            ExpressionAttributeValues={":t": {"S": iso(at)}},
+            # ALL_NEW rather than UPDATED_NEW: an attribute SET to its own value may not come back in that.
+            ReturnValues="ALL_NEW",
+        )
+        return datetime.fromisoformat(str(response["Attributes"]["snapshot_at"]["S"]))
+
+    def mark_part_planned(
+        self,
+        org_id: str,
+        run_id: str,
+        part: Part,
+        *,
+        now: datetime,
+        base_currency: str | None = None,
+        timezone: str | None = None,
     ) -> None:
-        """The plan is complete: the run fetches; a resumed run will not plan again."""
-        values: dict[str, Any] = {":true": {"BOOL": True}, ":s": {"S": SyncStatus.FETCHING.value}}
-        names = {"#s": "status"}
-        sets = ["planned = :true", "#s = :s"]
+        """The part's plan is complete (a resume will not plan it again); the run fetches."""
+        values: dict[str, Any] = {":now": {"S": iso(now)}, ":s": {"S": SyncStatus.FETCHING.value}}
+        names = {"#s": "status", "#part": part.value}
+        sets = ["parts.#part.planned_at = :now", "#s = :s"]
         # Names always go through placeholders: TIMEZONE (like STATUS) is one of DynamoDB's reserved words.
         for name, value in (("base_currency", base_currency), ("timezone", timezone)):
             if value:
@@ -209,6 +244,46 @@ class SyncRunsTable(DynamoDBTableAdapter):
                 sets.append(f"#{name} = :{name}")
                 values[f":{name}"] = {"S": value}
         self._update(run_key(org_id, run_id), "SET " + ", ".join(sets), values, names=names)
+
+    def add_part_pass(self, org_id: str, run_id: str, part: Part) -> int:
+        """Count one more planner pass that handed out pages of ``part``; returns the count."""
+        response = self.client.update_item(
+            TableName=self._table,
+            Key=run_key(org_id, run_id),
+            UpdateExpression="ADD parts.#part.passes :one",
+            ExpressionAttributeNames={"#part": part.value},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["parts"]["M"][part.value]["M"]["passes"]["N"])
+
+    def mark_part_fetched(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> None:
+        """Every page of ``part`` was read and checked (the first time counts)."""
+        self._update(
+            run_key(org_id, run_id),
+            "SET parts.#part.fetched_at = if_not_exists(parts.#part.fetched_at, :now)",
+            {":now": {"S": iso(now)}},
+            names={"#part": part.value},
+        )
+
+    def mark_part_ready(self, org_id: str, run_id: str, part: Part, *, now: datetime) -> bool:
+        """Every record of the fetched ``part`` is written: set its ``ready_at`` once; False if set before."""
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=run_key(org_id, run_id),
+                UpdateExpression="SET parts.#part.ready_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(parts.#part) AND attribute_not_exists(parts.#part.ready_at)"
+                ),
+                ExpressionAttributeNames={"#part": part.value},
+                ExpressionAttributeValues={":now": {"S": iso(now)}},
+            )
+        except ClientError as exc:
+            if is_conditional_check_failure(exc):
+                return False
+            raise
+        return True
 
     def set_status(
         self,
@@ -270,17 +345,17 @@ class SyncRunsTable(DynamoDBTableAdapter):
 
     # --- counters ------------------------------------------------------------------------------------
 
-    def records_written(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        """Add ``count`` to ``records_written[resource]`` (versions the writer stored); False if no run."""
-        return self._add_per_resource(org_id, run_id, "records_written", resource, count)
+    def records_written(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
+        """Add ``count`` to ``records_written[partition]`` (versions the writer stored); False if no run."""
+        return self._add_per_partition(org_id, run_id, "records_written", partition, count)
 
-    def records_unchanged(self, org_id: str, run_id: str, resource: str, count: int) -> bool:
-        """Add ``count`` to ``records_unchanged[resource]`` (versions already held, or only-if-exists
+    def records_unchanged(self, org_id: str, run_id: str, partition: str, count: int) -> bool:
+        """Add ``count`` to ``records_unchanged[partition]`` (versions already held, or only-if-exists
         updates of records never held); False without a run."""
-        return self._add_per_resource(org_id, run_id, "records_unchanged", resource, count)
+        return self._add_per_partition(org_id, run_id, "records_unchanged", partition, count)
 
-    def _add_per_resource(self, org_id: str, run_id: str, counter: str, resource: str, count: int) -> bool:
-        """``ADD counter.resource :count``; never creates the run item (no stub for a run nobody planned).
+    def _add_per_partition(self, org_id: str, run_id: str, counter: str, partition: str, count: int) -> bool:
+        """``ADD counter.partition :count``; never creates the run item (no stub for a run nobody planned).
 
         ``ADD`` on a map entry needs the map itself. The planner creates the maps with the run; should one
         be missing, the first count sets it and racing writers settle through the conditions (one sets it,
@@ -288,13 +363,13 @@ class SyncRunsTable(DynamoDBTableAdapter):
         """
         if count <= 0:
             return True
-        names = {"#counter": counter, "#resource": resource}
+        names = {"#counter": counter, "#partition": partition}
         for _ in range(3):  # add, or create the map, or add again after another writer created it
             try:
                 self.client.update_item(
                     TableName=self._table,
                     Key=run_key(org_id, run_id),
-                    UpdateExpression="ADD #counter.#resource :n",
+                    UpdateExpression="ADD #counter.#partition :n",
                     ConditionExpression="attribute_exists(pk) AND attribute_exists(#counter)",
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={":n": {"N": str(count)}},
@@ -313,7 +388,7 @@ class SyncRunsTable(DynamoDBTableAdapter):
                     UpdateExpression="SET #counter = :map",
                     ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#counter)",
                     ExpressionAttributeNames={"#counter": counter},
-                    ExpressionAttributeValues={":map": {"M": {resource: {"N": str(count)}}}},
+                    ExpressionAttributeValues={":map": {"M": {partition: {"N": str(count)}}}},
                 )
                 return True
             except ClientError as exc:
@@ -359,12 +434,14 @@ class SyncRunsTable(DynamoDBTableAdapter):
 
     # --- page checkpoints -----------------------------------------------------------------------------
 
-    def page_checkpoint(self, run_id: str, resource: str, page: int) -> PageCheckpoint | None:
-        item = self._get_item(_page_key(run_id, resource, page))
+    def page_checkpoint(
+        self, run_id: str, partition: str, page: int, repair_of: int | None = None
+    ) -> PageCheckpoint | None:
+        item = self._get_item(_page_key(run_id, partition, page, repair_of))
         return self._checkpoint(item) if item else None
 
     def checkpoints(self, run_id: str) -> list[PageCheckpoint]:
-        """Every page done in the run (a resumed run's planner subtracts them from the plan)."""
+        """Every page read in the run, re-reads too (the planner subtracts them from the plan)."""
         found: list[PageCheckpoint] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -383,7 +460,7 @@ class SyncRunsTable(DynamoDBTableAdapter):
         self,
         org_id: str,
         run_id: str,
-        resource: str,
+        partition: str,
         page: int,
         *,
         records: int,
@@ -391,26 +468,40 @@ class SyncRunsTable(DynamoDBTableAdapter):
         malformed: int,
         is_last: bool,
         now: datetime,
+        item_count: int | None = None,
+        repair_of: int | None = None,
     ) -> bool:
-        """Mark the page done and count it on the run, atomically and once; False if it was already done."""
+        """Mark the page read and count it on the run, atomically and once; False if it was already done.
+
+        ``item_count`` is the partition's size that read saw; a re-read (``repair_of``) counts as a page
+        re-read, not as one more page done.
+        """
         checkpoint = {
-            **{k: v["S"] for k, v in _page_key(run_id, resource, page).items()},
+            **{k: v["S"] for k, v in _page_key(run_id, partition, page, repair_of).items()},
             "type": "sync_page",
             "org_id": org_id,
             "run_id": run_id,
-            "resource": resource,
+            "partition": partition,
             "page": page,
             "records": records,
             "skipped": skipped,
             "malformed": malformed,
             "is_last": is_last,
+            "item_count": item_count,
+            "repair_of": repair_of,
             "done_at": iso(now),
         }
+        checkpoint = {k: v for k, v in checkpoint.items() if v is not None}
         # records_sent is counted here, once per page, not per send: a page re-sent after a crash is
         # counted once, so the finisher's written >= sent compares distinct records.
-        amounts = {"pages_done": 1, "records_sent": records, "skipped": skipped, "malformed": malformed}
+        amounts = {
+            "pages_done" if repair_of is None else "pages_reread": 1,
+            "records_sent": records,
+            "skipped": skipped,
+            "malformed": malformed,
+        }
         amounts = {k: v for k, v in amounts.items() if v}
-        names: dict[str, str] = {"#r": resource}
+        names: dict[str, str] = {"#r": partition}
         values: dict[str, Any] = {}
         for i, (name, n) in enumerate(amounts.items()):
             names[f"#m{i}"], values[f":m{i}"] = name, {"N": str(n)}
@@ -510,23 +601,16 @@ class SyncRunsTable(DynamoDBTableAdapter):
     @staticmethod
     def _run(item: Mapping[str, Any]) -> SyncRun:
         values = plain_numbers(from_item(item))
-        plan = values.get("plan") if values.get("planned") else None
-        values = {k: v for k, v in values.items() if k in _RUN_FIELDS and k != "plan"}
-        # A plan saved resource by resource is only *the* plan once the planner marked it complete.
-        return SyncRun.model_validate({**values, "plan": plan})
+        return SyncRun.model_validate({k: v for k, v in values.items() if k in _RUN_FIELDS})
 
     @staticmethod
     def _checkpoint(item: Mapping[str, Any]) -> PageCheckpoint:
         values = plain_numbers(from_item(item))
         return PageCheckpoint(
-            resource=str(values["resource"]),
+            partition=str(values["partition"]),
             page=int(values["page"]),
             records=int(values.get("records", 0)),
             is_last=bool(values["is_last"]),
+            item_count=int(values["item_count"]) if values.get("item_count") is not None else None,
+            repair_of=int(values["repair_of"]) if values.get("repair_of") is not None else None,
         )
-
-    def partial_plan(self, org_id: str, run_id: str) -> dict[str, ResourcePlan]:
-        """The resources planned so far (a planner retried half way continues from there)."""
-        item = self._get_item(run_key(org_id, run_id)) or {}
-        plan = plain_numbers(from_item(item)).get("plan") or {}
-        return {k: ResourcePlan.model_validate(v) for k, v in plan.items()}

@@ -57,7 +57,7 @@ from xero_bridge.models.xero import (
     User,
     XeroModel,
 )
-from xero_bridge.models.xero_dates import to_if_modified_since
+from xero_bridge.models.xero_dates import parse_xero_datetime, to_if_modified_since
 from xero_bridge.services.ports import TokenProvider
 
 __all__ = [
@@ -321,6 +321,7 @@ class XeroClient:
             pagination=pagination,
             page=page,
             quota=self.quota,
+            server_time=self._server_time(data),
             is_last=is_last,
         )
 
@@ -630,6 +631,17 @@ class XeroClient:
                     )
                 )
         return records, bad, len(items)
+
+    @staticmethod
+    def _server_time(data: dict[str, Any]) -> datetime | None:
+        """The envelope's ``DateTimeUTC`` (``/Date(1552326816230)/``), None when absent or unreadable."""
+        raw = data.get("DateTimeUTC")
+        if not isinstance(raw, str) or not raw:
+            return None
+        try:
+            return parse_xero_datetime(raw)
+        except ValueError:
+            return None
 
     @staticmethod
     def _pagination(data: dict[str, Any]) -> Pagination | None:

@@ -1,17 +1,16 @@
-"""Fetch one planned page of a run: from Xero through the rate limiter, published, checkpointed."""
+"""Fetch one page of a run (or a re-read): from Xero through the rate limiter, published, checkpointed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
-from xero_bridge.domain.import_rules import source_filter
+from xero_bridge.domain.partitions import Partition, partition_query
 from xero_bridge.errors import DailyLimitReached, SyncRunNotFoundError, XeroRateLimited
 from xero_bridge.models.sync import (
     PLAN_PAGE_SIZE,
     PageResult,
     PageTask,
-    ResourcePlan,
     SyncRun,
     SyncStatus,
     step_functions_timestamp,
@@ -62,7 +61,7 @@ class FetchPage:
         Returns
         -------
         PageResult
-            ``skipped`` (already done in this run: no call), ``fetched``, ``next`` (a tail page was full:
+            ``skipped`` (already read in this run: no call), ``fetched``, ``next`` (a tail page was full:
             fetch ``next_page``), or ``paused`` (the tenant's daily limit is spent until ``paused_until``).
 
         Raises
@@ -70,27 +69,32 @@ class FetchPage:
         SyncRunNotFoundError
             The task names a run that does not exist or is not planned.
         """
-        done = self._runs.page_checkpoint(task.run_id, task.resource, task.page)
+        done = self._runs.page_checkpoint(task.run_id, task.partition, task.page, task.repair_of)
         if done is not None:
             next_page = task.page + 1 if task.tail and not done.is_last else None
             return PageResult(
                 run_id=task.run_id,
+                partition=task.partition,
                 resource=task.resource,
                 page=task.page,
                 status="next" if next_page else "skipped",
                 next_page=next_page,
             )
         run = self._runs.get_run(task.org_id, task.run_id)
-        if run is None or run.plan is None:
-            raise SyncRunNotFoundError(f"sync run {task.run_id} of org {task.org_id} is not planned")
-        plan = run.plan.get(task.resource) or ResourcePlan()
+        plan = run.plan.get(task.partition) if run is not None else None
+        if run is None or plan is None or plan.share is None:
+            raise SyncRunNotFoundError(
+                f"sync run {task.run_id} of org {task.org_id} has no planned partition {task.partition}"
+            )
+        query = partition_query(
+            Partition(plan.resource, plan.part, plan.share),
+            snapshot_at=run.snapshot_at,
+            modified_since=plan.modified_since,
+        )
         xero = self._xero(task.tenant_id, time_left=time_left)
         calls, rate_limited = xero.calls, xero.rate_limited
-        options = dict(source_filter(task.resource, incremental=plan.modified_since is not None))
-        if plan.modified_since is not None:
-            options["if_modified_since"] = plan.modified_since
         try:
-            page = xero.list_page(task.resource, page=task.page, page_size=PLAN_PAGE_SIZE, **options)
+            page = xero.list_page(plan.resource, page=task.page, page_size=PLAN_PAGE_SIZE, **query)
         except DailyLimitReached as exc:
             return self._pause(run, task, exc.resets_at)
         except XeroRateLimited as exc:
@@ -106,11 +110,13 @@ class FetchPage:
             self._publisher,
             self._runs,
             run,
-            resource=task.resource,
+            plan=plan,
             page=task.page,
             records=page.records,
             bad_records=page.bad_records,
             is_last=is_last,
+            item_count=int(page.pagination.item_count) if page.pagination is not None else None,
+            repair_of=task.repair_of,
         )
         next_page = task.page + 1 if task.tail and not is_last else None
         logger.info(
@@ -118,8 +124,9 @@ class FetchPage:
             extra={
                 "org_id": task.org_id,
                 "run_id": task.run_id,
-                "resource": task.resource,
+                "partition": task.partition,
                 "page": task.page,
+                "repair_of": task.repair_of,
                 "records_sent": published.records_sent,
                 "skipped": published.skipped,
                 "malformed": published.malformed,
@@ -128,6 +135,7 @@ class FetchPage:
         )
         return PageResult(
             run_id=task.run_id,
+            partition=task.partition,
             resource=task.resource,
             page=task.page,
             status="next" if next_page else "fetched",
@@ -147,13 +155,14 @@ class FetchPage:
             extra={
                 "org_id": run.org_id,
                 "run_id": run.run_id,
-                "resource": task.resource,
+                "partition": task.partition,
                 "page": task.page,
                 "until": wall.isoformat(),
             },
         )
         return PageResult(
             run_id=task.run_id,
+            partition=task.partition,
             resource=task.resource,
             page=task.page,
             status="paused",

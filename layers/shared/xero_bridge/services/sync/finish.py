@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from xero_bridge.errors import SyncNotDrainedError, SyncRunNotFoundError
 from xero_bridge.models.sync import (
     CURSOR_RESOURCES,
+    PARTS,
     FailureInput,
     FailureOutput,
     FinishInput,
@@ -49,8 +50,10 @@ class FinishSync:
     def finish(self, request: FinishInput) -> FinishOutput:
         """Finish the run once the writer has written every record sent; otherwise say "not yet".
 
-        When drained, each resource's cursor becomes the run's start time (changes made during the sync are
-        caught up from there) and the run is marked finished.
+        When drained, each resource's cursor becomes the run's snapshot (Xero's clock when the run began:
+        changes made during the sync are caught up from there; the run's start on our clock for a run
+        without one) and the run is marked finished. A chase part whose written moment nobody saw (a writer
+        that counts otherwise) is chase-ready now at the latest.
 
         Raises
         ------
@@ -89,8 +92,13 @@ class FinishSync:
             )
             drained = True
         if drained:
-            self._runs.set_cursors(run.org_id, run.run_id, CURSOR_RESOURCES, run.started_at)
-            self._runs.set_status(run.org_id, run.run_id, SyncStatus.FINISHED, finished_at=self._now())
+            now = self._now()
+            cursor = run.snapshot_at or run.started_at
+            self._runs.set_cursors(run.org_id, run.run_id, CURSOR_RESOURCES, cursor)
+            for part in PARTS:  # the history part is written now; the chase part was, at the latest
+                if run.part(part).ready_at is None:
+                    self._runs.mark_part_ready(run.org_id, run.run_id, part, now=now)
+            self._runs.set_status(run.org_id, run.run_id, SyncStatus.FINISHED, finished_at=now)
             logger.info(
                 "sync finished",
                 extra={

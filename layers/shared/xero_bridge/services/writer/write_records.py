@@ -13,12 +13,25 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from xero_bridge.models.messages import RecordsMessage
-from xero_bridge.models.records import RESOURCE_OF, WriteOutcome
-from xero_bridge.services.ports import RecordsStore, RunStore
+from xero_bridge.models.records import RESOURCE_OF, SyncedRecord, WriteOutcome
+from xero_bridge.models.sync import Part, partition_key
+from xero_bridge.services.chase_ready import record_chase_ready
+from xero_bridge.services.ports import Clock, RecordsStore, RunStore
 
 __all__ = ["WriteSummary", "write_batch"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _counted_as(record: SyncedRecord) -> str:
+    """The run counter a record's write adds to: its partition (``Invoices:chase``), or its resource."""
+    resource = record.source.resource or RESOURCE_OF[record.record_type]
+    return partition_key(resource, record.source.part) if record.source.part else resource
 
 
 @dataclass(frozen=True)
@@ -31,8 +44,13 @@ class WriteSummary:
     not_imported: int = 0
 
 
-def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore) -> WriteSummary:
+def write_batch(
+    message: RecordsMessage, repo: RecordsStore, progress: RunStore, *, clock: Clock = _utc_now
+) -> WriteSummary:
     """Write the message's records (newer versions only) and add what was written to the run's progress.
+
+    A message of a run's chase part may hold the last records the part was waiting for: the run's
+    ``chase_ready_at`` is then recorded (the shared step :mod:`xero_bridge.services.chase_ready`).
 
     Parameters
     ----------
@@ -41,9 +59,11 @@ def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore)
     repo
         The records repository (conditional writes).
     progress
-        The sync-run counters; only called for a message of a run (``run_id``): per resource, versions
+        The sync-run counters; only called for a message of a run (``run_id``): per partition, versions
         written, and versions unchanged (stale, or only-if-exists of a record we never held) — together,
-        every record the run sent, which is how the run knows the writer drained it.
+        every record the run sent, which is how the run knows the writer drained it (each part of it).
+    clock
+        Aware-UTC clock (the moment recorded as chase-ready).
 
     Returns
     -------
@@ -62,12 +82,13 @@ def write_batch(message: RecordsMessage, repo: RecordsStore, progress: RunStore)
         written: Counter[str] = Counter()
         unchanged: Counter[str] = Counter()
         for record, outcome in zip(message.records, outcomes, strict=True):
-            resource = record.source.resource or RESOURCE_OF[record.record_type]
-            (written if outcome is WriteOutcome.WRITTEN else unchanged)[resource] += 1
-        for resource, count in sorted(written.items()):
-            progress.records_written(message.org_id, message.run_id, resource, count)
-        for resource, count in sorted(unchanged.items()):
-            progress.records_unchanged(message.org_id, message.run_id, resource, count)
+            (written if outcome is WriteOutcome.WRITTEN else unchanged)[_counted_as(record)] += 1
+        for partition, count in sorted(written.items()):
+            progress.records_written(message.org_id, message.run_id, partition, count)
+        for partition, count in sorted(unchanged.items()):
+            progress.records_unchanged(message.org_id, message.run_id, partition, count)
+        if any(record.source.part == Part.CHASE.value for record in message.records):
+            record_chase_ready(progress, message.org_id, message.run_id, now=clock())
     counts = Counter(outcomes)
     return WriteSummary(
         written=counts[WriteOutcome.WRITTEN],
