@@ -60,7 +60,7 @@ from xero_emulator.ratelimit import RateLimiter as XeroLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-PLAN_CALLS = 8  # page 1 of the six paged resources, Accounts, the Organisation
+PLAN_CALLS = 13  # the planner: page 1 of each partition of both parts, the bank accounts, the Organisation
 
 
 @dataclass
