@@ -88,7 +88,7 @@ class ChaosConfig:
     fault_every: float = 0.4  # real seconds between two injected faults
     kill_chance: float = 0.03  # of each eligible AWS request from a function
     max_kills: int = 40
-    settle_seconds: float = 240.0
+    settle_seconds: float = 420.0
 
 
 @dataclass
@@ -104,6 +104,7 @@ class Report:
     lost: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     syncs: Counter[str] = field(default_factory=Counter)
+    settled_seconds: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -122,7 +123,7 @@ class Report:
             f"payments: {dict(self.payments)}; in Xero exactly once: {self.payments_in_xero};"
             f" duplicated: {self.duplicated}; lost: {self.lost}",
             f"dead letters (redriven, reason): {dict(self.dead_letters)}",
-            f"syncs: {dict(self.syncs)}",
+            f"syncs: {dict(self.syncs)}; settled (DLQs redriven, queues drained) in {self.settled_seconds} s",
             "problems: " + ("none" if not self.problems else "; ".join(self.problems)),
         ]
 
@@ -438,7 +439,8 @@ class Chaos:
 
     def settle(self) -> None:
         """What an operator does once Xero is healthy: redrive the DLQs, resume failed syncs, catch up."""
-        stack, deadline = self.local.stack, time.monotonic() + self.config.settle_seconds
+        stack, started = self.local.stack, time.monotonic()
+        deadline = started + self.config.settle_seconds
         self.local.admin.wait_webhooks(timeout=60)
         for round_ in range(3):
             self._drain(deadline)
@@ -454,7 +456,11 @@ class Chaos:
             self._drain(deadline)
             if round_ and not self._dead_letter_count():
                 break
-        stack.drain(timeout=max(5.0, deadline - time.monotonic()))
+        try:  # a message a killed invocation held comes back after the visibility timeout: wait for it
+            stack.drain(timeout=max(2.0 * VISIBILITY_SECONDS + 10, deadline - time.monotonic()))
+        except TimeoutError as exc:
+            self.report.problems.append(f"queues did not drain: {exc}")
+        self.report.settled_seconds = round(time.monotonic() - started)
 
     def verify(self) -> None:
         report, stack = self.report, self.local.stack
@@ -535,11 +541,13 @@ class Chaos:
             self.report.problems.append(f"queues did not drain: {exc}")
 
     def _wait_sync(self, org: Org, deadline: float) -> None:
+        status = None
         while time.monotonic() < deadline:
             status = self.api("GET", org, "/sync").json().get("status")
             if status in ("finished", "failed"):
                 return
             time.sleep(0.5)
+        self.report.problems.append(f"{org.org_id}: sync still {status} when the settling time ran out")
 
     def _receive_all(self, logical_id: str) -> list[dict[str, Any]]:
         sqs, url = self.local.stack.client("sqs"), self.local.stack.physical_id(logical_id)
@@ -627,7 +635,7 @@ def _what(request: AwsRequest, operation: str) -> str:
 
 
 @contextmanager
-def chaos_app(config: ChaosConfig) -> Iterator[Chaos]:
+def chaos_app(config: ChaosConfig, *, log_path: str | None = None) -> Iterator[Chaos]:
     logs = io.StringIO()
     env = {
         "Parameters": {"RATE_LIMIT_TIME_SCALE": str(CLOCK_SCALE)},
@@ -652,11 +660,14 @@ def chaos_app(config: ChaosConfig) -> Iterator[Chaos]:
             yield chaos
         finally:
             chaos.http.close()
+            if log_path:  # every function's log lines, to see what a failing seed did
+                with open(log_path, "w", encoding="utf-8") as out:
+                    out.write(logs.getvalue())
 
 
-def run(config: ChaosConfig) -> Report:
+def run(config: ChaosConfig, log_path: str | None = None) -> Report:
     started = time.monotonic()
-    with chaos_app(config) as chaos:
+    with chaos_app(config, log_path=log_path) as chaos:
         report = chaos.run()
     print(f"chaos seed {config.seed}: {config.orgs} organisations, {time.monotonic() - started:.0f} s")
     for line in report.lines():
@@ -669,10 +680,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, nargs="+", default=[1])
     parser.add_argument("--orgs", type=int, default=ChaosConfig.orgs)
     parser.add_argument("--payments", type=int, default=ChaosConfig.payments)
+    parser.add_argument("--log", help="write the functions' log lines of each seed to LOG.<seed>")
     args = parser.parse_args(argv)
     failed = 0
     for seed in args.seed:
-        report = run(ChaosConfig(seed=seed, orgs=args.orgs, payments=args.payments))
+        log_path = f"{args.log}.{seed}" if args.log else None
+        report = run(ChaosConfig(seed=seed, orgs=args.orgs, payments=args.payments), log_path)
         failed += not report.ok
     return 1 if failed else 0
 

@@ -22,7 +22,7 @@ SEED = 11
 
 def test_every_flow_under_faults_and_kills_ends_with_dynamodb_equal_to_xero() -> None:
     # Given two small organisations, one fault a quarter second and a kill chance on every AWS write
-    config = ChaosConfig(seed=SEED, orgs=2, contacts=8, invoices=16, payments=5, settle_seconds=200.0)
+    config = ChaosConfig(seed=SEED, orgs=2, contacts=8, invoices=16, payments=5)
 
     # When they connect, sync, change in Xero, export, replay, disconnect and reconnect under chaos
     with chaos_app(config) as chaos:
