@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -473,7 +473,7 @@ class Chaos:
             report.records_verified += sum(len(v) for v in expected.values())
             if diff:
                 report.record_differences[org.org_id] = {str(k): v for k, v in diff.items()}
-                report.problems.append(f"{org.org_id}: DynamoDB differs from Xero: {diff}")
+                report.problems.append(f"{org.org_id}: DynamoDB differs from Xero: {_detail(expected, held)}")
             status = self.api("GET", org, "/sync").json().get("status")
             report.syncs[str(status)] += 1
             if status != "finished":
@@ -597,6 +597,26 @@ class Chaos:
         return tags
 
 
+def _detail(expected: Records, held: Records) -> list[str]:
+    """Which records differ and how: the first few, with the fields that differ."""
+    out = []
+    for record_type in expected.keys() | held.keys():
+        want, have = expected.get(record_type, {}), held.get(record_type, {})
+        for key in sorted(want.keys() | have.keys()):
+            if key not in have:
+                out.append(f"{record_type.value} {key} missing")
+            elif key not in want:
+                out.append(f"{record_type.value} {key} extra")
+            elif want[key] != have[key]:
+                fields = {
+                    f: (want[key].get(f), have[key].get(f))
+                    for f in want[key]
+                    if want[key][f] != have[key].get(f)
+                }
+                out.append(f"{record_type.value} {key} differs (Xero, held): {fields}")
+    return out[:5]
+
+
 def _reason(message: dict[str, Any]) -> str | None:
     reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
     return str(reason) if reason else None
@@ -636,7 +656,7 @@ def _what(request: AwsRequest, operation: str) -> str:
 
 @contextmanager
 def chaos_app(config: ChaosConfig, *, log_path: str | None = None) -> Iterator[Chaos]:
-    logs = io.StringIO()
+    logs: TextIO = open(log_path, "w", encoding="utf-8") if log_path else io.StringIO()  # noqa: SIM115
     env = {
         "Parameters": {"RATE_LIMIT_TIME_SCALE": str(CLOCK_SCALE)},
         "PaymentExporterFunction": {
@@ -660,9 +680,7 @@ def chaos_app(config: ChaosConfig, *, log_path: str | None = None) -> Iterator[C
             yield chaos
         finally:
             chaos.http.close()
-            if log_path:  # every function's log lines, to see what a failing seed did
-                with open(log_path, "w", encoding="utf-8") as out:
-                    out.write(logs.getvalue())
+            logs.close()
 
 
 def run(config: ChaosConfig, log_path: str | None = None) -> Report:
