@@ -68,6 +68,11 @@ DEAD_LETTERS = {
     "ExportReplayDeadLetterQueue": "ExportReplayQueue",
     "WritesDeadLetterQueue": "WritesQueue",
 }
+#: Open (README, "Chaos"): now and then one webhook delivery stays invisible in WebhooksQueue past the
+#: settling time, with no function running and nothing else amiss. Reported, and named by this prefix.
+OPEN_STUCK_DELIVERY = "queues did not drain: not drained after"
+STUCK_DELIVERY_SOURCE = "'ChangeFetcherFunctionDeliveries': (1, 0)"
+
 #: Where an answer lost after Xero saved the write matters: the payment export's PUT /Payments.
 LOST_ANSWER = {"method": "PUT", "path_prefix": "/api.xro/2.0/Payments"}
 KILLED_OPERATIONS = frozenset(
@@ -541,12 +546,13 @@ class Chaos:
             self.report.problems.append(f"queues did not drain: {exc}")
 
     def _wait_sync(self, org: Org, deadline: float) -> None:
-        status = None
-        while time.monotonic() < deadline:
+        while True:
             status = self.api("GET", org, "/sync").json().get("status")
-            if status in ("finished", "failed"):
-                return
+            if status in ("finished", "failed") or time.monotonic() >= deadline:
+                break
             time.sleep(0.5)
+        if status in ("finished", "failed"):
+            return
         self.report.problems.append(f"{org.org_id}: sync still {status} when the settling time ran out")
 
     def _receive_all(self, logical_id: str) -> list[dict[str, Any]]:
