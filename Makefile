@@ -31,6 +31,7 @@ API_KEY ?= local-api-key
 API_ACCESS_KEY_ID ?= AKIAXEROBRIDGELOCAL1
 API_SECRET_ACCESS_KEY ?= local-api-secret-access-key
 FUNCTION ?=
+PREPARE ?=
 EVENT ?=
 ENV_VARS ?=
 BENCH ?=
@@ -103,8 +104,9 @@ start: $(STAMP) ## Local stack + emulator: API on 127.0.0.1:$(API_PORT), Xero on
 	  --api-access-key-id '$(API_ACCESS_KEY_ID)' --api-secret-access-key '$(API_SECRET_ACCESS_KEY)'
 
 .PHONY: invoke
-invoke: $(STAMP) ## Docker-free sam local invoke: make invoke FUNCTION=... EVENT=... [ENV_VARS=...]
-	@$(PY) -m tools.local_stack invoke '$(FUNCTION)' --event '$(EVENT)' $(if $(ENV_VARS),--env-vars '$(ENV_VARS)')
+invoke: $(STAMP) ## Docker-free sam local invoke: make invoke FUNCTION=... EVENT=... [ENV_VARS=...] [PREPARE=1]
+	@PYTHONPATH=layers/shared:emulator:. $(PY) -m tools.local_stack invoke '$(FUNCTION)' --event '$(EVENT)' \
+	  $(if $(ENV_VARS),--env-vars '$(ENV_VARS)') $(if $(PREPARE),--prepare)
 
 .PHONY: demo
 demo: $(STAMP) ## Play the whole product locally and print what happened

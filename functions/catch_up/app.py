@@ -11,20 +11,20 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
 from xero_bridge import wiring
 from xero_bridge.lambda_time import time_left
+from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.models.webhooks import CatchUpRequest
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
-class CatchUpQueueRecord(SqsRecordModel):
+class CatchUpQueueRecord(SqsRecord):
     model_config = ConfigDict(hide_input_in_errors=True)
-    body: Json[CatchUpRequest]
+    body: Json[CatchUpRequest]  # type: ignore[assignment]  # the JSON string, validated into the request
 
 
 def record_handler(record: CatchUpQueueRecord, lambda_context: LambdaContext) -> None:
@@ -36,22 +36,25 @@ def record_handler(record: CatchUpQueueRecord, lambda_context: LambdaContext) ->
     outcome = wiring.catch_up_tenant().run(request, time_left=time_left(lambda_context))
     metrics.add_metric(name="CatchUpRuns", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CatchUpCalls", unit=MetricUnit.Count, value=outcome.calls)
-    metrics.add_metric(name="RecordsSynced", unit=MetricUnit.Count, value=outcome.records_sent)
+    metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=outcome.records_sent)
     metrics.add_metric(name="WebhookMissedChanges", unit=MetricUnit.Count, value=outcome.missed_by_webhooks)
     if outcome.status == "skipped":
         metrics.add_metric(name="CatchUpsSkipped", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="catch_up")  # clear_state: no key of an earlier invocation stays
     if "Records" not in event:  # the schedule (EventBridge): fan out, one request per connected tenant
         queued = wiring.request_catch_ups().everyone("schedule")
         return {"requested": queued}
+    # Our own pydantic record model (Powertools' parser models cost a cold start): typed as Powertools' own.
     processor = BatchProcessor(
-        event_type=EventType.SQS, model=CatchUpQueueRecord, raise_on_entire_batch_failure=False
+        event_type=EventType.SQS,
+        model=CatchUpQueueRecord,  # type: ignore[arg-type]
+        raise_on_entire_batch_failure=False,
     )
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -11,17 +11,17 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.lambda_time import time_left
+from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.models.webhooks import QueuedDelivery
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import consume_delivery
 
 
-def record_handler(record: SqsRecordModel, lambda_context: LambdaContext) -> None:
+def record_handler(record: SqsRecord, lambda_context: LambdaContext) -> None:
     message = QueuedDelivery(
         message_id=record.messageId,
         body=record.body,
@@ -34,7 +34,7 @@ def record_handler(record: SqsRecordModel, lambda_context: LambdaContext) -> Non
     if done is None:
         metrics.add_metric(name="WebhookMessagesSetAside", unit=MetricUnit.Count, value=1)
         return
-    metrics.add_metric(name="RecordsSynced", unit=MetricUnit.Count, value=done.records_sent)
+    metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=done.records_sent)
     metrics.add_metric(name="WebhookEventsDropped", unit=MetricUnit.Count, value=done.dropped_events)
     metrics.add_metric(name="XeroCalls", unit=MetricUnit.Count, value=done.calls)
     metrics.add_metric(name="Xero429s", unit=MetricUnit.Count, value=done.rate_limited)
@@ -48,15 +48,18 @@ def record_handler(record: SqsRecordModel, lambda_context: LambdaContext) -> Non
 
 
 # No correlation_id_path: a batch holds many deliveries; each log line carries its own message_id instead.
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="webhook")  # clear_state: no key of an earlier invocation stays
     # One processor per invocation (see functions/writer/app.py); an all-bad batch is reported record by
     # record, never as a crash.
+    # Our own pydantic record model (Powertools' parser models cost a cold start): typed as Powertools' own.
     processor = BatchProcessor(
-        event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False
+        event_type=EventType.SQS,
+        model=SqsRecord,  # type: ignore[arg-type]
+        raise_on_entire_batch_failure=False,
     )
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import logger, metrics
 from xero_bridge.settings import get_settings
 
 
@@ -27,20 +27,18 @@ def record_handler(record: SQSRecord) -> None:
         receive_count=int(record.attributes.approximate_receive_count or 1),
     )
     # A message that is not a replay request goes to the DLQ with its reason (None); SQS refusing the
-    # re-queued payments raises, and this message alone is retried.
+    # re-queued payments raises, and this message alone is retried. The service logs what it replayed,
+    # with the org; this message's id goes on that line.
+    logger.append_keys(message_id=record.message_id)
     result = wiring.replay_from_queue().handle(message)
     if result is not None:
         metrics.add_metric(name="PaymentsReplayed", unit=MetricUnit.Count, value=result.queued)
-        logger.info(
-            "replay message done",
-            extra={"message_id": record.message_id, "queued": result.queued, "skipped": len(result.skipped)},
-        )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="replay")  # clear_state: no key of an earlier invocation stays
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(process_partial_response(event, record_handler, processor, context))

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge import wiring
 from xero_bridge.errors import ExportRetryLater
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import count, logger, metrics
 from xero_bridge.settings import get_settings
 
 
@@ -30,11 +30,11 @@ def queued(event: dict[str, Any]) -> list[QueuedMessage]:
 
 # No Powertools Idempotency on the SQS message id: a replay is a new message. The ledger's conditional
 # claim on each payment (its business identity) is the idempotency, past Xero's own key window.
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     # The whole batch at once: payments of many messages fill one Xero batch per tenant.
     outcome = wiring.export_from_queue().handle(
         queued(event), time_left=lambda: context.get_remaining_time_in_millis() / 1000
@@ -49,6 +49,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     ):
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for outcome_name, value in (
+        ("exported", report.exported),
+        ("found_in_xero", report.found_in_xero),
+        ("closed", report.closed),
+        ("error", report.failed),
+        ("retrying", len(report.retrying)),
+    ):
+        if value:
+            count("PaymentExports", value, outcome=outcome_name)
+    for code, value in report.error_codes.items():
+        count("PaymentExportErrors", value, error_code=code)
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in outcome.retry:  # its backoff is set on the message: it comes back then

@@ -6,6 +6,7 @@ expects) and no cookie; a bad signature is a 401 before anything reads the body.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -14,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.http import api_responses, header, no_body, raw_body, register_error_handlers
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.observability import count, logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import receive_webhook
 
@@ -49,17 +50,19 @@ register_error_handlers(app)  # only SQS refusing the message lands there: a 503
     },
 )
 def webhook() -> Response[str]:
+    started = time.monotonic()
     event = app.current_event
     ack = receive_webhook().receive(raw_body(event), header(event, "x-xero-signature"))
+    count("WebhookAckTime", (time.monotonic() - started) * 1000, unit=MetricUnit.Milliseconds)
     metrics.add_metric(name="WebhookDeliveries", unit=MetricUnit.Count, value=1)
     if ack.status_code != 200:
         metrics.add_metric(name="WebhookDeliveriesRefused", unit=MetricUnit.Count, value=1)
     return Response(status_code=ack.status_code, content_type=content_types.TEXT_PLAIN, body="")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the first invocation here, with its name
+    logger.append_keys(flow="webhook")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

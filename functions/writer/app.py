@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Json
 
 from xero_bridge.models.messages import RecordsMessage
-from xero_bridge.observability import logger, metrics, tracer
+from xero_bridge.models.sqs import SqsRecord
+from xero_bridge.observability import count, logger, metrics
 from xero_bridge.services.writer.write_records import write_batch
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import records_writer
 
 
-class RecordsQueueRecord(SqsRecordModel):
+class RecordsQueueRecord(SqsRecord):
     # A body that is not a RecordsMessage fails validation: that record alone goes back to the queue (then
     # the DLQ). hide_input_in_errors keeps record content out of the error, hence out of the logs.
     model_config = ConfigDict(hide_input_in_errors=True)
-    body: Json[RecordsMessage]
+    body: Json[RecordsMessage]  # type: ignore[assignment]  # the JSON string, validated into the message
 
 
 # No Powertools Idempotency on the SQS message id: a replayed message gets a new id, and a duplicate must
@@ -35,21 +36,26 @@ def record_handler(record: RecordsQueueRecord) -> None:
     summary = write_batch(message, *records_writer())
     metrics.add_metric(name="RecordsWritten", unit=MetricUnit.Count, value=summary.written)
     metrics.add_metric(name="RecordsStale", unit=MetricUnit.Count, value=summary.stale)
+    for record_type, synced in Counter(record.record_type.value for record in message.records).items():
+        count("RecordsSynced", synced, record_type=record_type, source=message.source.kind)
     logger.info("records message written", extra={"source_kind": message.source.kind, **asdict(summary)})
 
 
 # No correlation_id_path: a batch holds many messages; each log line carries its own message_id instead.
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # a missing variable fails the invocation here, with its name
+    logger.append_keys(flow="write")  # clear_state: no key of an earlier invocation stays
     # One processor per invocation: it holds the batch's successes and failures, and two invocations
     # sharing one (the local stack runs a function's concurrent invocations in one container) reported
     # each other's messages. raise_on_entire_batch_failure=False: an all-bad batch is reported record by
     # record, not as a crash.
+    # Our own pydantic record model (Powertools' parser models cost a cold start): typed as Powertools' own.
     processor = BatchProcessor(
-        event_type=EventType.SQS, model=RecordsQueueRecord, raise_on_entire_batch_failure=False
+        event_type=EventType.SQS,
+        model=RecordsQueueRecord,  # type: ignore[arg-type]
+        raise_on_entire_batch_failure=False,
     )
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -3,7 +3,9 @@
 ``invoke FUNCTION --event FILE [--env-vars FILE]``
     Provision a fresh local stack from the template, run one function in a sandbox, print its JSON result on
     stdout (logs on stderr) and exit non-zero on an unhandled error, as ``sam local invoke`` does.
-    FUNCTION is a logical id, a function name, or a CodeUri folder (``oauth_callback``).
+    FUNCTION is a logical id, a function name, or a CodeUri folder (``oauth_callback``). ``--prepare`` first
+    brings the fresh stack to the state an initial-sync task's event names (the Xero emulator with the
+    event's tenant, the org connected, the run planned...; see :mod:`tools.local_stack.prepare`).
 
 ``start --api-port 3000 --xero-port 8765 --api-key KEY --api-access-key-id ID --api-secret-access-key S``
     Start the Xero emulator, provision the stack with the emulator's URLs in the template's Xero
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -61,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", help="logical id, function name or CodeUri folder (oauth_callback)")
     invoke.add_argument("--event", "-e", help="event JSON file ('-' for stdin; default {})")
     invoke.add_argument("--env-vars", "-n", help="env vars JSON file, sam local invoke format")
+    invoke.add_argument(
+        "--prepare",
+        action="store_true",
+        help="first prepare the state an initial-sync task's event names (emulator, connection, run)",
+    )
     common(invoke)
 
     start = sub.add_parser("start", help="emulator + stack + API + pollers, until Ctrl-C")
@@ -98,18 +106,32 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
     try:
-        with LocalStack(
-            args.template,
-            parameter_overrides=_overrides(args.parameter_overrides),
-            env_overrides=args.env_vars,
-            region=args.region,
-            stack_name=args.stack_name,
-            log_sink=sys.stderr,
-        ) as stack:
+        with contextlib.ExitStack() as exits:
+            overrides = _overrides(args.parameter_overrides)
+            preparation = None
+            if args.prepare:
+                from tools.local_stack import prepare  # lazily: only --prepare needs the emulator
+
+                preparation = exits.enter_context(prepare.prepared(event))
+                if preparation is not None:
+                    overrides = {**prepare.xero_parameters(preparation[1]), **overrides}
+            stack = exits.enter_context(
+                LocalStack(
+                    args.template,
+                    parameter_overrides=overrides,
+                    env_overrides=args.env_vars,
+                    region=args.region,
+                    stack_name=args.stack_name,
+                    log_sink=sys.stderr,
+                )
+            )
             stack.provision()
             function = stack.resolve_function(args.function)
+            if preparation is not None:
+                task, xero = preparation
+                prepare.prepare(stack, xero, function, task, event)
             result = stack.invoke(function, event)
-    except (TemplateError, KeyError, OSError, ValueError) as exc:
+    except (TemplateError, KeyError, OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(json.dumps(result.response_payload()) + "\n")

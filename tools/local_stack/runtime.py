@@ -38,7 +38,7 @@ Limits, stated plainly
     * the third-party packages the zygote preloads (boto3, botocore, pydantic, httpx...) are imported
       before the function's environment is set; the zygote records every variable they read and a
       function whose environment differs on one of them gets a fresh interpreter instead (slower, same
-      behaviour); Powertools and the X-Ray SDK read Lambda variables at import and are never preloaded;
+      behaviour); Powertools reads Lambda variables at import and is never preloaded;
     * sandboxes forked from one zygote share its hash seed (set and dict-of-str orders agree between
       them); memory is not limited (``MemorySize`` is only reported); there is no concurrency limit but
       the pool size, no init-phase snapshot (SnapStart), and no ``/tmp`` per sandbox;
@@ -571,7 +571,7 @@ class FunctionRuntime:
                 "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_SAM_LOCAL": "true",  # as sam local: Powertools' Tracer turns itself off
+                "AWS_SAM_LOCAL": "true",  # as sam local (Powertools reads it)
                 "_HANDLER": spec.handler,
                 "LAMBDA_TASK_ROOT": str(spec.code_dir),
                 "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),

@@ -12,8 +12,8 @@ Zygote
     Imports the third-party packages the handlers use (:data:`PRELOAD`), then forks one sandbox per request
     in a few milliseconds instead of the second those imports cost. It never imports the project's code
     (handlers, layers) nor a package that reads the Lambda environment at import: Powertools reads
-    ``AWS_EXECUTION_ENV`` and ``POWERTOOLS_DEBUG`` when imported and the X-Ray SDK builds a botocore
-    session, so both are imported in each sandbox, as Lambda does. While it preloads, the zygote records
+    ``AWS_EXECUTION_ENV`` and ``POWERTOOLS_DEBUG`` when imported, so it is imported in each sandbox, as
+    Lambda does. While it preloads, the zygote records
     every environment variable read (:func:`preload`); the parent forks a function's sandbox only when
     that function's environment gives each of them the same value, and otherwise asks for a *fresh*
     sandbox: forked, then ``exec``-ed into a new interpreter that imports everything itself.
@@ -64,10 +64,8 @@ PRELOAD: tuple[str, ...] = (
     "pydantic",
     "pydantic.networks",
     "pydantic.deprecated.config",
-    "pydantic_settings",
     "httpx",
     "jmespath",
-    "wrapt",
     "dateutil",
     "urllib3",
     "encodings.idna",

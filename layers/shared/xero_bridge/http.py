@@ -15,19 +15,15 @@ from functools import lru_cache
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
-    OpenAPIRequestValidationMiddleware,
-)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
@@ -35,6 +31,9 @@ from pydantic import BaseModel, Field
 
 from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 __all__ = [
     "CONNECT_COOKIE",
@@ -284,14 +283,14 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {}
 
 
-_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 def _field(location: Any) -> str:
     """A field's path as the request named it; a name that is not a plain name (a whole body read as a form
     field when the request was not sent as JSON) is never echoed back: it is the body's."""
     parts = [str(p) for p in location[1:] if p != "[key]"]
-    if not parts or not all(_FIELD_NAME.match(p) for p in parts):
+    if not parts or not all(FIELD_NAME.match(p) for p in parts):
         return "body"
     return ".".join(parts)
 
@@ -358,74 +357,6 @@ def _parameters_off_route(event: BaseProxyEvent) -> RequestValidationError | Non
     )
 
 
-def _matched(app: Any) -> bool:
-    """Whether the request matched one of the resolver's routes (Powertools runs a request no route matched
-    through the same middleware, on a route of its own that takes no parameter at all)."""
-    route = app.context["_route"]
-    return any(route is ours for ours in (*app._static_routes, *app._dynamic_routes))
-
-
-class _JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
-    """Request validation that reads JSON bodies only, and (on the integration API) refuses query
-    parameters a route does not take.
-
-    The API takes JSON and nothing else. Powertools would also parse form and multipart bodies, and answers a
-    multipart body whose Content-Type has no boundary with an unhandled ValueError (a 500; found by the
-    OpenAPI fuzz): any body sent as something other than JSON is a 415 here, before it is parsed. Bytes
-    that are not UTF-8 are an invalid body (a 400), not a UnicodeDecodeError.
-
-    A query parameter the route does not declare is a 400 naming it: a misspelt filter (``stauts=error``)
-    would otherwise be ignored and answer every record. Browser routes leave this off: Xero's redirect to
-    the callback carries parameters of its own (``scope``, ``session_state``).
-    """
-
-    def __init__(self, *, refuse_unknown_query: bool) -> None:
-        super().__init__()
-        self._refuse_unknown_query = refuse_unknown_query
-
-    def handler(self, app: Any, next_middleware: Any) -> Any:
-        unknown = self._unknown_query(app) if self._refuse_unknown_query and _matched(app) else []
-        if not unknown:
-            return super().handler(app, next_middleware)
-
-        def refuse(_: Any) -> Any:  # the declared parameters were valid: now the ones no route takes
-            raise RequestValidationError(unknown)
-
-        # The declared parameters are checked first: an org id off its pattern is what a request got wrong,
-        # not the filters of a route it only seemed to match.
-        return super().handler(app, cast(Any, refuse))
-
-    @staticmethod
-    def _unknown_query(app: Any) -> list[dict[str, Any]]:
-        declared = {param.alias for param in app.context["_route"].dependant.query_params}
-        sent = app.current_event.resolved_query_string_parameters or {}
-        return [
-            {
-                "type": "extra_forbidden",
-                "loc": ("query", name if _FIELD_NAME.match(name) else "unknown_parameter"),
-                "msg": "not a parameter of this route",
-                "input": {},
-            }
-            for name in sorted(name for name in sent if name not in declared)
-        ]
-
-    def _get_body(self, app: Any) -> Any:
-        content_type = str(app.current_event.headers.get("content-type", "")).strip()
-        if content_type and not content_type.lower().startswith(content_types.APPLICATION_JSON):
-            raise RequestUnsupportedContentType(
-                "Unsupported content type",
-                errors=[
-                    {"type": "unsupported_content_type", "loc": ("body",), "msg": "not JSON", "input": {}}
-                ],
-            )
-        try:
-            return super()._get_body(app)
-        except UnicodeDecodeError as exc:  # bytes that are no text at all (found by the fuzz: a 500)
-            raise RequestValidationError(
-                [{"type": "json_invalid", "loc": ("body",), "msg": "not UTF-8", "input": {}}]
-            ) from exc
-
-
 def register_error_handlers(
     app: APIGatewayRestResolver,
     *,
@@ -445,7 +376,10 @@ def register_error_handlers(
     """
 
     if getattr(app, "_request_validation_middleware", None) is not None:  # a resolver that validates
-        app._request_validation_middleware = _JsonBodiesOnly(refuse_unknown_query=refuse_unknown_query)
+        # Only a resolver that validates loads the validation machinery (a cold start's worth of imports).
+        from xero_bridge.http_validation import JsonBodiesOnly  # noqa: PLC0415 - see above
+
+        app._request_validation_middleware = JsonBodiesOnly(refuse_unknown_query=refuse_unknown_query)
 
     @app.exception_handler(Exception)
     def _handle(exc: Exception) -> Response[Any]:

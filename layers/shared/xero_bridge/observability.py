@@ -1,4 +1,11 @@
-"""The one Logger, Tracer and Metrics of xero-bridge, and the redaction guard on every log line.
+"""The one Logger and Metrics of xero-bridge, and the redaction guard on every log line.
+
+Tracing is Lambda's own (``Tracing: Active`` in template.yaml): X-Ray records each invocation's segment
+(initialisation, invocation, overhead) without any SDK in the function. There is no in-code tracer: the
+X-Ray SDK that Powertools' Tracer wraps is retiring (maintenance since 2026-02-25, end of support
+2027-02-25), and OpenTelemetry's SDK and exporter would cost a cold start more than they tell here (the
+numbers are in the commit that made this choice, measured by ``make bench BENCH=cold_import``); the logs
+and metrics below carry what an on-call engineer needs.
 
 Code never logs a token or a secret on purpose (tokens are ``SecretStr`` from the moment they leave Xero's
 answer). The guard here is defence in depth: the final JSON of every log line goes through :func:`redact`,
@@ -14,11 +21,21 @@ import threading
 import warnings
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-__all__ = ["REDACTED", "RedactingFilter", "RedactingFormatter", "logger", "metrics", "redact", "tracer"]
+__all__ = [
+    "DIMENSIONS",
+    "REDACTED",
+    "RedactingFilter",
+    "RedactingFormatter",
+    "count",
+    "logger",
+    "metrics",
+    "redact",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -127,8 +144,54 @@ def _metrics() -> Metrics:
 
 
 logger = Logger(logger_formatter=RedactingFormatter(utc=True))
-tracer = Tracer()
+
+#: The only dimensions a metric may have beside Powertools' ``service``: each takes a handful of values.
+#: Never an org, a tenant, a payment or a record id (one series per customer would cost per series and
+#: hide the pattern an alarm looks for); those are in the log lines, which carry them on every line.
+DIMENSIONS = {
+    "record_type": "contact, invoice, credit_note, payment, overpayment, prepayment, bank_account...",
+    "source": "initial_sync, webhook, catch_up (where a synced record came from)",
+    "outcome": "exported, found_in_xero, closed, error, retrying / ok, failed",
+    "error_code": "an export's ExportErrorCode (missing_bank_account, xero_rejected, needs_reconnect...)",
+    "limit": "Xero's X-Rate-Limit-Problem: minute, day, concurrent, appminute",
+    "reason": "a ReconnectReason: token_revoked, expired, user_removed, scopes_missing",
+}
 metrics = _metrics()
+
+
+def count(name: str, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """Publish one metric in the service's namespace, with its own low-cardinality dimensions.
+
+    Without dimensions it joins the invocation's metric set (``metrics.log_metrics`` flushes it); with them
+    it is written at once as its own EMF line (Powertools' ``single_metric``), so two dimension values in one
+    invocation stay two series.
+
+    Parameters
+    ----------
+    name : str
+        The metric's name (the dashboard and the alarms in template.yaml name it).
+    value : float
+        The value (a count, by default).
+    unit : MetricUnit
+        Its unit.
+    **dimensions : str
+        Names from :data:`DIMENSIONS` only; a value is a short code, never an id.
+
+    Raises
+    ------
+    ValueError
+        A dimension outside :data:`DIMENSIONS` (an org or tenant id, say).
+    """
+    unknown = sorted(set(dimensions) - set(DIMENSIONS))
+    if unknown:
+        raise ValueError(f"metric {name}: dimension(s) {', '.join(unknown)} not allowed (see DIMENSIONS)")
+    if not dimensions:
+        metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        for key, dimension in sorted(dimensions.items()):
+            metric.add_dimension(name=key, value=str(dimension))
+
 
 # Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,
 # which would bury real log lines in Lambda's log stream.

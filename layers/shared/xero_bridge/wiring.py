@@ -12,62 +12,48 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import httpx
-from pydantic import SecretStr
-
-from xero_bridge.adapters.aws.app_limiter import AppLimiter, DynamoDBBudgetStore
-from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
-from xero_bridge.adapters.aws.connections_table import (
-    ConnectionsTable,
-    ConnectSessionsTable,
-    OAuthStatesTable,
-    RefreshLeaseTable,
-    TokensTable,
-)
-from xero_bridge.adapters.aws.export_queue import SqsExportQueue
-from xero_bridge.adapters.aws.payments_table import ExportSettingsTable, PaymentLedgerTable
-from xero_bridge.adapters.aws.queues import SqsCatchUpQueue, SqsWebhookQueue
-from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
-from xero_bridge.adapters.aws.records_table import RecordsTable
-from xero_bridge.adapters.aws.secrets import SecretsManagerKey, read_secret
-from xero_bridge.adapters.aws.sqs import SqsDeadLetters
-from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
-from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
-from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
-from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
-from xero_bridge.adapters.xero.metered import MeteredXeroFactory
-from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
-from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
-from xero_bridge.adapters.xero.users import XeroUsersLookup
-from xero_bridge.domain.app_budget import AppLimits, Priority
-from xero_bridge.errors import ExportQueueError
-from xero_bridge.services.catch_up.fan_out import RequestCatchUps
-from xero_bridge.services.catch_up.tenant import CatchUpTenant
-from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
-from xero_bridge.services.connection.disconnect import DisconnectOrg
-from xero_bridge.services.connection.status import ConnectionStatusService
-from xero_bridge.services.export.consumer import ExportFromQueue, ReplayFromQueue
-from xero_bridge.services.export.exporter import ExportPayments
-from xero_bridge.services.export.query import PaymentQueries
-from xero_bridge.services.export.record import RecordPayment
-from xero_bridge.services.export.replay import ReplayPayments
-from xero_bridge.services.export.settings import ExportSettingsService
-from xero_bridge.services.publish_records import RecordPublisher
-from xero_bridge.services.records.listing import ListRecords
-from xero_bridge.services.records.read import ReadRecords
-from xero_bridge.services.sync.fetch_page import FetchPage
-from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
-from xero_bridge.services.sync.plan import PlanSync
-from xero_bridge.services.sync.progress import SyncProgressQuery
-from xero_bridge.services.sync.start import StartSync
-from xero_bridge.services.token_vault import TokenVault
-from xero_bridge.services.webhooks.consume import ConsumeDelivery
-from xero_bridge.services.webhooks.fetch_changes import FetchChanges
-from xero_bridge.services.webhooks.receive import ReceiveWebhook
+from xero_bridge.domain.app_budget import Priority
 from xero_bridge.settings import Settings, get_settings
+
+# Each factory imports its own flow's adapters and services when it is called: a function's cold start
+# imports only what its own flows use.
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import SecretStr
+
+    from xero_bridge.adapters.aws.app_limiter import AppLimiter
+    from xero_bridge.adapters.aws.export_queue import SqsExportQueue
+    from xero_bridge.adapters.aws.payments_table import PaymentLedgerTable
+    from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
+    from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
+    from xero_bridge.adapters.xero.metered import MeteredXeroFactory
+    from xero_bridge.adapters.xero.oauth import XeroEndpoints
+    from xero_bridge.domain.app_budget import AppLimits
+    from xero_bridge.services.catch_up.fan_out import RequestCatchUps
+    from xero_bridge.services.catch_up.tenant import CatchUpTenant
+    from xero_bridge.services.connection.connect import BeginConnect, CompleteConnect, StartConnect
+    from xero_bridge.services.connection.disconnect import DisconnectOrg
+    from xero_bridge.services.connection.status import ConnectionStatusService
+    from xero_bridge.services.export.consumer import ExportFromQueue, ReplayFromQueue
+    from xero_bridge.services.export.query import PaymentQueries
+    from xero_bridge.services.export.record import RecordPayment
+    from xero_bridge.services.export.replay import ReplayPayments
+    from xero_bridge.services.export.settings import ExportSettingsService
+    from xero_bridge.services.records.listing import ListRecords
+    from xero_bridge.services.records.read import ReadRecords
+    from xero_bridge.services.sync.fetch_page import FetchPage
+    from xero_bridge.services.sync.finish import FinishSync, RecordSyncFailure
+    from xero_bridge.services.sync.plan import PlanSync
+    from xero_bridge.services.sync.progress import SyncProgressQuery
+    from xero_bridge.services.sync.start import StartSync
+    from xero_bridge.services.token_vault import TokenVault
+    from xero_bridge.services.webhooks.consume import ConsumeDelivery
+    from xero_bridge.services.webhooks.receive import ReceiveWebhook
 
 __all__ = [
     "app_limiter",
@@ -102,6 +88,8 @@ __all__ = [
 
 
 def _endpoints(settings: Settings) -> XeroEndpoints:
+    from xero_bridge.adapters.xero.oauth import XeroEndpoints
+
     return XeroEndpoints(
         login_url=settings.xero_login_url,
         identity_url=settings.xero_identity_url,
@@ -115,12 +103,16 @@ _shared_http: list[httpx.Client] = []
 def _http() -> httpx.Client:
     # One connection pool per container, reused across invocations (Xero keeps connections alive).
     if not _shared_http:
+        import httpx
+
         read = get_settings().xero_read_timeout_seconds
         _shared_http.append(httpx.Client(timeout=httpx.Timeout(read, connect=5.0)))
     return _shared_http[0]
 
 
 def _client_secret(settings: Settings) -> SecretStr:
+    from xero_bridge.adapters.aws.secrets import read_secret
+
     return read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
 
 
@@ -129,11 +121,18 @@ def _client_secret(settings: Settings) -> SecretStr:
 
 def start_connect() -> StartConnect:
     """``POST /orgs/{org_id}/connect``: a single-use connect link."""
+    from xero_bridge.adapters.aws.connections_table import ConnectSessionsTable
+    from xero_bridge.services.connection.connect import StartConnect
+
     return StartConnect(sessions=ConnectSessionsTable(get_settings().table_name))
 
 
 def begin_connect(redirect_uri: str) -> BeginConnect:
     """``/connect`` for this API's ``redirect_uri``; it never reads the client secret (nor is granted it)."""
+    from xero_bridge.adapters.aws.connections_table import ConnectSessionsTable, OAuthStatesTable
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient, new_pkce_pair
+    from xero_bridge.services.connection.connect import BeginConnect
+
     settings = get_settings()
     oauth = XeroOAuthClient(settings.xero_client_id, "", redirect_uri, _endpoints(settings), http=_http())
     return BeginConnect(
@@ -147,6 +146,15 @@ def begin_connect(redirect_uri: str) -> BeginConnect:
 
 def complete_connect(redirect_uri: str) -> CompleteConnect:
     """``/callback`` for this API's ``redirect_uri``: the code exchange, the checks, the sync's start."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable, OAuthStatesTable
+    from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
+    from xero_bridge.adapters.xero.users import XeroUsersLookup
+    from xero_bridge.services.connection.connect import CompleteConnect
+
     settings = get_settings()
     oauth = XeroOAuthClient(
         settings.xero_client_id, _client_secret(settings), redirect_uri, _endpoints(settings), http=_http()
@@ -165,6 +173,13 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
 
 def disconnect_org() -> DisconnectOrg:
     """``DELETE /orgs/{org_id}/connection``: Xero's connection deleted and grant revoked, ours erased."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable, TokensTable
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
+    from xero_bridge.services.connection.disconnect import DisconnectOrg
+
     settings = get_settings()
     oauth = XeroOAuthClient(
         settings.xero_client_id,
@@ -187,6 +202,11 @@ def disconnect_org() -> DisconnectOrg:
 @lru_cache(maxsize=1)
 def token_vault() -> TokenVault:
     """The container's token vault (its cache lives as long as the container)."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable, RefreshLeaseTable, TokensTable
+    from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
+    from xero_bridge.services.token_vault import TokenVault
+
     settings = get_settings()
     # Refresh never sends a redirect URI; the configured one is passed for completeness.
     oauth = XeroOAuthClient(
@@ -206,6 +226,11 @@ def token_vault() -> TokenVault:
 
 
 def connection_status() -> ConnectionStatusService:
+    from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
+    from xero_bridge.services.connection.status import ConnectionStatusService
+
     table = get_settings().table_name
     return ConnectionStatusService(
         ConnectionsTable(table), CatchUpStateTable(table), WebhookSequenceTable(table), rate_limiter()
@@ -218,11 +243,15 @@ def connection_status() -> ConnectionStatusService:
 @lru_cache(maxsize=1)
 def rate_limiter() -> DynamoDBRateLimiter:
     """The container's shared per-tenant rate limiter (one DynamoDB item per tenant, in ConnectionsTable)."""
+    from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+
     settings = get_settings()
     return DynamoDBRateLimiter(settings.table_name, time_scale=settings.rate_limit_time_scale)
 
 
 def app_limits(settings: Settings) -> AppLimits:
+    from xero_bridge.domain.app_budget import AppLimits
+
     return AppLimits(
         per_minute=settings.xero_app_minute_limit,
         headroom=settings.app_limit_headroom,
@@ -233,6 +262,8 @@ def app_limits(settings: Settings) -> AppLimits:
 @lru_cache(maxsize=1)
 def app_limiter() -> AppLimiter:
     """The container's app-wide limiter (sharded items in ConnectionsTable), on the tenant limiter's clock."""
+    from xero_bridge.adapters.aws.app_limiter import AppLimiter, DynamoDBBudgetStore
+
     settings = get_settings()
     tenants = rate_limiter()
     return AppLimiter(
@@ -244,6 +275,8 @@ def app_limiter() -> AppLimiter:
 
 
 def _xero_readers(settings: Settings, priority: Priority) -> MeteredXeroFactory:
+    from xero_bridge.adapters.xero.metered import MeteredXeroFactory
+
     return MeteredXeroFactory(
         limiter=rate_limiter(),
         tokens=token_vault(),
@@ -256,6 +289,8 @@ def _xero_readers(settings: Settings, priority: Priority) -> MeteredXeroFactory:
 
 
 def _writes_queue(settings: Settings) -> SqsWritesQueue:
+    from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
+
     return SqsWritesQueue(settings.require("writes_queue_url"))
 
 
@@ -279,6 +314,11 @@ def _wall_clock(settings: Settings) -> Callable[[datetime], datetime]:
 
 
 def start_sync() -> StartSync:
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.sync.start import StartSync
+
     settings = get_settings()
     return StartSync(
         runs=SyncRunsTable(settings.table_name),
@@ -288,11 +328,18 @@ def start_sync() -> StartSync:
 
 
 def sync_progress() -> SyncProgressQuery:
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.sync.progress import SyncProgressQuery
+
     settings = get_settings()
     return SyncProgressQuery(runs=SyncRunsTable(settings.table_name), limiter=rate_limiter())
 
 
 def plan_sync() -> PlanSync:
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.publish_records import RecordPublisher
+    from xero_bridge.services.sync.plan import PlanSync
+
     settings = get_settings()
     return PlanSync(
         runs=SyncRunsTable(settings.table_name),
@@ -302,6 +349,10 @@ def plan_sync() -> PlanSync:
 
 
 def fetch_page() -> FetchPage:
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.publish_records import RecordPublisher
+    from xero_bridge.services.sync.fetch_page import FetchPage
+
     settings = get_settings()
     return FetchPage(
         runs=SyncRunsTable(settings.table_name),
@@ -312,6 +363,9 @@ def fetch_page() -> FetchPage:
 
 
 def finish_sync() -> FinishSync:
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.sync.finish import FinishSync
+
     settings = get_settings()
     return FinishSync(
         runs=SyncRunsTable(settings.table_name),
@@ -321,6 +375,9 @@ def finish_sync() -> FinishSync:
 
 
 def record_sync_failure() -> RecordSyncFailure:
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.sync.finish import RecordSyncFailure
+
     return RecordSyncFailure(runs=SyncRunsTable(get_settings().table_name))
 
 
@@ -329,6 +386,10 @@ def record_sync_failure() -> RecordSyncFailure:
 
 def receive_webhook() -> ReceiveWebhook:
     """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
+    from xero_bridge.adapters.aws.queues import SqsWebhookQueue
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
+    from xero_bridge.services.webhooks.receive import ReceiveWebhook
+
     settings = get_settings()
     return ReceiveWebhook(
         key=SecretsManagerKey(
@@ -339,11 +400,21 @@ def receive_webhook() -> ReceiveWebhook:
 
 
 def _catch_up_queue(settings: Settings) -> SqsCatchUpQueue:
+    from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
+
     return SqsCatchUpQueue(settings.require("catch_up_queue_url"))
 
 
 def consume_delivery() -> ConsumeDelivery:
     """The change fetcher: a delivery's records fetched through the rate limiter and sent to the writer."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.queues import SqsWebhookQueue
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
+    from xero_bridge.services.publish_records import RecordPublisher
+    from xero_bridge.services.webhooks.consume import ConsumeDelivery
+    from xero_bridge.services.webhooks.fetch_changes import FetchChanges
+
     settings = get_settings()
     queue = SqsWebhookQueue(settings.require("webhooks_queue_url"), settings.require("webhooks_dlq_url"))
     fetch = FetchChanges(
@@ -363,6 +434,10 @@ def consume_delivery() -> ConsumeDelivery:
 
 
 def request_catch_ups() -> RequestCatchUps:
+    from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.services.catch_up.fan_out import RequestCatchUps
+
     settings = get_settings()
     return RequestCatchUps(
         connections=ConnectionsTable(settings.table_name),
@@ -376,6 +451,13 @@ def request_catch_ups() -> RequestCatchUps:
 
 
 def catch_up_tenant() -> CatchUpTenant:
+    from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.catch_up.tenant import CatchUpTenant
+    from xero_bridge.services.publish_records import RecordPublisher
+
     settings = get_settings()
     return CatchUpTenant(
         connections=ConnectionsTable(settings.table_name),
@@ -392,6 +474,10 @@ def catch_up_tenant() -> CatchUpTenant:
 
 
 def read_records() -> ReadRecords:
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.services.records.read import ReadRecords
+
     settings = get_settings()
     return ReadRecords(
         connections=ConnectionsTable(settings.table_name), records=RecordsTable(settings.records_table_name)
@@ -400,6 +486,11 @@ def read_records() -> ReadRecords:
 
 def list_records() -> ListRecords:
     """The integration API's paged listings: their cursors signed with a key only this API reads."""
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
+    from xero_bridge.services.records.listing import ListRecords
+
     settings = get_settings()
     return ListRecords(
         connections=ConnectionsTable(settings.table_name),
@@ -416,6 +507,9 @@ def list_records() -> ListRecords:
 @lru_cache(maxsize=1)
 def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
     """The writer's ports: the records table (its only writer) and the sync runs' counters."""
+    from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+
     settings = get_settings()
     return RecordsTable(settings.records_table_name), SyncRunsTable(settings.table_name)
 
@@ -424,14 +518,21 @@ def records_writer() -> tuple[RecordsTable, SyncRunsTable]:
 
 
 def _ledger(settings: Settings) -> PaymentLedgerTable:
+    from xero_bridge.adapters.aws.payments_table import PaymentLedgerTable
+
     return PaymentLedgerTable(settings.require("payments_table_name"))
 
 
 def _export_queue(settings: Settings) -> SqsExportQueue:
+    from xero_bridge.adapters.aws.export_queue import SqsExportQueue
+
     return SqsExportQueue(settings.require("export_queue_url"))
 
 
 def record_payment() -> RecordPayment:
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.services.export.record import RecordPayment
+
     settings = get_settings()
     return RecordPayment(
         ledger=_ledger(settings),
@@ -441,10 +542,17 @@ def record_payment() -> RecordPayment:
 
 
 def payment_queries() -> PaymentQueries:
+    from xero_bridge.services.export.query import PaymentQueries
+
     return PaymentQueries(_ledger(get_settings()))
 
 
 def export_settings() -> ExportSettingsService:
+    from xero_bridge.adapters.aws.connections_table import ConnectionsTable
+    from xero_bridge.adapters.aws.payments_table import ExportSettingsTable
+    from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
+    from xero_bridge.services.export.settings import ExportSettingsService
+
     settings = get_settings()
     return ExportSettingsService(
         settings=ExportSettingsTable(settings.require("payments_table_name")),
@@ -454,12 +562,22 @@ def export_settings() -> ExportSettingsService:
 
 
 def replay_payments() -> ReplayPayments:
+    from xero_bridge.services.export.replay import ReplayPayments
+
     settings = get_settings()
     return ReplayPayments(ledger=_ledger(settings), queue=_export_queue(settings))
 
 
 def export_from_queue() -> ExportFromQueue:
     """The exporter behind the export queue: ledger, settings, synced invoices, Xero through the limiter."""
+    from xero_bridge.adapters.aws.payments_table import ExportSettingsTable
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
+    from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
+    from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
+    from xero_bridge.errors import ExportQueueError
+    from xero_bridge.services.export.consumer import ExportFromQueue
+    from xero_bridge.services.export.exporter import ExportPayments
+
     settings = get_settings()
     exporter = ExportPayments(
         ledger=_ledger(settings),
@@ -480,6 +598,10 @@ def export_from_queue() -> ExportFromQueue:
 
 
 def replay_from_queue() -> ReplayFromQueue:
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
+    from xero_bridge.errors import ExportQueueError
+    from xero_bridge.services.export.consumer import ReplayFromQueue
+
     settings = get_settings()
     return ReplayFromQueue(
         replay=replay_payments(),

@@ -9,6 +9,7 @@ A subprocess costs ~5 s (imports and provisioning), so every event runs in-proce
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tools.local_stack import LocalStack
+from tools.local_stack import LocalStack, prepare
 
 pytestmark = pytest.mark.integration
 
@@ -102,13 +103,41 @@ EXPECTED_SQS_FAILURES: dict[str, list[str]] = {
 
 #: Step Functions task events whose function needs state a fresh stack does not have (a planned sync run, a
 #: connection). On ``make invoke`` each answers with the named error the state machine's Retry/Catch expects
-#: (not a crash): ``errorType`` is what Step Functions matches on. The sync tests run them with that state.
+#: (not a crash): ``errorType`` is what Step Functions matches on. ``make invoke PREPARE=1`` prepares that
+#: state first (EXPECTED_PREPARED below).
 EXPECTED_TASK_ERROR = {
     "page_fetcher/already_done": "SyncRunNotFoundError",  # the run it names is not planned here
     "page_fetcher/fetch_page": "SyncRunNotFoundError",
     "sync_finisher/finish": "SyncRunNotFoundError",  # the run it names does not exist here
     "sync_planner/plan": "NeedsReconnect",  # the org it names is not connected here
     "sync_planner/next_pass": "SyncRunNotFoundError",  # the planner again after a Map: no such run here
+}
+
+
+#: What each initial-sync task event gives after ``--prepare`` (the emulator holding the event's tenant with
+#: one customer, 1,050 open and 3 draft invoices, the org connected, the run planned or fetched as the task
+#: needs).
+EXPECTED_PREPARED: dict[str, dict[str, Any]] = {
+    # The chase part first: page 1 of each resource is the plan's own, Invoices' page 2 is left
+    "sync_planner/plan": {
+        "part": "chase",
+        "done": False,
+        "pages": [
+            {
+                "partition": "Invoices:chase",
+                "resource": "Invoices",
+                "page": 2,
+                "tail": False,
+                "repair_of": None,
+            }
+        ],
+    },
+    # After the chase part's pages: the history part read (each resource's page 1), nothing left
+    "sync_planner/next_pass": {"done": True, "calls": 6},
+    "page_fetcher/fetch_page": {"status": "fetched", "records_sent": 50, "calls": 1},  # 1,050 - 1,000
+    "page_fetcher/already_done": {"status": "skipped", "calls": 0},  # page 1 was the plan's own
+    "sync_finisher/finish": {"drained": True, "records_sent": 1055, "records_written": 1055},
+    "sync_finisher/record_failure": {"status": "failed"},
 }
 
 
@@ -207,3 +236,60 @@ def test_make_invoke_cli_prints_the_result_and_exits_0() -> None:
     result = json.loads(done.stdout)
     assert result["statusCode"] == 400
     assert json.loads(result["body"]) == {"error": "invalid_request", "reason": "missing or invalid: session"}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED_PREPARED))
+def test_a_sync_task_event_does_its_work_on_a_prepared_stack(case: str) -> None:
+    event = json.loads((ROOT / "events" / f"{case}.json").read_text())
+
+    # Given a fresh stack prepared as make invoke PREPARE=1 prepares it
+    with prepare.prepared(event) as preparation:
+        assert preparation is not None, f"{case} names a sync run"
+        task, xero = preparation
+        # (a stack name of its own: the module's fresh stack lives in the same in-process moto)
+        with LocalStack(
+            ROOT / "template.yaml",
+            parameter_overrides=prepare.xero_parameters(xero),
+            stack_name=f"prepared-{case.replace('/', '-').replace('_', '-')}",
+        ) as stack:
+            stack.provision()
+            function = stack.resolve_function(case.split("/", maxsplit=1)[0])
+            prepare.prepare(stack, xero, function, task, event)
+
+            # When the event runs
+            result = stack.invoke(function, event)
+
+    # Then the function does its work: the documented result, not a not-found error
+    assert result.error is None, f"{result.error['errorType']}: {result.error['errorMessage']}"
+    assert {k: result.payload.get(k) for k in EXPECTED_PREPARED[case]} == EXPECTED_PREPARED[case]
+    assert result.payload.get("run_id", event.get("run_id")) == task.run_id
+
+
+def test_every_task_event_of_a_sync_run_can_be_prepared() -> None:
+    assert {case for case in EXPECTED_TASK_ERROR} <= set(EXPECTED_PREPARED)
+
+
+def test_make_invoke_prepare_runs_the_page_fetcher_on_page_2() -> None:
+    event = ROOT / "events" / "page_fetcher" / "fetch_page.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.local_stack",
+            "invoke",
+            "page_fetcher",
+            "--event",
+            str(event),
+            "--prepare",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": "layers/shared:emulator:."},  # as make invoke sets it
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["status"] == "fetched"
+    assert "prepare: run initial-sync-3f9a1c2b7d4e5f60718293a4b5c6d7e8f9012345 planned" in done.stderr

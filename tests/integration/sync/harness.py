@@ -8,32 +8,21 @@ stored encrypted through the token vault's repository), without the browser roun
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import httpx
-
-from tests.support.connect_tables import ConnectTables
-from tools.local_stack import LocalStack
+from tools.local_stack import LocalStack, prepare
 from tools.reconcile import Records, expected_records, held_records
-from xero_bridge.adapters.aws.clients import reset_clients
 from xero_bridge.adapters.aws.records_table import RecordsTable
 from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient, new_pkce_pair
-from xero_bridge.models.connection import ConnectionStatus, StoredTokens, XeroConnection
 from xero_emulator.server import Emulator
 from xero_emulator.testing import EmulatorProcess, emulator_in_process, running_emulator
 
 ROOT = Path(__file__).resolve().parents[3]
-CLIENT_ID = "xero-bridge-local"
-CLIENT_SECRET = "local-client-secret"
 REDIRECT_URI = "http://127.0.0.1:3000/callback"
 
 
@@ -76,57 +65,7 @@ def connect(
 ) -> str:
     """Connect ``org_id`` to ``tenant_id`` (the emulator's first tenant by default) as the callback would;
     returns the tenant id."""
-    reset_clients()  # boto3 clients made now talk to the local stack's moto
-    verifier, challenge = new_pkce_pair()
-    with httpx.Client(base_url=xero.base_url, follow_redirects=False) as http:
-        response = http.get(
-            "/identity/connect/authorize",
-            params={
-                "response_type": "code",
-                "client_id": CLIENT_ID,
-                "redirect_uri": redirect_uri,
-                "scope": "openid profile email offline_access accounting.contacts accounting.transactions "
-                "accounting.settings",
-                "state": secrets.token_urlsafe(8),
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            },
-        )
-    assert response.status_code == 302, response.text
-    code = parse_qs(urlparse(response.headers["location"]).query)["code"][0]
-    endpoints = XeroEndpoints(xero.base_url, xero.base_url, xero.base_url)
-    oauth = XeroOAuthClient(CLIENT_ID, CLIENT_SECRET, redirect_uri, endpoints)
-    tokens = oauth.exchange_code(code=code, code_verifier=verifier)
-    claims = oauth.claims(tokens.access_token.get_secret_value())
-    connections = oauth.connections(
-        tokens.access_token.get_secret_value(), auth_event_id=claims.authentication_event_id
-    )
-    # The consent authorised every tenant at once; Xero lists connections made together in no set order,
-    # so the emulator's first tenant (the seed's main organisation) is picked by its id.
-    wanted = tenant_id or xero.store.tenant_ids()[0]
-    tenant = next(c for c in connections if c.tenant_id == wanted)
-    now = datetime.now(UTC)
-    table = ConnectTables.over(stack.physical_id("ConnectionsTable"), client=stack.client("dynamodb"))
-    cipher = KmsTokenCipher(stack.physical_id("TokenKey"))
-    stored = StoredTokens.from_token_set(tokens)
-    connection = XeroConnection(
-        org_id=org_id,
-        tenant_id=tenant.tenant_id,
-        tenant_name=tenant.tenant_name,
-        status=ConnectionStatus.CONNECTED,
-        xero_connection_id=tenant.id,
-        scopes=tokens.scopes,
-        first_connected_at=now,
-        connected_at=now,
-        updated_at=now,
-    )
-    table.connections.save_connection(
-        connection,
-        ciphertext=cipher.encrypt(stored, org_id=org_id, tenant_id=tenant.tenant_id),
-        access_expires_at=tokens.expires_at,
-        now=now,
-    )
-    return tenant.tenant_id
+    return prepare.connect(stack, xero, org_id, redirect_uri=redirect_uri, tenant_id=tenant_id)
 
 
 @contextmanager

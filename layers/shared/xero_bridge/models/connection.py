@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
+from xero_bridge.models.status import ConnectionStatus
 from xero_bridge.models.webhooks import CatchUpOutcome, WebhookHealth
 
 __all__ = [
@@ -34,14 +35,6 @@ __all__ = [
 
 ORG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 """An AR organisation id: what the AR platform calls the org (a UUID, a slug...), safe in keys and URLs."""
-
-
-class ConnectionStatus(StrEnum):
-    """Where a stored connection stands. ``not_connected`` (no record at all) only exists in the view."""
-
-    CONNECTED = "connected"
-    NEEDS_RECONNECT = "needs_reconnect"
-    DISCONNECTED = "disconnected"
 
 
 class ReconnectReason(StrEnum):

@@ -24,7 +24,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.status import ConnectionStatus
 
 __all__ = [
     "RESOURCE_OF",

@@ -9,48 +9,58 @@ a port meets its adapter:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import SecretStr
+# Only annotations use these: a function importing the ports does not import every flow's models.
+if TYPE_CHECKING:
+    from datetime import datetime
 
-from xero_bridge.errors import NeedsReconnect
-from xero_bridge.models.connection import (
-    ConnectionStatus,
-    ConnectSession,
-    OAuthState,
-    ReconnectReason,
-    StoredTokens,
-    TokenRecord,
-    XeroConnection,
-)
-from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
-from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
-from xero_bridge.models.pages import Page, RateStatus
-from xero_bridge.models.payments import ExportSettings, PaymentRecord, PaymentStatus
-from xero_bridge.models.records import (
-    BankAccount,
-    Invoice,
-    RecordSource,
-    RecordType,
-    SkippedRecord,
-    StoredRecord,
-    SyncedRecord,
-    WriteOutcome,
-)
-from xero_bridge.models.records import (
-    Organisation as SyncedOrganisation,
-)
-from xero_bridge.models.sync import PageCheckpoint, Part, PartitionPlan, RunCounters, SyncRun, SyncStatus
-from xero_bridge.models.webhooks import (
-    CatchUpOutcome,
-    CatchUpPace,
-    CatchUpRequest,
-    SequenceCheck,
-    WebhookHealth,
-)
-from xero_bridge.models.xero import Connection, Organisation, PaymentCreate, PaymentResult, User, XeroModel
-from xero_bridge.models.xero import Invoice as XeroInvoice
+    from pydantic import SecretStr
+
+    from xero_bridge.errors import NeedsReconnect
+    from xero_bridge.models.connection import (
+        ConnectionStatus,
+        ConnectSession,
+        OAuthState,
+        ReconnectReason,
+        StoredTokens,
+        TokenRecord,
+        XeroConnection,
+    )
+    from xero_bridge.models.listings import Position, RecordQuery, RecordsPage
+    from xero_bridge.models.oauth import AccessTokenClaims, IdTokenClaims, TokenSet
+    from xero_bridge.models.pages import Page, RateStatus
+    from xero_bridge.models.payments import ExportSettings, PaymentRecord, PaymentStatus
+    from xero_bridge.models.records import (
+        BankAccount,
+        Invoice,
+        RecordSource,
+        RecordType,
+        SkippedRecord,
+        StoredRecord,
+        SyncedRecord,
+        WriteOutcome,
+    )
+    from xero_bridge.models.records import (
+        Organisation as SyncedOrganisation,
+    )
+    from xero_bridge.models.sync import PageCheckpoint, Part, PartitionPlan, RunCounters, SyncRun, SyncStatus
+    from xero_bridge.models.webhooks import (
+        CatchUpOutcome,
+        CatchUpPace,
+        CatchUpRequest,
+        SequenceCheck,
+        WebhookHealth,
+    )
+    from xero_bridge.models.xero import (
+        Connection,
+        Organisation,
+        PaymentCreate,
+        PaymentResult,
+        User,
+        XeroModel,
+    )
+    from xero_bridge.models.xero import Invoice as XeroInvoice
 
 __all__ = [
     "CatchUpRequests",

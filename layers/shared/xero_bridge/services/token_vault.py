@@ -33,7 +33,7 @@ from xero_bridge.models.connection import (
     TokenRecord,
     XeroConnection,
 )
-from xero_bridge.observability import logger
+from xero_bridge.observability import count, logger
 from xero_bridge.services.ports import ConnectionStore, RefreshLease, TokenCipher, TokenStore, XeroOAuthPort
 
 __all__ = ["REVOKED_REASON", "TokenVault"]
@@ -160,6 +160,8 @@ class TokenVault:
         if reason == ReconnectReason.USER_REMOVED:
             reason = self._why_unauthenticated(tenant_id)
         text = RECONNECT_TEXT[reason]
+        if found:
+            count("NeedsReconnect", reason=reason.value)
         for connection in found:
             self._connections.set_status(
                 connection.org_id,
@@ -309,6 +311,8 @@ class TokenVault:
                 reason_code=reason.value,
             )
             self.forget(connection.tenant_id)
+            count("TokenRefreshes", outcome="failed")
+            count("NeedsReconnect", reason=reason.value)
             logger.warning(
                 "xero refused the refresh token: connection needs a reconnect",
                 extra={
@@ -335,6 +339,7 @@ class TokenVault:
             connection = self._live_connection(connection.tenant_id)
             record, tokens = self._read(connection)
             return self._remember(connection.tenant_id, record, tokens)
+        count("TokenRefreshes", outcome="ok")
         logger.info(
             "xero tokens refreshed",
             extra={"org_id": connection.org_id, "tenant_id": connection.tenant_id, "version": version},

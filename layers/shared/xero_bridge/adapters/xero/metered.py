@@ -31,6 +31,7 @@ from xero_bridge.domain.app_budget import Priority
 from xero_bridge.errors import RateLimitWaitExceeded
 from xero_bridge.models.pages import Page, Quota
 from xero_bridge.models.xero import Organisation
+from xero_bridge.observability import count
 from xero_bridge.services.ports import TokenProvider
 
 __all__ = ["APP_HOLD_SECONDS", "CALL_RESERVE_SECONDS", "LimiterAttempts", "MeteredXero", "MeteredXeroFactory"]
@@ -43,6 +44,7 @@ CALL_RESERVE_SECONDS = 30.0
 #: the slot back: within the padding the tenant's window allows between a grant and the call.
 APP_HOLD_SECONDS = 0.5
 
+_LIMITS = {"minute", "day", "concurrent", "appminute"}  # a metric dimension: never anything else
 _DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After: Xero's minute window
 
 
@@ -131,9 +133,12 @@ class LimiterAttempts:
                 )
                 if self._app is not None:
                     self._app.observe(quota.app_minute_remaining)
+                count("XeroApiCalls")
                 if response.status_code == 429:
                     self.rate_limited += 1
                     problem = response.headers.get("X-Rate-Limit-Problem", "").strip().lower() or "minute"
+                    count("XeroApi429s")
+                    count("XeroRateLimited", limit=problem if problem in _LIMITS else "other")
                     retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
                     seconds = retry_after if retry_after is not None else _DEFAULT_RETRY_AFTER
                     if problem == "appminute" and self._app is not None:

@@ -23,6 +23,7 @@ For one tenant's batch (up to ``batch_size`` payments, one ``PUT /Payments`` whe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ class ExportReport:
     unknown: list[str] = field(default_factory=list)
     xero_calls: int = 0
     batch_sizes: list[int] = field(default_factory=list)  # payments per PUT /Payments
+    error_codes: Counter[str] = field(default_factory=Counter)  # error code -> payments (final or retried)
 
     def merge(self, other: ExportReport) -> None:
         self.exported += other.exported
@@ -100,6 +102,7 @@ class ExportReport:
         self.unknown.extend(other.unknown)
         self.xero_calls += other.xero_calls
         self.batch_sizes.extend(other.batch_sizes)
+        self.error_codes.update(other.error_codes)
 
 
 @dataclass
@@ -457,6 +460,8 @@ class ExportPayments:
                     extra={"org_id": org_id, "payment_id": attempt.payment_id},
                 )
                 continue
+            if outcome.error_code is not None:
+                report.error_codes[outcome.error_code.value] += 1
             if outcome.error_code is not None and outcome.retryable:
                 report.retrying.add((org_id, attempt.payment_id))
                 report.reasons[attempt.payment_id] = f"{outcome.error_code.value}: " + (
