@@ -71,7 +71,7 @@ DEAD_LETTERS = {
 #: Open (README, "Chaos"): now and then one webhook delivery stays invisible in WebhooksQueue past the
 #: settling time, with no function running and nothing else amiss. Reported, and named by this prefix.
 OPEN_STUCK_DELIVERY = "queues did not drain: not drained after"
-STUCK_DELIVERY_SOURCE = "'ChangeFetcherFunctionDeliveries': (1, 0)"
+STUCK_DELIVERY_SOURCE = "{'ChangeFetcherFunctionDeliveries': ("  # only that queue, none in flight
 
 #: Where an answer lost after Xero saved the write matters: the payment export's PUT /Payments.
 LOST_ANSWER = {"method": "PUT", "path_prefix": "/api.xro/2.0/Payments"}
