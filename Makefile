@@ -20,6 +20,8 @@ REDIRECT_URI ?= http://127.0.0.1:3000/callback
 WEBHOOK_URL ?=
 WEBHOOK_KEY ?= local-webhook-key
 SEED ?= small
+CHAOS_SEED ?= 1 2 3
+CHAOS_ORGS ?= 3
 
 # Local stack (make start / make invoke). The API key and the SigV4 access key pair are local-only
 # defaults: in AWS the AR backend signs with its own role's credentials and the stack's API key.
@@ -85,6 +87,10 @@ openapi: $(STAMP) ## Regenerate docs/openapi.json (and the layer's copy) from th
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks, figures not assertions: make bench [BENCH=cold_import|client|emulator|...]
 	PYTHONPATH=layers/shared:emulator:. $(PY) -m tests.bench $(BENCH)
+
+.PHONY: chaos
+chaos: $(STAMP) ## Every flow at once under random faults and killed Lambdas, then verified: make chaos [CHAOS_SEED="1 2 3"] [CHAOS_ORGS=3]
+	PYTHONPATH=layers/shared:emulator:. $(PY) -m tools.chaos --seed $(CHAOS_SEED) --orgs $(CHAOS_ORGS)
 
 .PHONY: xero
 xero: $(STAMP) ## Run the Xero emulator alone: make xero PORT=8765 SEED=small|large|none

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "export": "tests.bench.bench_export",  # payments per Xero call and per second at the rate limit
     "listings": "tests.bench.bench_listings",  # items DynamoDB reads per page of each API listing
     "balances": "tests.bench.bench_balances",  # one customer's balance check; the large organisation's
+    "scale": "tests.bench.bench_scale",  # 100 / 1,000 / 10,000 orgs on one Xero app, simulated
 }
 
 

@@ -69,6 +69,7 @@ class AwsRequest:
         self._environ = environ
         self.sender = sender
         self._body: bytes | None = None
+        self.kill_after = False
 
     @property
     def headers(self) -> dict[str, str]:
@@ -108,6 +109,13 @@ class AwsRequest:
             self._environ["wsgi.input"] = io.BytesIO(self._body)
         return self._body
 
+    def kill_sender_after(self) -> None:
+        """Let moto serve this request whole (the write happens), then SIGKILL its sender before it reads the
+        answer: a Lambda that died right after its DynamoDB write or SQS send."""
+        if self.sender is None:
+            raise RuntimeError("this request was not sent by a function sandbox")
+        self.kill_after = True
+
     def kill_sender(self) -> None:
         """SIGKILL the sandbox that sent this request, wait until it is gone, and drop the request.
 
@@ -145,6 +153,16 @@ class AwsGateway:
                 LOG.info("%s", killed)
                 start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
                 return [b"the sandbox that sent this request was killed"]
+            if request.kill_after and request.sender is not None:
+                list(self._serve(environ, lambda *args, **kwargs: None))  # served whole, never read
+                request.sender.kill()
+                sender = request.sender
+                LOG.info("%s sandbox %s killed after its request was served", sender.function, sender.pid)
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+                return [b"the sandbox that sent this request was killed after it was served"]
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
             with DYNAMODB_LOCK:  # served whole, one at a time (tools/local_stack/atomic.py)
                 return list(self.app(environ, start_response))

@@ -70,6 +70,18 @@ class Settings(BaseModel):
     # Test and benchmark knob only: the rate limiter runs this many times faster than real time (the Xero
     # emulator's clock_scale); 1 in every deployed environment.
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=10_000)
+    # Xero's per-app minute limit, the share of it never planned for, and the items its budget is spread over
+    # (the app-wide limiter, beside the per-tenant one).
+    xero_app_minute_limit: int = Field(default=10_000, ge=60, le=1_000_000)
+    app_limit_headroom: float = Field(default=0.10, ge=0.05, lt=1)
+    app_limit_shards: int = Field(default=10, ge=1, le=100)
+    # The catch-up: how often each tenant is caught up at least (the schedule's rate), and the share of the
+    # catch-ups' budget their calls may plan for; the interval grows with the tenants beyond it.
+    catch_up_interval_minutes: int = Field(default=5, ge=1, le=1440)
+    catch_up_budget_share: float = Field(default=0.5, gt=0, le=1)
+    # How long one org's catch-up holds its lease: past the function's timeout, so that only a dead
+    # catch-up's lease ever lapses.
+    catch_up_lease_seconds: int = Field(default=330, ge=5, le=3600)
     # Looks the sync finisher takes (one per 5 s Wait) at the writer's progress before failing the run.
     sync_finish_max_checks: int = Field(default=120, ge=1, le=10_000)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from xero_bridge.domain.app_budget import Priority
 from xero_bridge.settings import Settings, get_settings
 
 # Each factory imports its own flow's adapters and services when it is called: a function's cold start
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
     from pydantic import SecretStr
 
+    from xero_bridge.adapters.aws.app_limiter import AppLimiter
     from xero_bridge.adapters.aws.export_queue import SqsExportQueue
     from xero_bridge.adapters.aws.payments_table import PaymentLedgerTable
     from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
     from xero_bridge.adapters.xero.oauth import XeroEndpoints
+    from xero_bridge.domain.app_budget import AppLimits
     from xero_bridge.models.balances import RecordChange
     from xero_bridge.services.balances.keep import KeepBalances
     from xero_bridge.services.balances.refetch import RefetchCustomer
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from xero_bridge.services.webhooks.receive import ReceiveWebhook
 
 __all__ = [
+    "app_limiter",
     "balance_keeper",
     "begin_connect",
     "catch_up_tenant",
@@ -254,7 +258,32 @@ def rate_limiter() -> DynamoDBRateLimiter:
     return DynamoDBRateLimiter(settings.table_name, time_scale=settings.rate_limit_time_scale)
 
 
-def _xero_readers(settings: Settings) -> MeteredXeroFactory:
+def app_limits(settings: Settings) -> AppLimits:
+    from xero_bridge.domain.app_budget import AppLimits
+
+    return AppLimits(
+        per_minute=settings.xero_app_minute_limit,
+        headroom=settings.app_limit_headroom,
+        shards=settings.app_limit_shards,
+    )
+
+
+@lru_cache(maxsize=1)
+def app_limiter() -> AppLimiter:
+    """The container's app-wide limiter (sharded items in ConnectionsTable), on the tenant limiter's clock."""
+    from xero_bridge.adapters.aws.app_limiter import AppLimiter, DynamoDBBudgetStore
+
+    settings = get_settings()
+    tenants = rate_limiter()
+    return AppLimiter(
+        DynamoDBBudgetStore(settings.table_name),
+        limits=app_limits(settings),
+        clock=tenants.now,
+        sleep=tenants.sleep,
+    )
+
+
+def _xero_readers(settings: Settings, priority: Priority) -> MeteredXeroFactory:
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
 
     return MeteredXeroFactory(
@@ -263,6 +292,8 @@ def _xero_readers(settings: Settings) -> MeteredXeroFactory:
         endpoints=_endpoints(settings),
         http=_http(),
         time_scale=settings.rate_limit_time_scale,
+        app=app_limiter(),
+        priority=priority,
     )
 
 
@@ -321,7 +352,7 @@ def plan_sync() -> PlanSync:
     settings = get_settings()
     return PlanSync(
         runs=SyncRunsTable(settings.table_name),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.SYNC),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
     )
 
@@ -334,7 +365,7 @@ def fetch_page() -> FetchPage:
     settings = get_settings()
     return FetchPage(
         runs=SyncRunsTable(settings.table_name),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.SYNC),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         to_wall_clock=_wall_clock(settings),
     )
@@ -403,7 +434,7 @@ def consume_delivery() -> ConsumeDelivery:
         connections=ConnectionsTable(settings.table_name),
         sequences=WebhookSequenceTable(settings.table_name),
         catch_ups=_catch_up_queue(settings),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.URGENT),
         records=RecordsTable(settings.records_table_name),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
     )
@@ -416,12 +447,19 @@ def consume_delivery() -> ConsumeDelivery:
 
 
 def request_catch_ups() -> RequestCatchUps:
+    from xero_bridge.adapters.aws.catch_up_state import CatchUpStateTable
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 
     settings = get_settings()
     return RequestCatchUps(
-        connections=ConnectionsTable(settings.table_name), catch_ups=_catch_up_queue(settings)
+        connections=ConnectionsTable(settings.table_name),
+        catch_ups=_catch_up_queue(settings),
+        states=CatchUpStateTable(settings.table_name),
+        limits=app_limits(settings),
+        tick_seconds=settings.catch_up_interval_minutes * 60,
+        share=settings.catch_up_budget_share,
+        clock=_limiter_clock(),
     )
 
 
@@ -439,10 +477,11 @@ def catch_up_tenant() -> CatchUpTenant:
         runs=SyncRunsTable(settings.table_name),
         states=CatchUpStateTable(settings.table_name),
         limiter=rate_limiter(),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.CATCH_UP),
         records=RecordsTable(settings.records_table_name),
         publisher=RecordPublisher(queue=_writes_queue(settings)),
         day_reserve=settings.catch_up_day_reserve,
+        lease_seconds=settings.catch_up_lease_seconds,
         xero_clock=_limiter_clock(),
         balances=_reconciliation(settings) if settings.reconciliation_table_name else None,
         history=RecordsTable(settings.records_table_name),
@@ -481,7 +520,7 @@ def explain_records() -> ExplainRecords:
         records=RecordsTable(settings.records_table_name),
         history=_reconciliation(settings),
         runs=SyncRunsTable(settings.table_name),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.URGENT),  # a person waits on the answer
     )
 
 
@@ -497,7 +536,7 @@ def refetch_customer() -> RefetchCustomer:
         connections=ConnectionsTable(settings.table_name),
         records=RecordsTable(settings.records_table_name),
         balances=_reconciliation(settings),
-        xero=_xero_readers(settings),
+        xero=_xero_readers(settings, Priority.URGENT),  # a person asked for it: 5 calls
         publisher=RecordPublisher(queue=_writes_queue(settings)),
     )
 
@@ -623,7 +662,7 @@ def export_from_queue() -> ExportFromQueue:
         ledger=_ledger(settings),
         settings=ExportSettingsTable(settings.require("payments_table_name")),
         records=SyncedRecordsReader(settings.records_table_name),
-        xero=MeteredPaymentsFactory(_xero_readers(settings)),
+        xero=MeteredPaymentsFactory(_xero_readers(settings, Priority.URGENT)),
         batch_size=settings.export_batch_size,
         lease_seconds=settings.export_lease_seconds,
     )
@@ -655,6 +694,7 @@ def reset_wiring(*, http: httpx.Client | None = None) -> None:
     """Forget the container-wide objects; ``http`` replaces the shared httpx client (tests: a fake Xero)."""
     token_vault.cache_clear()
     rate_limiter.cache_clear()
+    app_limiter.cache_clear()
     records_writer.cache_clear()
     _shared_http.clear()
     if http is not None:

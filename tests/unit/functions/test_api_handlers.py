@@ -347,6 +347,7 @@ def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
         "quota_day_remaining": None,
         # no catch-up ran yet, and no webhook was ever delivered
         "catch_up": None,
+        "catch_up_interval_minutes": None,  # the schedule has not run yet
         "webhooks": {
             "deliveries": 0,
             "gaps": 0,

@@ -222,4 +222,5 @@ class ConnectionView(BaseModel):
     quota_minute_remaining: int | None = None
     quota_day_remaining: int | None = None
     catch_up: CatchUpOutcome | None = None
+    catch_up_interval_minutes: float | None = None  # how often the schedule catches this tenant up now
     webhooks: WebhookHealth | None = None

@@ -117,6 +117,21 @@ class CatchUpOutcome(BaseModel):
     finished_at: AwareDatetime
 
 
+class CatchUpPace(BaseModel):
+    """How often the schedule catches each tenant up now, paced to the app's Xero budget (in the status)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval_seconds: int
+    tenants: int  # connected tenants when it was decided
+    calls_per_catch_up: float
+    decided_at: AwareDatetime
+
+    @property
+    def interval_minutes(self) -> float:
+        return self.interval_seconds / 60
+
+
 class SequenceCheck(BaseModel):
     """What recording a delivery's sequence numbers told: whether numbers were skipped since the last one."""
 

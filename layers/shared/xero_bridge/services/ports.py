@@ -46,7 +46,13 @@ if TYPE_CHECKING:
         Organisation as SyncedOrganisation,
     )
     from xero_bridge.models.sync import PageCheckpoint, Part, PartitionPlan, RunCounters, SyncRun, SyncStatus
-    from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest, SequenceCheck, WebhookHealth
+    from xero_bridge.models.webhooks import (
+        CatchUpOutcome,
+        CatchUpPace,
+        CatchUpRequest,
+        SequenceCheck,
+        WebhookHealth,
+    )
     from xero_bridge.models.xero import (
         Connection,
         Organisation,
@@ -551,6 +557,8 @@ class CatchUpStates(Protocol):
     def release(self, org_id: str, owner: str) -> None: ...
     def save_outcome(self, outcome: CatchUpOutcome) -> None: ...
     def last_outcome(self, org_id: str) -> CatchUpOutcome | None: ...
+    def save_pace(self, pace: CatchUpPace) -> None: ...
+    def pace(self) -> CatchUpPace | None: ...
 
 
 # --- The payment export -----------------------------------------------------------------------------------

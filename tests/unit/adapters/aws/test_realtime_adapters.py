@@ -20,7 +20,7 @@ from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
 from xero_bridge.domain.import_rules import map_records
 from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.records import RecordSource, RecordType
-from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest
+from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpPace, CatchUpRequest
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -72,6 +72,14 @@ def test_the_catch_up_lease_is_one_at_a_time_and_the_outcome_is_kept(aws_clients
     assert states.last_outcome("org-1") is None
     states.save_outcome(outcome)
     assert states.last_outcome("org-1") == outcome
+
+
+def test_the_catch_up_pace_is_kept_for_the_status(aws_clients: dict[str, Any]) -> None:
+    states = CatchUpStateTable("connections", aws_clients["dynamodb"])
+    assert states.pace() is None
+    pace = CatchUpPace(interval_seconds=1_200, tenants=10_000, calls_per_catch_up=7, decided_at=NOW)
+    states.save_pace(pace)
+    assert states.pace() == pace and pace.interval_minutes == 20
 
 
 def test_a_poison_delivery_reaches_the_dlq_with_its_reason_and_a_delayed_one_hides(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 
 from tests.unit.services.sync.fakes import NOW, FakeConnections, FakeQueue, FakeRuns, connected
@@ -13,6 +14,7 @@ from tests.unit.services.webhooks.fakes import (
     FakeCatchUpStates,
     FakeQuota,
     FakeRecords,
+    FakeSequences,
     FakeXeroOrg,
     empty_org,
     later,
@@ -20,12 +22,13 @@ from tests.unit.services.webhooks.fakes import (
     xero_payment,
 )
 from xero_bridge.domain.import_rules import map_records
-from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.records import RecordSource
 from xero_bridge.models.sync import CURSOR_RESOURCES
 from xero_bridge.models.webhooks import CatchUpRequest
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_bridge.services.catch_up.tenant import CURSOR_OVERLAP, CatchUpTenant
+from xero_bridge.services.connection.status import ConnectionStatusService
 from xero_bridge.services.ports import TimeLeft, XeroReader
 from xero_bridge.services.publish_records import RecordPublisher
 
@@ -75,6 +78,59 @@ def test_the_fan_out_asks_one_catch_up_per_connected_tenant() -> None:
     assert [(r.scope, r.tenant_id, r.reason) for r in catch_ups.requests] == [
         ("tenant", "tenant-9", "schedule")
     ]
+
+
+class ManyConnections(FakeConnections):
+    """``tenants`` connected organisations."""
+
+    def __init__(self, tenants: int) -> None:
+        super().__init__()
+        self.many = [connected(f"tenant-{n:05d}") for n in range(tenants)]
+
+    def list_connected(self) -> list[XeroConnection]:
+        return self.many
+
+
+def test_the_schedule_paces_catch_ups_to_the_apps_budget() -> None:
+    # Given 10,000 connected tenants: one catch-up of each every 5 minutes would need 14,000 calls a minute
+    catch_ups, states = FakeCatchUps(), FakeCatchUpStates()
+    tick = NOW.replace(minute=0, second=0, microsecond=0)
+    clock = [tick]
+    fan_out = RequestCatchUps(
+        connections=ManyConnections(10_000), catch_ups=catch_ups, states=states, clock=lambda: clock[0]
+    )
+    # When the schedule fires four times, five minutes apart
+    asked = []
+    for n in range(5):
+        clock[0] = tick + timedelta(minutes=5 * n)
+        asked.append(fan_out.everyone("schedule"))
+    # Then each tick asks about a quarter of them, every tenant once per 20 minutes, and the pace is kept
+    per_tenant = Counter(r.tenant_id for r in catch_ups.requests[: sum(asked[:4])])
+    assert len(per_tenant) == 10_000 and set(per_tenant.values()) == {1}
+    assert all(2_300 < n < 2_700 for n in asked)
+    assert asked[4] == asked[0]  # the fifth tick starts the next round with the first group
+    pace = states.pace()
+    assert pace is not None and pace.interval_seconds == 1_200 and pace.tenants == 10_000
+    assert sum(asked[:4]) * len(CURSOR_RESOURCES) / 20 <= 7_200 / 2  # calls a minute within the share
+
+
+def test_the_connection_status_says_the_current_catch_up_interval() -> None:
+    states = FakeCatchUpStates()
+    status = ConnectionStatusService(FakeConnections(connected(TENANT)), states, FakeSequences(), FakeQuota())
+    assert status.status(ORG).catch_up_interval_minutes is None  # the schedule has not run yet
+    RequestCatchUps(connections=ManyConnections(10_000), catch_ups=FakeCatchUps(), states=states).everyone(
+        "schedule"
+    )
+    assert status.status(ORG).catch_up_interval_minutes == 20
+
+
+def test_a_few_tenants_are_caught_up_every_tick_and_a_gap_asks_everyone() -> None:
+    catch_ups, states = FakeCatchUps(), FakeCatchUpStates()
+    fan_out = RequestCatchUps(connections=ManyConnections(1_000), catch_ups=catch_ups, states=states)
+    assert fan_out.everyone("schedule") == 1_000
+    pace = states.pace()
+    assert pace is not None and pace.interval_minutes == 5
+    assert RequestCatchUps(connections=ManyConnections(10_000), catch_ups=catch_ups).everyone("gap") == 10_000
 
 
 def test_an_unchanged_tenant_costs_one_call_per_resource_and_keeps_its_cursors() -> None:

@@ -258,6 +258,7 @@ class FakeXero:
         self.lock_date: date | None = None
         self.fail: list[Exception] = []
         self.lose_answers = 0
+        self.retry_meets: Exception | None = None  # after a lost answer, the transport's retry meets this
         self.calls: list[tuple[str, Any]] = []
         self.keys: list[str] = []
 
@@ -336,6 +337,9 @@ class FakeXeroClient:
         results = [self._one(index, p) for index, p in enumerate(payments)]
         if self._xero.lose_answers:
             self._xero.lose_answers -= 1
+            if self._xero.retry_meets is not None:  # the transport retried, and its retry was refused
+                self.calls += 1
+                raise self._xero.retry_meets
             raise XeroTimeout("PUT /Payments: RemoteProtocolError after 4 attempt(s)")
         return results
 

@@ -12,7 +12,9 @@ import pytest
 
 from tests.unit.services.export.fakes import (
     GBP_BANK,
+    NOW,
     ORG,
+    TENANT,
     USD_BANK,
     Clock,
     FakeLedger,
@@ -25,6 +27,7 @@ from tests.unit.services.export.fakes import (
 from xero_bridge.domain.payment_ledger import claim
 from xero_bridge.errors import (
     NeedsReconnect,
+    RateLimitWaitExceeded,
     XeroForbidden,
     XeroRateLimited,
     XeroServerError,
@@ -230,6 +233,32 @@ def test_an_answer_lost_after_xero_saved_it_is_found_and_adopted_never_posted_tw
     assert [e.event for e in adopted.history][-2:] == ["sending", "found_in_xero"]
     assert len(world.xero.payments_on(1)) == 1 and world.xero.puts() == 1
     assert second.found_in_xero == 1
+
+
+@pytest.mark.parametrize(
+    "retry_meets",
+    [
+        XeroRateLimited("429", problem="appminute", retry_after_seconds=20),
+        RateLimitWaitExceeded(TENANT, NOW, "app_appminute"),
+    ],
+    ids=["a 429", "a rate-limiter wait too long"],
+)
+def test_a_lost_answer_whose_retry_was_refused_is_in_doubt_never_posted_twice(
+    world: World, retry_meets: Exception
+) -> None:
+    # Given Xero saves the payment, its answer is lost (a 500), and the transport's retry of the PUT meets
+    # a 429 (or the rate limiter cannot give it a slot in time): the error the exporter sees says "refused"
+    world.xero.add_invoice(1)
+    world.record(payment())
+    world.xero.lose_answers, world.xero.retry_meets = 1, retry_meets
+
+    world.export("pay-1")
+
+    # Then the payment is in doubt all the same, and the next attempt finds it instead of posting it again
+    assert world.ledger.one("pay-1").in_doubt
+    world.export("pay-1")
+    assert world.ledger.one("pay-1").state == LedgerState.EXPORTED
+    assert len(world.xero.payments_on(1)) == 1 and world.xero.puts() == 1
 
 
 def test_an_attempt_that_died_after_its_claim_is_searched_for_then_posted(world: World) -> None:

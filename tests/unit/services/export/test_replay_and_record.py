@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -157,6 +158,32 @@ def test_replay_of_every_failed_payment_leaves_the_others_alone() -> None:
 
     assert result.queued == 2 and sorted(queue.queued_ids()) == ["pay-1", "pay-2"]
     assert ledger.one("pay-3").state == LedgerState.EXPORTED
+
+
+def test_a_replay_of_every_failed_payment_that_died_before_queueing_is_finished_by_the_same_request() -> None:
+    # Given a replay of every failed payment whose Lambda died after re-opening them, before its SQS send
+    ledger = FakeLedger(_in_error("pay-1"), _in_error("pay-2"))
+    dying = ReplayPayments(ledger=ledger, queue=DeadQueue(), now=lambda: NOW)
+    with pytest.raises(SandboxDied):
+        dying.replay(ORG, ReplayRequest(status="error"))
+    assert {ledger.one(p).state for p in ("pay-1", "pay-2")} == {LedgerState.PENDING}
+
+    # When the AR app sends the same request again (its call failed)
+    queue = FakeQueue()
+    again = ReplayPayments(ledger=ledger, queue=queue, now=lambda: NOW)
+    result = again.replay(ORG, ReplayRequest(status="error"))
+
+    # Then the payments it left pending are queued: none is left pending with no message
+    assert result.queued == 2 and sorted(queue.queued_ids()) == ["pay-1", "pay-2"]
+
+
+class SandboxDied(BaseException):
+    """The Lambda's sandbox went away mid-invocation."""
+
+
+class DeadQueue(FakeQueue):
+    def send(self, org_id: str, payment_ids: Sequence[str], *, trigger: str = "recorded") -> int:
+        raise SandboxDied
 
 
 def test_replay_of_a_list_says_why_each_other_one_was_not_queued() -> None:

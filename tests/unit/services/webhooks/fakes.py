@@ -24,7 +24,13 @@ from xero_bridge.models.records import (
     SyncedRecord,
     WriteOutcome,
 )
-from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpRequest, SequenceCheck, WebhookHealth
+from xero_bridge.models.webhooks import (
+    CatchUpOutcome,
+    CatchUpPace,
+    CatchUpRequest,
+    SequenceCheck,
+    WebhookHealth,
+)
 from xero_bridge.models.xero_dates import parse_xero_datetime
 
 TENANT = "tenant-1"
@@ -245,6 +251,7 @@ class FakeCatchUps:
 class FakeCatchUpStates:
     holder: str | None = None
     outcomes: dict[str, CatchUpOutcome] = field(default_factory=dict)
+    paces: list[CatchUpPace] = field(default_factory=list)
 
     def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
         if self.holder not in (None, owner):
@@ -261,6 +268,12 @@ class FakeCatchUpStates:
 
     def last_outcome(self, org_id: str) -> CatchUpOutcome | None:
         return self.outcomes.get(org_id)
+
+    def save_pace(self, pace: CatchUpPace) -> None:
+        self.paces.append(pace)
+
+    def pace(self) -> CatchUpPace | None:
+        return self.paces[-1] if self.paces else None
 
 
 @dataclass

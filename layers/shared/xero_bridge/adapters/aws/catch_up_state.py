@@ -5,6 +5,7 @@ item              pk                     sk                  attributes
 ================  =====================  ==================  =============================================
 catch-up lease    ``ORG#{org_id}``       ``LEASE#CATCHUP``   owner, lease_until (epoch ms), expires_at (TTL)
 last catch-up     ``ORG#{org_id}``       ``CATCHUP``         the :class:`CatchUpOutcome` as JSON, its time
+catch-up pace     ``CATCHUP``            ``PACE``            the :class:`CatchUpPace` as JSON (the schedule)
 ================  =====================  ==================  =============================================
 """
 
@@ -15,13 +16,14 @@ from datetime import datetime, timedelta
 from botocore.exceptions import ClientError
 
 from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure, to_item
-from xero_bridge.models.webhooks import CatchUpOutcome
+from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpPace
 
 __all__ = ["CatchUpStateTable"]
 
 _LEASE_SK = "LEASE#CATCHUP"
 _OUTCOME_SK = "CATCHUP"
 _TTL_GRACE = timedelta(days=1)
+_PACE_KEY = {"pk": "CATCHUP", "sk": "PACE"}
 
 
 def _pk(org_id: str) -> str:
@@ -95,3 +97,18 @@ class CatchUpStateTable(DynamoDBTableAdapter):
         if not item:
             return None
         return CatchUpOutcome.model_validate_json(item["outcome"]["S"])
+
+    def save_pace(self, pace: CatchUpPace) -> None:
+        """The schedule's current interval (one item, written once per schedule tick)."""
+        self.client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {"pk": "CATCHUP", "sk": "PACE", "type": "catch_up_pace", "pace": pace.model_dump_json()}
+            ),
+        )
+
+    def pace(self) -> CatchUpPace | None:
+        item = self.client.get_item(
+            TableName=self._table, Key={"pk": {"S": "CATCHUP"}, "sk": {"S": "PACE"}}
+        ).get("Item")
+        return None if not item else CatchUpPace.model_validate_json(item["pace"]["S"])

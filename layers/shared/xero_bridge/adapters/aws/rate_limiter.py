@@ -75,6 +75,7 @@ from xero_bridge.domain.rate_window import (
     minute_used,
     prune,
     unseen_calls,
+    utc_day,
 )
 from xero_bridge.errors import (
     DailyLimitReached,
@@ -170,6 +171,26 @@ class Lease:
     def note_rate_limited(self, problem: str, retry_after_seconds: float) -> datetime:
         """Shortcut for :meth:`DynamoDBRateLimiter.note_rate_limited` on this lease's tenant."""
         return self._limiter.note_rate_limited(self.tenant_id, problem, retry_after_seconds)
+
+    def cancel(self) -> None:
+        """Give the slot back as if the call had never been made (the app-wide budget refused it).
+
+        Removes the call's time from the minute window and its lease; idempotent, never raises (a call
+        left on record only costs its tenant one slot of one minute).
+        """
+        if self._released:
+            return
+        self._released = True
+        try:
+            self._limiter._cancel(self)
+        except RateLimiterUnavailable:
+            logger.warning(
+                "could not cancel a Xero call slot; it frees by itself", extra={"tenant_id": self.tenant_id}
+            )
+
+    def restamp(self) -> None:
+        """Move the call's time to now when the call starts noticeably later than its grant."""
+        self.started_ms = self._limiter._late_stamp(self.tenant_id, self.started_ms)
 
     def release(self) -> None:
         """Free the slot (idempotent). Never raises: a lease that cannot be released expires by itself."""
@@ -417,6 +438,10 @@ class DynamoDBRateLimiter:
             day_blocked_until=_to_datetime(state.day_blocked_until) if state.day_blocked_until else None,
         )
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of the limiter's clock (scaled when ``time_scale`` is not 1)."""
+        self._sleep(seconds)
+
     def now(self) -> float:
         """The limiter's clock (epoch seconds; scaled when ``time_scale`` is not 1)."""
         return self._clock()
@@ -524,6 +549,48 @@ class DynamoDBRateLimiter:
                 logger.warning("could not re-stamp a slow Xero call grant", extra={"tenant_id": tenant_id})
                 return stamped_ms
             return now_ms
+
+    def _cancel(self, lease: Lease) -> None:
+        """Remove ``lease`` and its call's time (a conditional write on the version read; retried)."""
+        item = self._read(lease.tenant_id)
+        for _ in range(8):
+            calls = _calls(item)
+            if lease.started_ms not in calls:
+                return  # pruned already: it no longer holds a slot
+            calls.remove(lease.started_ms)
+            version = _int(item, "version") or 0
+            same_day = item.get("day", {}).get("S") == utc_day(lease.started_ms)
+            day_count = max(0, (_int(item, "day_count") or 0) - (1 if same_day else 0))
+            try:
+                self._client().update_item(
+                    TableName=self.table_name,
+                    Key=_key(lease.tenant_id),
+                    UpdateExpression="SET #calls = :calls, #dc = :dc, #v = :nv REMOVE #leases.#lid",
+                    ConditionExpression="#v = :v",
+                    ExpressionAttributeNames={
+                        "#calls": "calls",
+                        "#v": "version",
+                        "#leases": "leases",
+                        "#lid": lease.lease_id,
+                        "#dc": "day_count",
+                    },
+                    ExpressionAttributeValues={
+                        ":calls": {"S": pack_calls(calls)},
+                        ":dc": _n(day_count),
+                        ":nv": _n(version + 1),
+                        ":v": _n(version),
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if is_conditional_check_failure(exc):
+                    item = exc.response.get("Item") or self._read(lease.tenant_id)  # type: ignore[assignment]
+                    continue
+                break
+            return
+        logger.warning(
+            "could not cancel a Xero call slot; it frees by itself", extra={"tenant_id": lease.tenant_id}
+        )
 
     def _release(self, lease: Lease, quota: dict[str, int]) -> None:
         now_ms = self._now_ms()

@@ -5,6 +5,11 @@ tenant's slot right before a request goes out and gives it back when the answer 
 remaining-quota headers to the limiter, and records a 429 with its ``X-Rate-Limit-Problem`` and
 ``Retry-After`` so that no other Lambda calls for the tenant before Xero allows it. It counts the calls made
 (every attempt is a call Xero counts) and the 429s met, for the sync run's progress.
+
+With an app-wide limiter (:class:`~xero_bridge.adapters.aws.app_limiter.AppLimiter`), each attempt also
+takes one unit of the app's budget at its flow's priority, right after the tenant's slot: a unit that does
+not come within :data:`APP_HOLD_SECONDS` gives the tenant's slot back (``Lease.cancel``) and waits without
+holding it. ``X-AppMinLimit-Remaining`` and app-minute 429s go to the app-wide limiter, not the tenant's.
 """
 
 from __future__ import annotations
@@ -17,20 +22,27 @@ from typing import Any
 
 import httpx
 
-from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
+from xero_bridge.adapters.aws.app_limiter import AppLimiter
+from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter, Lease
 from xero_bridge.adapters.xero.client import XeroClient
 from xero_bridge.adapters.xero.oauth import XeroEndpoints
 from xero_bridge.adapters.xero.transport import RetryPolicy, parse_retry_after
+from xero_bridge.domain.app_budget import Priority
+from xero_bridge.errors import RateLimitWaitExceeded
 from xero_bridge.models.pages import Page, Quota
 from xero_bridge.models.xero import Organisation
 from xero_bridge.observability import count
 from xero_bridge.services.ports import TokenProvider
 
-__all__ = ["CALL_RESERVE_SECONDS", "LimiterAttempts", "MeteredXero", "MeteredXeroFactory"]
+__all__ = ["APP_HOLD_SECONDS", "CALL_RESERVE_SECONDS", "LimiterAttempts", "MeteredXero", "MeteredXeroFactory"]
 
 #: Of a Lambda's remaining time, what one Xero attempt (15 s read timeout, a slow 1,000-record answer) and
 #: the work after it (mapping, SQS sends, a checkpoint) may need once the limiter grants a slot.
 CALL_RESERVE_SECONDS = 30.0
+
+#: How long (limiter seconds) an attempt holding its tenant's slot waits for the app's budget before it gives
+#: the slot back: within the padding the tenant's window allows between a grant and the call.
+APP_HOLD_SECONDS = 0.5
 
 _LIMITS = {"minute", "day", "concurrent", "appminute"}  # a metric dimension: never anything else
 _DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After: Xero's minute window
@@ -62,17 +74,54 @@ class LimiterAttempts:
         *,
         clock: Callable[[], datetime] | None = None,
         max_wait: Callable[[], float | None] | None = None,
+        app: AppLimiter | None = None,
+        priority: Priority = Priority.URGENT,
     ) -> None:
         self._limiter = limiter
         self._tenant_id = tenant_id
         self._clock = clock or (lambda: datetime.now(UTC))
         self._max_wait = max_wait or (lambda: None)
+        self._app = app
+        self._priority = priority
         self.calls = 0
         self.rate_limited = 0
 
+    def _slot(self) -> Lease:
+        """The tenant's slot, and the app's unit when there is an app-wide limiter."""
+        app, tenant_id = self._app, self._tenant_id
+        deadline = None if (wait := self._max_wait()) is None else self._limiter.now() + wait
+        refusals = 0
+        while True:
+            left = None if deadline is None else max(0.0, deadline - self._limiter.now())
+            if app is not None and (full := app.peek(self._priority, refusals=refusals)) is not None:
+                refusals += 1  # the app's budget is spent for now: wait without taking the tenant's slot
+                retry_at = full.at_ms / 1000
+                if deadline is not None and retry_at > deadline:
+                    raise RateLimitWaitExceeded(
+                        tenant_id, datetime.fromtimestamp(retry_at, UTC), f"app_{full.reason}"
+                    )
+                self._limiter.sleep(max(0.0, retry_at - self._limiter.now()))
+                continue
+            lease = self._limiter.acquire(tenant_id, max_wait=left)
+            if app is None:
+                return lease
+            hold = APP_HOLD_SECONDS if left is None else min(APP_HOLD_SECONDS, left)
+            try:
+                app.acquire(self._priority, tenant_id=tenant_id, max_wait=hold, refusals=refusals)
+            except RateLimitWaitExceeded as exc:
+                lease.cancel()
+                refusals += 1
+                retry_at = exc.retry_at.timestamp()
+                if deadline is not None and retry_at > deadline:
+                    raise
+                self._limiter.sleep(max(0.0, retry_at - self._limiter.now()))
+                continue
+            lease.restamp()
+            return lease
+
     @contextmanager
     def attempt(self) -> Iterator[Callable[[httpx.Response], None]]:
-        with self._limiter.slot(self._tenant_id, max_wait=self._max_wait()) as lease:
+        with self._slot() as lease:
             self.calls += 1
 
             def observe(response: httpx.Response) -> None:
@@ -82,6 +131,8 @@ class LimiterAttempts:
                     day_remaining=quota.day_remaining,
                     app_minute_remaining=quota.app_minute_remaining,
                 )
+                if self._app is not None:
+                    self._app.observe(quota.app_minute_remaining)
                 count("XeroApiCalls")
                 if response.status_code == 429:
                     self.rate_limited += 1
@@ -89,9 +140,11 @@ class LimiterAttempts:
                     count("XeroApi429s")
                     count("XeroRateLimited", limit=problem if problem in _LIMITS else "other")
                     retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-                    lease.note_rate_limited(
-                        problem, retry_after if retry_after is not None else _DEFAULT_RETRY_AFTER
-                    )
+                    seconds = retry_after if retry_after is not None else _DEFAULT_RETRY_AFTER
+                    if problem == "appminute" and self._app is not None:
+                        self._app.note_app_limited(seconds)
+                    else:
+                        lease.note_rate_limited(problem, seconds)
 
             yield observe
 
@@ -163,6 +216,8 @@ class MeteredXeroFactory:
         The container's shared httpx client.
     time_scale
         ``RATE_LIMIT_TIME_SCALE`` (1 in AWS): Retry-After and backoff are slept scaled, as the limiter's.
+    app, priority
+        The app-wide limiter (on the limiter's clock) and the priority this flow's calls take from it.
     """
 
     def __init__(
@@ -173,7 +228,11 @@ class MeteredXeroFactory:
         endpoints: XeroEndpoints,
         http: httpx.Client,
         time_scale: float = 1.0,
+        app: AppLimiter | None = None,
+        priority: Priority = Priority.URGENT,
     ) -> None:
+        self._app = app
+        self._priority = priority
         self._limiter = limiter
         self._tokens = tokens
         self._endpoints = endpoints
@@ -199,7 +258,9 @@ class MeteredXeroFactory:
                 return None
             return max(0.0, time_left() - CALL_RESERVE_SECONDS) * scale  # in the limiter's seconds
 
-        attempts = LimiterAttempts(limiter, tenant_id, clock=clock, max_wait=max_wait)
+        attempts = LimiterAttempts(
+            limiter, tenant_id, clock=clock, max_wait=max_wait, app=self._app, priority=self._priority
+        )
         client = XeroClient(
             self._tokens,
             tenant_id,

@@ -52,6 +52,7 @@ class ConnectionStatusService:
         if connection is None:
             return ConnectionView(org_id=org_id, status="not_connected")
         quota = self._limiter.status(connection.tenant_id)
+        pace = self._catch_ups.pace()
         return ConnectionView(
             org_id=org_id,
             status=connection.status.value,
@@ -64,5 +65,6 @@ class ConnectionStatusService:
             quota_minute_remaining=quota.minute_remaining,
             quota_day_remaining=quota.day_remaining,
             catch_up=self._catch_ups.last_outcome(org_id),
+            catch_up_interval_minutes=None if pace is None else pace.interval_minutes,
             webhooks=self._webhooks.health(),
         )

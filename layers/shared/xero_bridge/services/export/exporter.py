@@ -113,6 +113,7 @@ class _Attempt:
     in_doubt: bool  # may an earlier attempt be in Xero unseen? (cleared once Xero was searched)
     searched: bool = False
     posted: bool = False  # this attempt's PUT carried it
+    requests: int = 0  # HTTP requests that PUT made (the transport retries a 5xx, a timeout, a 429)
     outcome: PaymentRecord | None = None
 
     @property
@@ -340,7 +341,13 @@ class ExportPayments:
         key = idempotency_key(tenant_id, [(a.payment_id, a.claimed.attempt) for a in to_send])
         for attempt in to_send:
             attempt.posted = True
-        results = xero.create_payments(payments, idempotency_key=key)
+        calls_before = xero.calls
+        try:
+            results = xero.create_payments(payments, idempotency_key=key)
+        except BaseException:
+            for attempt in to_send:
+                attempt.requests = xero.calls - calls_before
+            raise
         report.batch_sizes.append(len(payments))
         settle: list[tuple[_Attempt, list[str]]] = []
         for attempt, result in zip(to_send, results, strict=True):
@@ -420,7 +427,7 @@ class ExportPayments:
             if attempt.outcome is not None:
                 continue
             # The request went out and no readable answer came back: it may be in Xero.
-            unseen = attempt.posted and _may_have_reached_xero(exc)
+            unseen = attempt.posted and _may_have_reached_xero(exc, attempt.requests)
             in_doubt = attempt.in_doubt or unseen
             message = message_for(code, attempt.claimed)
             if isinstance(exc, NeedsReconnect):
@@ -495,9 +502,20 @@ def _failure_code(exc: BaseException) -> tuple[ExportErrorCode, bool]:
     return ExportErrorCode.XERO_UNAVAILABLE, False
 
 
-def _may_have_reached_xero(exc: BaseException) -> bool:
+def _may_have_reached_xero(exc: BaseException, requests: int) -> bool:
     """A failure that does not prove the request was refused: a 5xx, a timeout or dropped connection, an
-    answer we could not read. (A 429, 401, 403 or 400 is Xero refusing it before doing anything.)"""
+    answer we could not read. (A 429, 401, 403 or 400 is Xero refusing it before doing anything.)
+
+    ``requests`` is how many HTTP requests the PUT made. None: nothing went out (the rate limiter could not
+    give a slot in time). More than one: the transport retried, and ``exc`` is only the *last* request's
+    failure -- an earlier one may have been saved by Xero and its answer lost (a 5xx, a dropped
+    connection), then the retry met a 429, a limiter wait too long, or Xero's answer after it forgot the
+    ``Idempotency-Key``: in doubt, so the next attempt looks in Xero before it posts.
+    """
+    if requests == 0:
+        return False
+    if requests > 1:
+        return True
     if isinstance(exc, XeroRateLimited | XeroUnauthorized | XeroForbidden | XeroValidationError):
         return False
     return isinstance(exc, XeroError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 
 from xero_bridge.domain.payment_ledger import not_claimable_because, reopened
 from xero_bridge.errors import PaymentNotFoundError
@@ -68,7 +68,7 @@ class ReplayPayments:
         return result
 
     def replay(self, org_id: str, request: ReplayRequest, *, by: str = "api") -> ReplayResult:
-        """Re-open the payments ``request`` names (or every ``error`` one) and queue them.
+        """Re-open the payments ``request`` names (or every ``error`` one, and queue every pending one again).
 
         Payments already exported or closed, and ones an exporter is sending right now, are left as they
         are (``skipped`` says why); pending ones are queued again as they are.
@@ -81,7 +81,13 @@ class ReplayPayments:
         ids: Iterator[str] = (
             iter(request.payment_ids)
             if request.payment_ids is not None
-            else self._ledger.ids_with_status(org_id, PaymentStatus.ERROR)
+            else chain(
+                self._ledger.ids_with_status(org_id, PaymentStatus.ERROR),
+                # and the pending ones: a replay that died between re-opening payments and queueing them
+                # (or SQS refused the message) left them pending with no message; the same request again
+                # queues them (a payment queued twice is claimed once)
+                self._ledger.ids_with_status(org_id, PaymentStatus.PENDING),
+            )
         )
         result = ReplayResult(queued=0)
         while chunk := list(islice(ids, _CHUNK)):
