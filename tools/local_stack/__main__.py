@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -190,7 +191,22 @@ def cmd_start(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         stop.wait()
+        # Leaving the block closes the stack (API, pollers, sandboxes, moto). On a loaded machine that close
+        # was seen to take over a minute; whoever pressed Ctrl-C or sent SIGTERM wants the ports back now,
+        # and nothing here outlives the process (moto's data is in memory), so the close is bounded.
+        watchdog = threading.Timer(CLOSE_SECONDS, _exit_unclosed)
+        watchdog.daemon = True
+        watchdog.start()
     return 0
+
+
+#: How long ``make start`` may take to close its stack after Ctrl-C or SIGTERM before it exits regardless.
+CLOSE_SECONDS = 15.0
+
+
+def _exit_unclosed() -> None:
+    print(f"the local stack did not close within {CLOSE_SECONDS:.0f} s; exiting", file=sys.stderr, flush=True)
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
