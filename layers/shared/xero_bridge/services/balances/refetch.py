@@ -27,7 +27,7 @@ from xero_bridge.models.records import Customer, RecordSource, RecordType, Skipp
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.services.balance_check import check_customer
 from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordHistory, XeroReader, XeroReaders
-from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.publish_records import RecordPublisher, every_page
 
 __all__ = ["RefetchCustomer"]
 
@@ -172,13 +172,8 @@ class RefetchCustomer:
 
     @staticmethod
     def _documents(reader: XeroReader, resource: str, where: str) -> list[XeroModel]:
-        found: list[XeroModel] = []
-        for page in range(1, _MAX_PAGES + 1):
-            answer = reader.list_page(resource, page=page, page_size=_PAGE_SIZE, where=where)
-            found.extend(answer.records)
-            if answer.is_last:
-                break
-        return found
+        pages = every_page(reader, resource, page_size=_PAGE_SIZE, max_pages=_MAX_PAGES, where=where)
+        return [record for page in pages for record in page.records]
 
     def _publish(
         self, org_id: str, tenant_id: str, resource: str, records: Sequence[XeroModel], source: RecordSource

@@ -46,7 +46,7 @@ from xero_bridge.services.ports import (
     XeroReader,
     XeroReaders,
 )
-from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.publish_records import RecordPublisher, every_page
 
 __all__ = ["CURSOR_OVERLAP", "MISSED_AFTER", "CatchUpTenant"]
 
@@ -241,16 +241,14 @@ class CatchUpTenant:
     ) -> tuple[datetime | None, int, int]:
         """Every page of ``resource`` changed since ``cursor``, sent; the newest change seen, sent, missed."""
         options = dict(source_filter(resource, incremental=True))
+        pages = (
+            [xero.list_page(resource, if_modified_since=cursor, **options)]
+            if resource in UNPAGED
+            else every_page(xero, resource, page_size=PLAN_PAGE_SIZE, if_modified_since=cursor, **options)
+        )
         newest: datetime | None = None
         sent = missed = 0
-        page_number = 1
-        while True:
-            if resource in UNPAGED:
-                page = xero.list_page(resource, if_modified_since=cursor, **options)
-            else:
-                page = xero.list_page(
-                    resource, page=page_number, page_size=PLAN_PAGE_SIZE, if_modified_since=cursor, **options
-                )
+        for page in pages:
             versions = [v for v in (_updated(r) for r in page.records) if v is not None]
             if versions:
                 newest = max([*versions, *([newest] if newest else [])])
@@ -272,9 +270,7 @@ class CatchUpTenant:
                 incremental=True,
             )
             sent += published.records_sent
-            if page.is_last or resource in UNPAGED:
-                return newest, sent, missed
-            page_number += 1
+        return newest, sent, missed
 
     def _missed(self, tenant_id: str, resource: str, records: Sequence[XeroModel]) -> int:
         """Records newer than ours (or imported, not held) changed longer than :data:`MISSED_AFTER` ago."""
