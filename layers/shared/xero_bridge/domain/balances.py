@@ -40,6 +40,7 @@ from xero_bridge.models.records import (
     RecordSource,
     RecordType,
     SkippedRecord,
+    StoredRecord,
 )
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "contribution",
     "describe_source",
     "explain_locally",
+    "held_documents",
+    "is_balance_document",
 ]
 
 BalanceDocument = Invoice | CreditNote | Overpayment | Prepayment
@@ -71,6 +74,15 @@ class HeldDocument:
 
     payload: BalanceDocument
     source: RecordSource | None = None
+
+
+def held_documents(stored: Iterable[StoredRecord]) -> list[HeldDocument]:
+    """The balance documents among records we hold (payments and the customer itself left out)."""
+    return [
+        HeldDocument(payload=s.payload, source=s.source)
+        for s in stored
+        if isinstance(s.payload, BalanceDocument)
+    ]
 
 
 def contribution(document: BalanceDocument) -> Decimal:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from xero_bridge.domain.balances import BalanceDocument, HeldDocument, compare_with_xero, contribution
+from xero_bridge.domain.balances import BalanceDocument, compare_with_xero, contribution, held_documents
 from xero_bridge.domain.import_rules import MappedBatch, map_records
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
 from xero_bridge.models.balances import RefetchOutcome
@@ -115,12 +115,8 @@ class RefetchCustomer:
             batch: MappedBatch = map_records(resource, found, source, incremental=True)
             in_xero.extend(r.payload for r in batch.records)  # type: ignore[misc]
             sent += self._publish(org_id, tenant_id, resource, found, source)
-        held_docs = {
-            s.xero_id: HeldDocument(payload=s.payload, source=s.source)  # type: ignore[arg-type]
-            for s in self._records.customer_documents(tenant_id, contact_id)
-            if s.record_type
-            in (RecordType.INVOICE, RecordType.CREDIT_NOTE, RecordType.OVERPAYMENT, RecordType.PREPAYMENT)
-        }
+        documents = self._records.customer_documents(tenant_id, contact_id)
+        held_docs = {h.payload.xero_id: h for h in held_documents(documents)}
         skipped: dict[str, SkippedRecord] = {}
         for document in in_xero:
             if document.xero_id not in held_docs:
