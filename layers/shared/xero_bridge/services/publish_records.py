@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from xero_bridge.domain.import_rules import MappedBatch, map_records
@@ -22,7 +22,7 @@ from xero_bridge.models.pages import BadRecord, Page
 from xero_bridge.models.records import RecordSource, SkipReason
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import Clock, WritesQueue, XeroReader
+from xero_bridge.services.ports import Clock, WritesQueue, XeroReader, utc_now
 
 __all__ = ["Published", "RecordPublisher", "every_page"]
 
@@ -34,10 +34,6 @@ class Published:
     records_sent: int
     skipped: int
     malformed: int
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RecordPublisher:
@@ -59,7 +55,7 @@ class RecordPublisher:
         *,
         queue: WritesQueue,
         mapper: Callable[..., MappedBatch] = map_records,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._queue = queue
         self._map = mapper

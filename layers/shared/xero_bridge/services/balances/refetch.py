@@ -15,7 +15,7 @@ written, within seconds), ``confirmed`` when they do not (the difference is with
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from xero_bridge.domain.balances import BalanceDocument, compare_with_xero, contribution, held_documents
@@ -26,7 +26,14 @@ from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import Customer, RecordSource, RecordType, SkippedRecord
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.services.balance_check import check_customer
-from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordHistory, XeroReader, XeroReaders
+from xero_bridge.services.ports import (
+    BalanceStore,
+    ConnectionStore,
+    RecordHistory,
+    XeroReader,
+    XeroReaders,
+    utc_now,
+)
 from xero_bridge.services.publish_records import RecordPublisher, every_page
 
 __all__ = ["RefetchCustomer"]
@@ -64,7 +71,7 @@ class RefetchCustomer:
         balances: BalanceStore,
         xero: XeroReaders,
         publisher: RecordPublisher,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._records = records

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from xero_bridge.domain.import_rules import record_key, source_filter, why_not_imported
 from xero_bridge.errors import NeedsReconnect
@@ -45,6 +45,7 @@ from xero_bridge.services.ports import (
     TimeLeft,
     XeroReader,
     XeroReaders,
+    utc_now,
 )
 from xero_bridge.services.publish_records import RecordPublisher, every_page
 
@@ -56,10 +57,6 @@ MISSED_AFTER = timedelta(minutes=2)
 """A change older than this that we do not hold was missed by the webhooks (theirs arrive in seconds)."""
 UNPAGED = frozenset({"Accounts"})
 WEBHOOK_RESOURCES = frozenset(CATEGORY_RESOURCES.values())
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class CatchUpTenant:
@@ -107,8 +104,8 @@ class CatchUpTenant:
         publisher: RecordPublisher,
         day_reserve: int = 500,
         lease_seconds: float = 900.0,
-        clock: Clock = _utc_now,
-        xero_clock: Clock = _utc_now,
+        clock: Clock = utc_now,
+        xero_clock: Clock = utc_now,
         balances: BalanceStore | None = None,
         history: RecordHistory | None = None,
     ) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.domain.export_rules import (
     Decision,
@@ -70,6 +70,7 @@ from xero_bridge.services.ports import (
     TimeLeft,
     XeroPayments,
     XeroPaymentsClient,
+    utc_now,
 )
 
 __all__ = ["ExportPayments", "ExportReport"]
@@ -156,7 +157,7 @@ class ExportPayments:
         xero: XeroPayments,
         batch_size: int = 50,
         lease_seconds: float = 150.0,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._ledger = ledger
         self._settings = settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from xero_bridge.domain.balances import describe_source
@@ -34,7 +34,14 @@ from xero_bridge.models.records import (
     StoredRecord,
     SyncTrail,
 )
-from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordHistory, RunStore, XeroReaders
+from xero_bridge.services.ports import (
+    BalanceStore,
+    ConnectionStore,
+    RecordHistory,
+    RunStore,
+    XeroReaders,
+    utc_now,
+)
 from xero_bridge.services.records.read import records_connection
 
 __all__ = ["ExplainRecords"]
@@ -144,7 +151,7 @@ class ExplainRecords:
         history: BalanceStore,
         runs: RunStore,
         xero: XeroReaders,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._records = records
