@@ -19,7 +19,7 @@ from typing import Any
 
 from xero_bridge.domain.import_rules import MappedBatch, map_records
 from xero_bridge.models.pages import BadRecord, Page
-from xero_bridge.models.records import RecordSource, SkipReason
+from xero_bridge.models.records import RecordSource, SkipReason, SyncedRecord
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.observability import logger
 from xero_bridge.services.ports import Clock, WritesQueue, XeroReader, utc_now
@@ -29,11 +29,13 @@ __all__ = ["Published", "RecordPublisher", "every_page"]
 
 @dataclass(frozen=True)
 class Published:
-    """What one batch became: records sent to the writer, records the rules left out, unreadable ones."""
+    """What one batch became: records sent to the writer, records the rules left out, unreadable ones, and
+    the records sent themselves (for a caller that also looks at them, as the re-fetch does)."""
 
     records_sent: int
     skipped: int
     malformed: int
+    records: tuple[SyncedRecord, ...] = ()
 
 
 class RecordPublisher:
@@ -148,6 +150,7 @@ class RecordPublisher:
             records_sent=len(batch.records),
             skipped=len(batch.skipped) - unreadable,
             malformed=len(bad_records) + unreadable,
+            records=tuple(batch.records),
         )
         if checkpoint is not None:
             checkpoint(published)

@@ -19,7 +19,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from xero_bridge.domain.balances import BalanceDocument, compare_with_xero, contribution, held_documents
-from xero_bridge.domain.import_rules import MappedBatch, map_records
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
 from xero_bridge.models.balances import RefetchOutcome
 from xero_bridge.models.connection import ConnectionStatus
@@ -34,7 +33,7 @@ from xero_bridge.services.ports import (
     XeroReaders,
     utc_now,
 )
-from xero_bridge.services.publish_records import RecordPublisher, every_page
+from xero_bridge.services.publish_records import Published, RecordPublisher, every_page
 
 __all__ = ["RefetchCustomer"]
 
@@ -110,18 +109,17 @@ class RefetchCustomer:
             )
         reader = self._xero(tenant_id)
         source = RecordSource(kind="by_id", fetched_at=self._clock())
-        contact_page = reader.fetch_by_ids("Contacts", [contact_id])
-        mapped_contact = map_records("Contacts", contact_page.records, source, incremental=True)
-        sent = self._publish(org_id, tenant_id, "Contacts", contact_page.records, source)
-        xero_customer = next(
-            (r.payload for r in mapped_contact.records if isinstance(r.payload, Customer)), None
+        contact = self._publish(
+            org_id, tenant_id, "Contacts", reader.fetch_by_ids("Contacts", [contact_id]).records, source
         )
+        sent = contact.records_sent
+        xero_customer = next((r.payload for r in contact.records if isinstance(r.payload, Customer)), None)
         in_xero: list[BalanceDocument] = []
         for resource, where in _DOCUMENTS.items():
             found = self._documents(reader, resource, f'Contact.ContactID==Guid("{contact_id}") AND {where}')
-            batch: MappedBatch = map_records(resource, found, source, incremental=True)
-            in_xero.extend(r.payload for r in batch.records)  # type: ignore[misc]
-            sent += self._publish(org_id, tenant_id, resource, found, source)
+            published = self._publish(org_id, tenant_id, resource, found, source)
+            in_xero.extend(r.payload for r in published.records)  # type: ignore[misc]
+            sent += published.records_sent
         documents = self._records.customer_documents(tenant_id, contact_id)
         held_docs = {h.payload.xero_id: h for h in held_documents(documents)}
         skipped: dict[str, SkippedRecord] = {}
@@ -180,10 +178,10 @@ class RefetchCustomer:
 
     def _publish(
         self, org_id: str, tenant_id: str, resource: str, records: Sequence[XeroModel], source: RecordSource
-    ) -> int:
+    ) -> Published:
         if not records:
-            return 0
-        published = self._publisher.publish(
+            return Published(records_sent=0, skipped=0, malformed=0)
+        return self._publisher.publish(
             org_id=org_id,
             tenant_id=tenant_id,
             resource=resource,
@@ -191,4 +189,3 @@ class RefetchCustomer:
             source=source,
             incremental=True,
         )
-        return published.records_sent
