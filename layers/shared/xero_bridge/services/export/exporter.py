@@ -385,31 +385,27 @@ class ExportPayments:
         code: ExportErrorCode,
         xero_messages: Sequence[str] = (),
         invoice_label: str | None = None,
+        *,
+        message: str | None = None,
     ) -> None:
-        message = message_for(code, attempt.claimed, invoice_label=invoice_label)
+        """Fail the attempt with ``code``: ``message``, else the code's own words for this payment."""
         attempt.outcome = failed(
             attempt.claimed,
             self._now(),
             code,
-            message,
+            message
+            if message is not None
+            else message_for(code, attempt.claimed, invoice_label=invoice_label),
             xero_message="; ".join(xero_messages) or None,
             in_doubt=attempt.in_doubt,
         )
 
     def _apply(self, attempt: _Attempt, decision: Decision, xero_messages: Sequence[str] = ()) -> None:
-        now = self._now()
         if decision.closed is not None:
-            attempt.outcome = closed(attempt.claimed, now, decision.closed, decision.message)
+            attempt.outcome = closed(attempt.claimed, self._now(), decision.closed, decision.message)
             return
         assert decision.code is not None
-        attempt.outcome = failed(
-            attempt.claimed,
-            now,
-            decision.code,
-            decision.message,
-            xero_message="; ".join(xero_messages) or None,
-            in_doubt=attempt.in_doubt,
-        )
+        self._fail(attempt, decision.code, xero_messages, message=decision.message)
 
     def _fail_undecided(
         self, attempts: Sequence[_Attempt], exc: BaseException, last_try: frozenset[str]
