@@ -112,7 +112,6 @@ class _Attempt:
 
     claimed: PaymentRecord
     in_doubt: bool  # may an earlier attempt be in Xero unseen? (cleared once Xero was searched)
-    searched: bool = False
     posted: bool = False  # this attempt's PUT carried it
     requests: int = 0  # HTTP requests that PUT made (the transport retries a 5xx, a timeout, a 429)
     outcome: PaymentRecord | None = None
@@ -311,7 +310,6 @@ class ExportPayments:
     def _search(self, attempt: _Attempt, invoice: InvoiceFacts | None) -> None:
         """An earlier attempt may be in Xero: adopt it if the invoice lists it, else it may be posted."""
         ours = find_ours(invoice, attempt.payment_id) if invoice is not None else None
-        attempt.searched = True
         attempt.in_doubt = False
         if ours is not None:
             attempt.outcome = exported(attempt.claimed, self._now(), ours.payment_id, found=True)
