@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -206,6 +207,7 @@ CLOSE_SECONDS = 15.0
 
 def _exit_unclosed() -> None:
     print(f"the local stack did not close within {CLOSE_SECONDS:.0f} s; exiting", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # what the close was waiting on
     os._exit(0)
 
 
