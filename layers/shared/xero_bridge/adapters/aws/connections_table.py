@@ -35,6 +35,7 @@ then read from the table with a strongly consistent ``GetItem`` (a GSI is only e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,47 @@ def _token_update(
     }
 
 
-class OAuthStatesTable(DynamoDBTableAdapter):
+class _SingleUseItems(DynamoDBTableAdapter):
+    """Items written once and taken once, refused after their ``expires_at`` (epoch seconds, the TTL)."""
+
+    def _put_new(self, item: dict[str, Any]) -> None:
+        """Store a new item; a (vanishingly unlikely) duplicate key is refused, never overwritten."""
+        self.client.put_item(
+            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def _take(
+        self, key: dict[str, Any], *, now: datetime, invalid: Callable[..., Exception]
+    ) -> dict[str, Any]:
+        """Delete the item at ``key`` and return its values, unless it expired (even if DynamoDB has not
+        swept it yet).
+
+        Raises
+        ------
+        Exception
+            ``invalid("unknown")`` when it never existed or was already taken, ``invalid("expired",
+            org_id=...)`` when it outlived ``expires_at`` (it is removed on the way).
+        """
+        try:
+            response = self.client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+            # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
+            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
+            if "Attributes" in old:
+                raise invalid("expired", org_id=from_item(old["Attributes"]).get("org_id")) from exc
+            raise invalid("unknown") from exc
+        return from_item(response["Attributes"])
+
+
+class OAuthStatesTable(_SingleUseItems):
     """Pending OAuth states (``STATE#{state}``): single use, expiring (implements ``StateStore``)."""
 
     def put_state(self, state: OAuthState) -> None:
@@ -131,9 +172,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             "created_at": iso(state.created_at),
             "expires_at": int(state.expires_at.timestamp()),
         }
-        self.client.put_item(
-            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._put_new(item)
 
     def take_state(self, state: str, *, now: datetime) -> OAuthState:
         """Delete the state and return it; single use, refused once expired.
@@ -145,23 +184,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             ``reason="expired"`` when it outlived its TTL, even if DynamoDB has not swept it yet.
         """
         key = to_item({"pk": f"STATE#{state}", "sk": SK_STATE})
-        try:
-            response = self.client.delete_item(
-                TableName=self._table,
-                Key=key,
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
-            # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
-            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
-            if "Attributes" in old:
-                raise InvalidStateError("expired", org_id=from_item(old["Attributes"]).get("org_id")) from exc
-            raise InvalidStateError("unknown") from exc
-        values = from_item(response["Attributes"])
+        values = self._take(key, now=now, invalid=InvalidStateError)
         return OAuthState(
             state=state,
             org_id=values["org_id"],
@@ -173,7 +196,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
         )
 
 
-class ConnectSessionsTable(DynamoDBTableAdapter):
+class ConnectSessionsTable(_SingleUseItems):
     """Connect links the AR platform asked for (``SESSION#{sha256 of the token}``): single use, expiring
     (``ConnectSessionStore``). The token itself is never stored."""
 
@@ -187,30 +210,12 @@ class ConnectSessionsTable(DynamoDBTableAdapter):
             "created_at": iso(session.created_at),
             "expires_at": int(session.expires_at.timestamp()),
         }
-        self.client.put_item(
-            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._put_new(item)
 
     def take_session(self, token_hash: str, *, now: datetime) -> ConnectSession:
         """Delete the session and return it: single use, refused once expired (``InvalidSessionError``)."""
         key = to_item({"pk": f"SESSION#{token_hash}", "sk": SK_SESSION})
-        try:
-            response = self.client.delete_item(
-                TableName=self._table,
-                Key=key,
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
-            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
-            if "Attributes" in old:
-                org_id = from_item(old["Attributes"]).get("org_id")
-                raise InvalidSessionError("expired", org_id=org_id) from exc
-            raise InvalidSessionError("unknown") from exc
-        values = from_item(response["Attributes"])
+        values = self._take(key, now=now, invalid=InvalidSessionError)
         return ConnectSession(
             token_hash=token_hash,
             org_id=values["org_id"],
