@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -70,6 +70,7 @@ __all__ = [
     "ConnectSessionsTable",
     "ConnectionsTable",
     "OAuthStatesTable",
+    "OrgLeaseTable",
     "RefreshLeaseTable",
     "TokensTable",
 ]
@@ -496,11 +497,14 @@ class TokensTable(DynamoDBTableAdapter):
         self.client.delete_item(TableName=self._table, Key=to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}))
 
 
-class RefreshLeaseTable(DynamoDBTableAdapter):
-    """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
+class OrgLeaseTable(DynamoDBTableAdapter):
+    """A lease per org (``ORG#{org_id}`` / :attr:`lease_sk`): one owner at a time, until ``lease_until``
+    (epoch ms); DynamoDB's TTL sweeps it a day later."""
+
+    lease_sk: ClassVar[str]
 
     def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
-        """Take the org's refresh lease if nobody holds it (or the holder's lease ran out).
+        """Take the org's lease if nobody holds it (or the holder's lease ran out).
 
         The conditional put is atomic in DynamoDB, so across every concurrent Lambda exactly one wins.
         """
@@ -508,7 +512,7 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
         until = now + timedelta(seconds=seconds)
         item = {
             "pk": org_pk(org_id),
-            "sk": SK_REFRESH_LEASE,
+            "sk": self.lease_sk,
             "type": "lease",
             "owner": owner,
             "lease_until": int(until.timestamp() * 1000),
@@ -528,13 +532,33 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
             raise
         return True
 
+    def release(self, org_id: str, owner: str) -> None:
+        """Give the lease back, only if it is still ours (it may have expired and been taken over)."""
+        try:
+            self.client.delete_item(
+                TableName=self._table,
+                Key=to_item({"pk": org_pk(org_id), "sk": self.lease_sk}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+
+
+class RefreshLeaseTable(OrgLeaseTable):
+    """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
+
+    lease_sk = SK_REFRESH_LEASE
+
     def extend(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
         """Push our lease to ``now + seconds`` (a refresh still running); False when it is no longer ours."""
         until = now + timedelta(seconds=seconds)
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
+                Key=to_item({"pk": org_pk(org_id), "sk": self.lease_sk}),
                 UpdateExpression="SET lease_until = :until, expires_at = :ttl",
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
@@ -549,17 +573,3 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
                 return False
             raise
         return True
-
-    def release(self, org_id: str, owner: str) -> None:
-        """Give the lease back, only if it is still ours (it may have expired and been taken over)."""
-        try:
-            self.client.delete_item(
-                TableName=self._table,
-                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": owner}},
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
