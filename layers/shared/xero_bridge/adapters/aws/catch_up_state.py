@@ -54,13 +54,9 @@ class CatchUpStateTable(OrgLeaseTable):
         """The schedule's current interval (one item, written once per schedule tick)."""
         self.client.put_item(
             TableName=self._table,
-            Item=to_item(
-                {"pk": "CATCHUP", "sk": "PACE", "type": "catch_up_pace", "pace": pace.model_dump_json()}
-            ),
+            Item=to_item({**_PACE_KEY, "type": "catch_up_pace", "pace": pace.model_dump_json()}),
         )
 
     def pace(self) -> CatchUpPace | None:
-        item = self.client.get_item(
-            TableName=self._table, Key={"pk": {"S": "CATCHUP"}, "sk": {"S": "PACE"}}
-        ).get("Item")
+        item = self.client.get_item(TableName=self._table, Key=to_item(_PACE_KEY)).get("Item")
         return None if not item else CatchUpPace.model_validate_json(item["pace"]["S"])
