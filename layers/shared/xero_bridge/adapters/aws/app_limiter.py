@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -76,6 +76,17 @@ class AppWait:
 
     at_ms: int
     reason: str
+
+
+class _Moment(NamedTuple):
+    """Where a grant or a peek starts (see ``AppLimiter._moment``)."""
+
+    now_ms: int
+    level: int
+    pressed: Priority | None
+    bucket: int
+    next_bucket_ms: int
+    squeeze_until: int
 
 
 class BudgetStore(Protocol):
@@ -290,17 +301,13 @@ class AppLimiter:
         ``refusals``: how many times in a row this caller was refused; its next try is spread wider
         (see :meth:`_spread`).
         """
-        now_ms = self._now_ms() if now_ms is None else now_ms
-        signal = self.signal(now_ms)
-        if signal.blocked_until > now_ms:
-            return self._wait(signal.blocked_until, "appminute")
-        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
+        moment = self._moment(now_ms)
+        if isinstance(moment, AppWait):
+            return moment
+        now_ms, level, pressed, bucket, next_bucket_ms, _ = moment
         limits = self.limits
-        bucket = now_ms // limits.bucket_ms
-        next_bucket_ms = (bucket + 1) * limits.bucket_ms
         if limits.cap(0, priority, level, pressed) <= 0:  # this priority is paused by the squeeze
-            at_ms = self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals)
-            return self._wait(at_ms, "squeezed")
+            return self._squeezed(moment, priority, refusals)
         with self._lock:
             if bucket != self._full_bucket:
                 self._full.clear()
@@ -332,20 +339,15 @@ class AppLimiter:
         spent bucket. A caller peeks before it takes its tenant's slot, so that waiting on a spent budget
         costs a read, not a slot granted and cancelled.
         """
-        now_ms = self._now_ms() if now_ms is None else now_ms
-        signal = self.signal(now_ms)
-        if signal.blocked_until > now_ms:
-            return self._wait(signal.blocked_until, "appminute")
-        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
+        moment = self._moment(now_ms)
+        if isinstance(moment, AppWait):
+            return moment
+        now_ms, level, pressed, bucket, next_bucket_ms, _ = moment
         limits = self.limits
-        bucket = now_ms // limits.bucket_ms
-        next_bucket_ms = (bucket + 1) * limits.bucket_ms
         shard = self._random.randrange(limits.shards)
         cap = limits.cap(shard, priority, level, pressed)
         if cap <= 0:
-            return self._wait(
-                self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals), "squeezed"
-            )
+            return self._squeezed(moment, priority, refusals)
         if (bucket, shard, cap) in self._full or self.store.count(shard, bucket) >= cap:
             self._press(priority, now_ms)
             return self._wait(self._spread(next_bucket_ms, priority, refusals), "budget")
@@ -452,6 +454,29 @@ class AppLimiter:
         return self._clock()
 
     # --- inside -----------------------------------------------------------------------------------------
+
+    def _moment(self, now_ms: int | None) -> _Moment | AppWait:
+        """What a grant and a peek both start from: the squeeze and pressure now and the current bucket, or
+        the wait for the end of an app-minute block."""
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        signal = self.signal(now_ms)
+        if signal.blocked_until > now_ms:
+            return self._wait(signal.blocked_until, "appminute")
+        bucket = now_ms // self.limits.bucket_ms
+        next_bucket_ms = (bucket + 1) * self.limits.bucket_ms
+        return _Moment(
+            now_ms,
+            signal.level(now_ms),
+            signal.pressure(now_ms),
+            bucket,
+            next_bucket_ms,
+            signal.squeeze_until,
+        )
+
+    def _squeezed(self, moment: _Moment, priority: Priority, refusals: int) -> AppWait:
+        """The wait of a priority the squeeze pauses: past the squeeze, and at least to the next bucket."""
+        at_ms = self._spread(max(moment.squeeze_until, moment.next_bucket_ms), priority, refusals)
+        return self._wait(at_ms, "squeezed")
 
     def _publish(self, signal: AppSignal) -> None:
         self.store.write_signal(signal)
