@@ -35,18 +35,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
-from xero_bridge.adapters.aws import clients
-from xero_bridge.adapters.aws.dynamodb import is_conditional_check_failure
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
 from xero_bridge.domain.app_budget import AppLimits, AppSignal, Priority
 from xero_bridge.errors import RateLimiterUnavailable, RateLimitWaitExceeded
 from xero_bridge.observability import logger
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["AppGrant", "AppLimiter", "AppWait", "BudgetStore", "DynamoDBBudgetStore", "InMemoryBudgetStore"]
 
@@ -107,22 +103,13 @@ class BudgetStore(Protocol):
         ...
 
 
-class DynamoDBBudgetStore:
-    """:class:`BudgetStore` over ``ConnectionsTable``."""
-
-    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
-        self.table_name = table_name
-        self._client_instance = client
-
-    def _client(self) -> DynamoDBClient:
-        if self._client_instance is None:
-            self._client_instance = clients.dynamodb()
-        return self._client_instance
+class DynamoDBBudgetStore(DynamoDBTableAdapter):
+    """:class:`BudgetStore` over ``ConnectionsTable`` (its table and client as every table adapter's)."""
 
     def take(self, shard: int, bucket: int, cap: int, expires_at: int) -> bool:
         try:
-            self._client().update_item(
-                TableName=self.table_name,
+            self.client.update_item(
+                TableName=self._table,
                 Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
                 UpdateExpression="ADD #n :one SET expires_at = if_not_exists(expires_at, :ttl)",
                 ConditionExpression="attribute_not_exists(#n) OR #n < :cap",
@@ -141,23 +128,19 @@ class DynamoDBBudgetStore:
 
     def count(self, shard: int, bucket: int) -> int:
         try:
-            item = (
-                self._client()
-                .get_item(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
-                    ProjectionExpression="#n",
-                    ExpressionAttributeNames={"#n": "n"},
-                )
-                .get("Item", {})
-            )
+            item = self.client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
+                ProjectionExpression="#n",
+                ExpressionAttributeNames={"#n": "n"},
+            ).get("Item", {})
         except ClientError as exc:
             raise RateLimiterUnavailable("could not read the app's Xero budget") from exc
         return int(item["n"]["N"]) if "n" in item else 0
 
     def read_signal(self) -> AppSignal:
         try:
-            item = self._client().get_item(TableName=self.table_name, Key=_SIGNAL_KEY).get("Item", {})
+            item = self.client.get_item(TableName=self._table, Key=_SIGNAL_KEY).get("Item", {})
         except ClientError as exc:
             raise RateLimiterUnavailable("could not read the app's Xero signal") from exc
         numbers = {name: int(value["N"]) for name, value in item.items() if "N" in value}
@@ -183,8 +166,8 @@ class DynamoDBBudgetStore:
         if signal.app_remaining is not None:
             values["app_remaining"] = signal.app_remaining
         try:
-            self._client().update_item(
-                TableName=self.table_name,
+            self.client.update_item(
+                TableName=self._table,
                 Key=_SIGNAL_KEY,
                 UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
                 ConditionExpression="attribute_not_exists(#observed_at) OR #observed_at <= :observed_at",
