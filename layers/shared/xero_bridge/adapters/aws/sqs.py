@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_SQS_BATCH_BYTES",
     "MAX_SQS_BATCH_ENTRIES",
     "BatchSender",
+    "BatchSendingQueue",
     "SqsDeadLetters",
     "SqsQueueAdapter",
     "sqs_batches",
@@ -129,6 +130,38 @@ class BatchSender(SqsQueueAdapter):
                 return
             self._sleep(min(0.2 * 2**attempt, 5.0))
         raise self._error(f"SQS still refused {len(pending)} entries after {self._attempts} sends")
+
+
+class BatchSendingQueue:
+    """Base of a queue adapter that sends through a :class:`BatchSender` raising the adapter's ``error``.
+
+    Parameters
+    ----------
+    queue_url
+        The queue.
+    client, attempts, sleep
+        As :class:`BatchSender`.
+    """
+
+    error: ClassVar[type[RetryLater]]
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client: SQSClient | None = None,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sender = BatchSender(queue_url, error=self.error, client=client, attempts=attempts, sleep=sleep)
+
+    @property
+    def client(self) -> SQSClient:
+        return self._sender.client
+
+    @property
+    def queue_url(self) -> str:
+        return self._sender.queue_url
 
 
 class SqsDeadLetters(SqsQueueAdapter):
