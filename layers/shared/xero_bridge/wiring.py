@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
-    from xero_bridge.adapters.xero.oauth import XeroEndpoints
+    from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient
     from xero_bridge.domain.app_budget import AppLimits
     from xero_bridge.models.balances import RecordChange
     from xero_bridge.services.balances.keep import KeepBalances
@@ -125,6 +125,14 @@ def _client_secret(settings: Settings) -> SecretStr:
     return read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
 
 
+def _oauth(settings: Settings, redirect_uri: str, client_secret: SecretStr | str) -> XeroOAuthClient:
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
+
+    return XeroOAuthClient(
+        settings.xero_client_id, client_secret, redirect_uri, _endpoints(settings), http=_http()
+    )
+
+
 # --- connect and the connection ------------------------------------------------------------------------
 
 
@@ -139,15 +147,14 @@ def start_connect() -> StartConnect:
 def begin_connect(redirect_uri: str) -> BeginConnect:
     """``/connect`` for this API's ``redirect_uri``; it never reads the client secret (nor is granted it)."""
     from xero_bridge.adapters.aws.connections_table import ConnectSessionsTable, OAuthStatesTable
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient, new_pkce_pair
+    from xero_bridge.adapters.xero.oauth import new_pkce_pair
     from xero_bridge.services.connection.connect import BeginConnect
 
     settings = get_settings()
-    oauth = XeroOAuthClient(settings.xero_client_id, "", redirect_uri, _endpoints(settings), http=_http())
     return BeginConnect(
         sessions=ConnectSessionsTable(settings.table_name),
         states=OAuthStatesTable(settings.table_name),
-        oauth=oauth,
+        oauth=_oauth(settings, redirect_uri, ""),
         pkce=new_pkce_pair,
         state_ttl_seconds=settings.oauth_state_ttl_seconds,
     )
@@ -160,19 +167,15 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
     from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.adapters.xero.users import XeroUsersLookup
     from xero_bridge.services.connection.connect import CompleteConnect
 
     settings = get_settings()
-    oauth = XeroOAuthClient(
-        settings.xero_client_id, _client_secret(settings), redirect_uri, _endpoints(settings), http=_http()
-    )
     return CompleteConnect(
         states=OAuthStatesTable(settings.table_name),
         connections=ConnectionsTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
-        oauth=oauth,
+        oauth=_oauth(settings, redirect_uri, _client_secret(settings)),
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
         machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
         runs=SyncRunsTable(settings.table_name),
@@ -186,23 +189,15 @@ def disconnect_org() -> DisconnectOrg:
     from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.services.connection.disconnect import DisconnectOrg
 
     settings = get_settings()
-    oauth = XeroOAuthClient(
-        settings.xero_client_id,
-        _client_secret(settings),
-        settings.xero_redirect_uri,
-        _endpoints(settings),
-        http=_http(),
-    )
     return DisconnectOrg(
         connections=ConnectionsTable(settings.table_name),
         tokens=TokensTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
         vault=token_vault(),
-        oauth=oauth,
+        oauth=_oauth(settings, settings.xero_redirect_uri, _client_secret(settings)),
         runs=SyncRunsTable(settings.table_name),
         machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
     )
@@ -213,24 +208,16 @@ def token_vault() -> TokenVault:
     """The container's token vault (its cache lives as long as the container)."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, RefreshLeaseTable, TokensTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.services.token_vault import TokenVault
 
     settings = get_settings()
-    # Refresh never sends a redirect URI; the configured one is passed for completeness.
-    oauth = XeroOAuthClient(
-        settings.xero_client_id,
-        _client_secret(settings),
-        settings.xero_redirect_uri,
-        _endpoints(settings),
-        http=_http(),
-    )
     return TokenVault(
         connections=ConnectionsTable(settings.table_name),
         tokens=TokensTable(settings.table_name),
         lease=RefreshLeaseTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
-        oauth=oauth,
+        # Refresh never sends a redirect URI; the configured one is passed for completeness.
+        oauth=_oauth(settings, settings.xero_redirect_uri, _client_secret(settings)),
     )
 
 
