@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
     from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
@@ -164,7 +165,6 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
     """``/callback`` for this API's ``redirect_uri``: the code exchange, the checks, the sync's start."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, OAuthStatesTable
     from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
     from xero_bridge.adapters.xero.users import XeroUsersLookup
@@ -177,7 +177,7 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
         cipher=KmsTokenCipher(settings.token_key_id),
         oauth=_oauth(settings, redirect_uri, _client_secret(settings)),
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
         runs=SyncRunsTable(settings.table_name),
         catch_ups=SqsCatchUpQueue(settings.require("catch_up_queue_url")),
     )
@@ -186,7 +186,6 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
 def disconnect_org() -> DisconnectOrg:
     """``DELETE /orgs/{org_id}/connection``: Xero's connection deleted and grant revoked, ours erased."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, TokensTable
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
     from xero_bridge.services.connection.disconnect import DisconnectOrg
@@ -199,7 +198,7 @@ def disconnect_org() -> DisconnectOrg:
         vault=token_vault(),
         oauth=_oauth(settings, settings.xero_redirect_uri, _client_secret(settings)),
         runs=SyncRunsTable(settings.table_name),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
     )
 
 
@@ -309,16 +308,21 @@ def _wall_clock(settings: Settings) -> Callable[[datetime], datetime]:
     return to_wall_clock
 
 
+def _sync_machine(settings: Settings) -> StepFunctionsSyncMachine:
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+
+    return StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn"))
+
+
 def start_sync() -> StartSync:
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.services.sync.start import StartSync
 
     settings = get_settings()
     return StartSync(
         runs=SyncRunsTable(settings.table_name),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
         connections=ConnectionsTable(settings.table_name),
     )
 
