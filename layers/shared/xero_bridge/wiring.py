@@ -164,7 +164,6 @@ def begin_connect(redirect_uri: str) -> BeginConnect:
 def complete_connect(redirect_uri: str) -> CompleteConnect:
     """``/callback`` for this API's ``redirect_uri``: the code exchange, the checks, the sync's start."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, OAuthStatesTable
-    from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
     from xero_bridge.adapters.xero.users import XeroUsersLookup
@@ -179,7 +178,7 @@ def complete_connect(redirect_uri: str) -> CompleteConnect:
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
         machine=_sync_machine(settings),
         runs=SyncRunsTable(settings.table_name),
-        catch_ups=SqsCatchUpQueue(settings.require("catch_up_queue_url")),
+        catch_ups=_catch_up_queue(settings),
     )
 
 
