@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from xero_bridge.services.export.record import RecordPayment
     from xero_bridge.services.export.replay import ReplayPayments
     from xero_bridge.services.export.settings import ExportSettingsService
+    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.records.explain import ExplainRecords
     from xero_bridge.services.records.listing import ListRecords
     from xero_bridge.services.records.read import ReadRecords
@@ -288,6 +289,13 @@ def _writes_queue(settings: Settings) -> SqsWritesQueue:
     return SqsWritesQueue(settings.require("writes_queue_url"))
 
 
+def _publisher(settings: Settings) -> RecordPublisher:
+    """Mapped records on their way to the writer (``WRITES_QUEUE_URL``)."""
+    from xero_bridge.services.publish_records import RecordPublisher
+
+    return RecordPublisher(queue=_writes_queue(settings))
+
+
 def _limiter_clock() -> Callable[[], datetime]:
     """Xero's time as the rate limiter keeps it (real time in AWS; scaled with the emulator's in tests)."""
     limiter = rate_limiter()
@@ -336,27 +344,25 @@ def sync_progress() -> SyncProgressQuery:
 
 def plan_sync() -> PlanSync:
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.sync.plan import PlanSync
 
     settings = get_settings()
     return PlanSync(
         runs=SyncRunsTable(settings.table_name),
         xero=_xero_readers(settings, Priority.SYNC),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
 
 
 def fetch_page() -> FetchPage:
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.sync.fetch_page import FetchPage
 
     settings = get_settings()
     return FetchPage(
         runs=SyncRunsTable(settings.table_name),
         xero=_xero_readers(settings, Priority.SYNC),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
         to_wall_clock=_wall_clock(settings),
     )
 
@@ -414,7 +420,6 @@ def consume_delivery() -> ConsumeDelivery:
     from xero_bridge.adapters.aws.queues import SqsWebhookQueue
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.webhooks.consume import ConsumeDelivery
     from xero_bridge.services.webhooks.fetch_changes import FetchChanges
 
@@ -426,7 +431,7 @@ def consume_delivery() -> ConsumeDelivery:
         catch_ups=_catch_up_queue(settings),
         xero=_xero_readers(settings, Priority.URGENT),
         records=RecordsTable(settings.records_table_name),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
     return ConsumeDelivery(
         fetch=fetch,
@@ -459,7 +464,6 @@ def catch_up_tenant() -> CatchUpTenant:
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.services.catch_up.tenant import CatchUpTenant
-    from xero_bridge.services.publish_records import RecordPublisher
 
     settings = get_settings()
     return CatchUpTenant(
@@ -469,7 +473,7 @@ def catch_up_tenant() -> CatchUpTenant:
         limiter=rate_limiter(),
         xero=_xero_readers(settings, Priority.CATCH_UP),
         records=RecordsTable(settings.records_table_name),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
         day_reserve=settings.catch_up_day_reserve,
         lease_seconds=settings.catch_up_lease_seconds,
         xero_clock=_limiter_clock(),
@@ -519,7 +523,6 @@ def refetch_customer() -> RefetchCustomer:
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.services.balances.refetch import RefetchCustomer
-    from xero_bridge.services.publish_records import RecordPublisher
 
     settings = get_settings()
     return RefetchCustomer(
@@ -527,7 +530,7 @@ def refetch_customer() -> RefetchCustomer:
         records=RecordsTable(settings.records_table_name),
         balances=_reconciliation(settings),
         xero=_xero_readers(settings, Priority.URGENT),  # a person asked for it: 5 calls
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
 
 
