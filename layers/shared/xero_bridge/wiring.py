@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
     from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
     from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
@@ -601,6 +602,13 @@ def _export_queue(settings: Settings) -> SqsExportQueue:
     return SqsExportQueue(settings.require("export_queue_url"))
 
 
+def _export_dead_letters(settings: Settings, queue_url_setting: str) -> SqsDeadLetters:
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
+    from xero_bridge.errors import ExportQueueError
+
+    return SqsDeadLetters(settings.require(queue_url_setting), error=ExportQueueError)
+
+
 def record_payment() -> RecordPayment:
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.services.export.record import RecordPayment
@@ -643,10 +651,8 @@ def replay_payments() -> ReplayPayments:
 def export_from_queue() -> ExportFromQueue:
     """The exporter behind the export queue: ledger, settings, synced invoices, Xero through the limiter."""
     from xero_bridge.adapters.aws.payments_table import ExportSettingsTable
-    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
     from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
     from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
-    from xero_bridge.errors import ExportQueueError
     from xero_bridge.services.export.consumer import ExportFromQueue
     from xero_bridge.services.export.exporter import ExportPayments
 
@@ -662,7 +668,7 @@ def export_from_queue() -> ExportFromQueue:
     return ExportFromQueue(
         exporter=exporter,
         queue=_export_queue(settings),
-        dead_letters=SqsDeadLetters(settings.require("export_dead_letter_queue_url"), error=ExportQueueError),
+        dead_letters=_export_dead_letters(settings, "export_dead_letter_queue_url"),
         retry_base_seconds=settings.export_retry_base_seconds,
         max_receives=settings.export_max_receives,
         lease_seconds=settings.export_lease_seconds,
@@ -670,16 +676,12 @@ def export_from_queue() -> ExportFromQueue:
 
 
 def replay_from_queue() -> ReplayFromQueue:
-    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
-    from xero_bridge.errors import ExportQueueError
     from xero_bridge.services.export.consumer import ReplayFromQueue
 
     settings = get_settings()
     return ReplayFromQueue(
         replay=replay_payments(),
-        dead_letters=SqsDeadLetters(
-            settings.require("export_replay_dead_letter_queue_url"), error=ExportQueueError
-        ),
+        dead_letters=_export_dead_letters(settings, "export_replay_dead_letter_queue_url"),
     )
 
 
