@@ -242,23 +242,17 @@ class ConnectionsTable(DynamoDBTableAdapter):
     def list_connected(self) -> list[XeroConnection]:
         """Every connection that is ``connected`` (a paginated, strongly consistent ``Scan`` of the
         connection items: one item per org, read by the catch-up's fan-out every few minutes)."""
-        found: list[XeroConnection] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "sk = :sk AND #s = :connected",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :sk AND #s = :connected",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
                 ":sk": {"S": SK_CONNECTION},
                 ":connected": {"S": ConnectionStatus.CONNECTED.value},
             },
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self.client.scan(**kwargs)
-            found.extend(self._connection(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return found
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            ConsistentRead=True,
+        )
+        return [self._connection(item) for page in pages for item in page.get("Items", [])]
 
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
         """Every AR org whose connection names this tenant (normally one; a disconnected one may linger)."""
