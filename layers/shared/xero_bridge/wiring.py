@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
     from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.adapters.aws.sqs import SqsDeadLetters
     from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
@@ -126,6 +127,13 @@ def _client_secret(settings: Settings) -> SecretStr:
     from xero_bridge.adapters.aws.secrets import read_secret
 
     return read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
+
+
+def _secret_key(settings: Settings, name_setting: str) -> SecretsManagerKey:
+    """A key kept in Secrets Manager under the secret the setting ``name_setting`` names (cached)."""
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
+
+    return SecretsManagerKey(settings.require(name_setting), max_age=settings.secret_max_age_seconds)
 
 
 def _oauth(settings: Settings, redirect_uri: str, client_secret: SecretStr | str) -> XeroOAuthClient:
@@ -397,14 +405,11 @@ def record_sync_failure() -> RecordSyncFailure:
 def receive_webhook() -> ReceiveWebhook:
     """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
     from xero_bridge.adapters.aws.queues import SqsWebhookQueue
-    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.services.webhooks.receive import ReceiveWebhook
 
     settings = get_settings()
     return ReceiveWebhook(
-        key=SecretsManagerKey(
-            settings.require("xero_webhook_key_name"), max_age=settings.secret_max_age_seconds
-        ),
+        key=_secret_key(settings, "xero_webhook_key_name"),
         queue=SqsWebhookQueue(settings.require("webhooks_queue_url")),
     )
 
@@ -558,16 +563,13 @@ def list_records() -> ListRecords:
     """The integration API's paged listings: their cursors signed with a key only this API reads."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
-    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.services.records.listing import ListRecords
 
     settings = get_settings()
     return ListRecords(
         connections=ConnectionsTable(settings.table_name),
         records=RecordsTable(settings.records_table_name),
-        cursor_key=SecretsManagerKey(
-            settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
-        ),
+        cursor_key=_secret_key(settings, "cursor_key_name"),
         balances=_reconciliation(settings),
     )
 
