@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
 from xero_bridge.errors import ExportRetryLater
+from xero_bridge.lambda_time import time_left
 from xero_bridge.models.payments import QueuedMessage
 from xero_bridge.observability import count, logger, metrics
 from xero_bridge.settings import get_settings
@@ -36,9 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     get_settings()  # a missing variable fails the invocation here, with its name
     logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     # The whole batch at once: payments of many messages fill one Xero batch per tenant.
-    outcome = wiring.export_from_queue().handle(
-        queued(event), time_left=lambda: context.get_remaining_time_in_millis() / 1000
-    )
+    outcome = wiring.export_from_queue().handle(queued(event), time_left=time_left(context))
     report = outcome.report
     for name, value in (
         ("PaymentsExported", report.exported + report.found_in_xero),
