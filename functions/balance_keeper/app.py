@@ -56,5 +56,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     kept = wiring.balance_keeper().apply(changes)
     metrics.add_metric(name="CustomersChecked", unit=MetricUnit.Count, value=kept.customers_checked)
     metrics.add_metric(name="CustomersOffBalance", unit=MetricUnit.Count, value=kept.off_balance)
-    logger.info("records stream batch kept", extra={"records": len(event.get("Records", [])), **asdict(kept)})
+    logger.info("records stream batch kept", extra={"records": len(records), **asdict(kept)})
     return {"versions": kept.versions, "customers_checked": kept.customers_checked}
