@@ -378,6 +378,24 @@ def test_an_invalid_org_id_is_a_400(table: ConnectTables) -> None:
     assert json.loads(response["body"])["error"] == "invalid_request"
 
 
+def test_a_routes_lines_name_its_org_once_its_path_is_valid(
+    table: ConnectTables, log_lines: io.StringIO
+) -> None:
+    # When a valid request is refused by its use case (nothing connected), and an invalid org id is refused
+    integration_api.lambda_handler(load_event("integration_api/invoice"), FakeLambdaContext())
+    event = load_event("integration_api/connection_status")
+    event["path"] = "/orgs/%20bad%20/connection"
+    event["pathParameters"] = {"org_id": " bad "}
+    integration_api.lambda_handler(event, FakeLambdaContext())
+
+    # Then the first refusal names its org, and the value its route refused is on no line
+    refused = [json.loads(line) for line in log_lines.getvalue().splitlines() if "request refused" in line]
+    assert [(line["error"], line.get("org_id")) for line in refused] == [
+        ("not_connected", "org_acme"),
+        ("invalid_request", None),
+    ]
+
+
 def test_an_unknown_route_is_a_404(table: ConnectTables) -> None:
     event = load_event("integration_api/connection_status")
     event["path"] = "/nowhere"
