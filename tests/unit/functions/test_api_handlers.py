@@ -25,7 +25,7 @@ from functions.oauth_connect import app as oauth_connect
 from tests.support.connect_tables import ConnectTables
 from xero_bridge import wiring
 from xero_bridge.errors import SettingsError
-from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState, XeroConnection
+from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState
 from xero_bridge.observability import logger
 from xero_bridge.settings import reset_settings
 
@@ -312,21 +312,14 @@ def test_callback_with_an_expired_state_is_refused(xero: FakeXero, table: Connec
 
 def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
     now = datetime(2026, 11, 21, 10, tzinfo=UTC)
-    table.connections.save_connection(
-        XeroConnection(
-            org_id="org_acme",
-            tenant_id="tenant-acme",
-            tenant_name="Acme Ltd",
-            status=ConnectionStatus.NEEDS_RECONNECT,
-            reason="token revoked or expired: reconnect Xero",
-            reason_code="token_revoked",
-            first_connected_at=now,
-            connected_at=now,
-            updated_at=now,
-        ),
-        ciphertext=b"x",
-        access_expires_at=now,
+    table.connected(
+        "org_acme",
+        "tenant-acme",
         now=now,
+        tenant_name="Acme Ltd",
+        status=ConnectionStatus.NEEDS_RECONNECT,
+        reason="token revoked or expired: reconnect Xero",
+        reason_code="token_revoked",
     )
 
     response = integration_api.lambda_handler(
