@@ -40,7 +40,7 @@ from xero_bridge.models.records import (
     canonical_xero_id,
 )
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import invocation
 from xero_bridge.settings import get_settings
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -255,9 +255,6 @@ def openapi_document() -> Response[str]:
     return Response(200, content_types.APPLICATION_JSON, api_document())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="api", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="api")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)
