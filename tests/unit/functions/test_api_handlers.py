@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,10 +22,10 @@ from functions.integration_api import app as integration_api
 from functions.oauth_callback import app as oauth_callback
 from functions.oauth_connect import app as oauth_connect
 from tests.support.connect_tables import ConnectTables
+from tests.support.logs import captured_logs
 from xero_bridge import wiring
 from xero_bridge.errors import SettingsError
 from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState
-from xero_bridge.observability import logger
 from xero_bridge.settings import reset_settings
 
 EVENT_STATE = load_event("oauth_callback/success")["queryStringParameters"]["state"]
@@ -108,12 +107,8 @@ def table(stack: dict[str, str]) -> ConnectTables:
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     """Everything the functions log, formatted (and redacted) exactly as in Lambda."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    yield buffer
-    logging.getLogger(logger.name).removeHandler(handler)
+    with captured_logs() as buffer:
+        yield buffer
 
 
 def pending_state(table: ConnectTables, *, expired: bool = False) -> None:
