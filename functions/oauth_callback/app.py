@@ -70,12 +70,13 @@ def callback(
     spent = connect_cookie("", secure=is_https(app.current_event), max_age=0)
     if wants_json(app.current_event.headers):
         return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"), cookies=[spent])
-    params = {
+    params: dict[str, str | None] = {
         "status": "connected",
         "org_id": outcome.org_id,
         "tenant": outcome.tenant_name or outcome.tenant_id,
+        "tenant_id": outcome.tenant_id,
     }
-    response = redirect(add_query(settings.app_return_url, {**params, "tenant_id": outcome.tenant_id}))
+    response = redirect(add_query(settings.app_return_url, params))
     response.cookies.append(spent)
     return response
 
