@@ -18,16 +18,12 @@ from pydantic import ValidationError
 
 from xero_bridge import wiring
 from xero_bridge.models.balances import RecordChange
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 
 
 # No correlation_id_path: a batch holds many records' changes; each line says what the batch did instead.
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="balances")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="balances")  # clear_state: no key of an earlier invocation stays
     records = event.get("Records") or []
     if records:  # the batch's stream sequence numbers: where it sits in the stream, for the DLQ's record too
         first = (records[0].get("dynamodb") or {}).get("SequenceNumber")
@@ -56,5 +52,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     kept = wiring.balance_keeper().apply(changes)
     metrics.add_metric(name="CustomersChecked", unit=MetricUnit.Count, value=kept.customers_checked)
     metrics.add_metric(name="CustomersOffBalance", unit=MetricUnit.Count, value=kept.off_balance)
-    logger.info("records stream batch kept", extra={"records": len(event.get("Records", [])), **asdict(kept)})
+    logger.info("records stream batch kept", extra={"records": len(records), **asdict(kept)})
     return {"versions": kept.versions, "customers_checked": kept.customers_checked}

@@ -18,8 +18,7 @@ from xero_bridge import wiring
 from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.models.webhooks import CatchUpRequest
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 
 
 class CatchUpQueueRecord(SqsRecord):
@@ -42,11 +41,8 @@ def record_handler(record: CatchUpQueueRecord, lambda_context: LambdaContext) ->
         metrics.add_metric(name="CatchUpsSkipped", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="catch_up")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="catch_up")  # clear_state: no key of an earlier invocation stays
     if "Records" not in event:  # the schedule (EventBridge): fan out, one request per connected tenant
         queued = wiring.request_catch_ups().everyone("schedule")
         return {"requested": queued}

@@ -16,8 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.models.webhooks import QueuedDelivery
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 from xero_bridge.wiring import consume_delivery
 
 
@@ -48,11 +47,8 @@ def record_handler(record: SqsRecord, lambda_context: LambdaContext) -> None:
 
 
 # No correlation_id_path: a batch holds many deliveries; each log line carries its own message_id instead.
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="webhook")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="webhook")  # clear_state: no key of an earlier invocation stays
     # One processor per invocation (see functions/writer/app.py); an all-bad batch is reported record by
     # record, never as a crash.
     # Our own pydantic record model (Powertools' parser models cost a cold start): typed as Powertools' own.

@@ -15,8 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -35,10 +34,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="PaymentsReplayed", unit=MetricUnit.Count, value=result.queued)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="replay")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="replay")  # clear_state: no key of an earlier invocation stays
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(process_partial_response(event, record_handler, processor, context))

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime
 
 from xero_bridge import wiring
-from xero_bridge.http import api_base_url, api_document, api_responses, register_error_handlers
+from xero_bridge.http import api_base_url, api_document, api_responses, log_org_id, register_error_handlers
 from xero_bridge.models.balances import CustomerWithBalance, ExplainAnswer, RecordTrail, RefetchOutcome
 from xero_bridge.models.connection import (
     ORG_ID_PATTERN,
@@ -40,11 +40,12 @@ from xero_bridge.models.records import (
     canonical_xero_id,
 )
 from xero_bridge.models.sync import SyncProgressView, SyncStarted
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import invocation
 from xero_bridge.settings import get_settings
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+app.use(middlewares=[log_org_id])  # each route's lines name its org, once its path is validated
 
 OrgId = Annotated[str, Path(pattern=ORG_ID_PATTERN, description="The AR platform's id of the organisation.")]
 XeroId = Annotated[str, Path(pattern=XERO_ID_PATTERN, description="Xero's id (a GUID, dashed or not).")]
@@ -67,7 +68,6 @@ _PAGE = {200: "A page of records, and the cursor of the next page (null at the e
     tags=["connection"],
 )
 def start_connect(org_id: OrgId, request: Annotated[ConnectRequest, Body()]) -> Response[ConnectLink]:
-    logger.append_keys(org_id=org_id)
     settings = get_settings()
     endpoint = api_base_url(settings.public_api_url, app.current_event.raw_event["requestContext"], "")
     link = wiring.start_connect().start(
@@ -83,7 +83,6 @@ def start_connect(org_id: OrgId, request: Annotated[ConnectRequest, Body()]) -> 
     tags=["connection"],
 )
 def disconnect(org_id: OrgId) -> DisconnectOutcome:
-    logger.append_keys(org_id=org_id)
     return wiring.disconnect_org().disconnect(org_id)
 
 
@@ -94,7 +93,6 @@ def disconnect(org_id: OrgId) -> DisconnectOutcome:
     tags=["connection"],
 )
 def connection(org_id: OrgId) -> ConnectionView:
-    logger.append_keys(org_id=org_id)
     return wiring.connection_status().status(org_id)
 
 
@@ -105,7 +103,6 @@ def connection(org_id: OrgId) -> ConnectionView:
     tags=["records"],
 )
 def invoice(org_id: OrgId, invoice_id: XeroId) -> InvoiceView:
-    logger.append_keys(org_id=org_id)
     return wiring.read_records().invoice(org_id, canonical_xero_id(invoice_id))
 
 
@@ -117,7 +114,6 @@ def invoice(org_id: OrgId, invoice_id: XeroId) -> InvoiceView:
     tags=["records"],
 )
 def customer(org_id: OrgId, contact_id: XeroId) -> CustomerWithBalance:
-    logger.append_keys(org_id=org_id)
     return wiring.read_records().customer(org_id, canonical_xero_id(contact_id))
 
 
@@ -129,7 +125,6 @@ def customer(org_id: OrgId, contact_id: XeroId) -> CustomerWithBalance:
     tags=["records"],
 )
 def refetch_customer(org_id: OrgId, contact_id: XeroId) -> RefetchOutcome:
-    logger.append_keys(org_id=org_id)
     return wiring.refetch_customer().refetch(org_id, canonical_xero_id(contact_id))
 
 
@@ -141,7 +136,6 @@ def refetch_customer(org_id: OrgId, contact_id: XeroId) -> RefetchOutcome:
     tags=["support"],
 )
 def explain(org_id: OrgId, xero_id: XeroId) -> ExplainAnswer:
-    logger.append_keys(org_id=org_id)
     return wiring.explain_records().explain(org_id, canonical_xero_id(xero_id))
 
 
@@ -153,7 +147,6 @@ def explain(org_id: OrgId, xero_id: XeroId) -> ExplainAnswer:
     tags=["support"],
 )
 def record_trail(org_id: OrgId, xero_id: XeroId) -> RecordTrail:
-    logger.append_keys(org_id=org_id)
     return wiring.explain_records().trail(org_id, canonical_xero_id(xero_id))
 
 
@@ -174,7 +167,6 @@ def customers(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> CustomerPage:
-    logger.append_keys(org_id=org_id)
     return wiring.list_records().customers(
         org_id, active=active, off_balance=off_balance, limit=limit, cursor=cursor
     )
@@ -201,7 +193,6 @@ def invoices(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> InvoicePage:
-    logger.append_keys(org_id=org_id)
     return wiring.list_records().invoices(
         org_id,
         customer_id=canonical_xero_id(customer_id) if customer_id else None,
@@ -219,7 +210,6 @@ def invoices(
     tags=["records"],
 )
 def credit_notes(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> CreditNotePage:
-    logger.append_keys(org_id=org_id)
     return wiring.list_records().credit_notes(org_id, limit=limit, cursor=cursor)
 
 
@@ -230,7 +220,6 @@ def credit_notes(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = N
     tags=["records"],
 )
 def xero_payments(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> XeroPaymentPage:
-    logger.append_keys(org_id=org_id)
     return wiring.list_records().xero_payments(org_id, limit=limit, cursor=cursor)
 
 
@@ -241,7 +230,6 @@ def xero_payments(org_id: OrgId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = 
     tags=["sync"],
 )
 def sync_progress(org_id: OrgId) -> SyncProgressView:
-    logger.append_keys(org_id=org_id)
     return wiring.sync_progress().progress(org_id)
 
 
@@ -252,7 +240,6 @@ def sync_progress(org_id: OrgId) -> SyncProgressView:
     tags=["sync"],
 )
 def start_sync(org_id: OrgId, resume: Annotated[bool, Query()] = False) -> Response[SyncStarted]:
-    logger.append_keys(org_id=org_id)
     started = wiring.start_sync().start(org_id, resume=resume)
     # 202: the sync runs on; 200 when the one already running is reported.
     return Response(200 if started.already_running else 202, content_types.APPLICATION_JSON, started)
@@ -268,9 +255,6 @@ def openapi_document() -> Response[str]:
     return Response(200, content_types.APPLICATION_JSON, api_document())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="api", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="api")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

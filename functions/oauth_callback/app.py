@@ -24,7 +24,7 @@ from xero_bridge.http import (
     wants_json,
 )
 from xero_bridge.models.connection import ConnectOutcome
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import invocation, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import complete_connect
 
@@ -70,19 +70,17 @@ def callback(
     spent = connect_cookie("", secure=is_https(app.current_event), max_age=0)
     if wants_json(app.current_event.headers):
         return Response(200, content_types.APPLICATION_JSON, outcome.model_dump(mode="json"), cookies=[spent])
-    params = {
+    params: dict[str, str | None] = {
         "status": "connected",
         "org_id": outcome.org_id,
         "tenant": outcome.tenant_name or outcome.tenant_id,
+        "tenant_id": outcome.tenant_id,
     }
-    response = redirect(add_query(settings.app_return_url, {**params, "tenant_id": outcome.tenant_id}))
+    response = redirect(add_query(settings.app_return_url, params))
     response.cookies.append(spent)
     return response
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="connect", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="connect")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

@@ -23,7 +23,7 @@ from xero_bridge.http import (
     redirect,
     register_error_handlers,
 )
-from xero_bridge.observability import logger, metrics
+from xero_bridge.observability import invocation, logger, metrics
 from xero_bridge.settings import get_settings
 from xero_bridge.wiring import begin_connect
 
@@ -65,9 +65,6 @@ def connect(
     return response
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="connect", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="connect")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

@@ -14,16 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PageTask
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 from xero_bridge.wiring import fetch_page
 
 
-@logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
-@metrics.log_metrics
+@invocation(flow="initial_sync", correlation_id_path="run_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="initial_sync")  # clear_state: no key of an earlier invocation stays
     task = PageTask.model_validate(event)
     logger.append_keys(org_id=task.org_id, tenant_id=task.tenant_id, resource=task.resource, page=task.page)
     result = fetch_page().fetch(task, time_left=time_left(context))

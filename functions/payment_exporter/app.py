@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge import wiring
 from xero_bridge.errors import ExportRetryLater
+from xero_bridge.lambda_time import time_left
 from xero_bridge.models.payments import QueuedMessage
-from xero_bridge.observability import count, logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import count, invocation, metrics
 
 
 def queued(event: dict[str, Any]) -> list[QueuedMessage]:
@@ -30,15 +30,10 @@ def queued(event: dict[str, Any]) -> list[QueuedMessage]:
 
 # No Powertools Idempotency on the SQS message id: a replay is a new message. The ledger's conditional
 # claim on each payment (its business identity) is the idempotency, past Xero's own key window.
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="export")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     # The whole batch at once: payments of many messages fill one Xero batch per tenant.
-    outcome = wiring.export_from_queue().handle(
-        queued(event), time_left=lambda: context.get_remaining_time_in_millis() / 1000
-    )
+    outcome = wiring.export_from_queue().handle(queued(event), time_left=time_left(context))
     report = outcome.report
     for name, value in (
         ("PaymentsExported", report.exported + report.found_in_xero),

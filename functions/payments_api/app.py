@@ -30,8 +30,7 @@ from xero_bridge.models.payments import (
     ReplayRequest,
     ReplayResult,
 )
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
@@ -145,10 +144,7 @@ def replay(org_id: OrgId, body: Annotated[ReplayRequest, Body()]) -> Response[Re
     return _json(202 if result.queued else 200, result)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="export", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="export")  # clear_state: no key of an earlier invocation stays
     logger.append_keys(org_id=(event.get("pathParameters") or {}).get("org_id"))
     return app.resolve(event, context)

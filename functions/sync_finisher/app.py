@@ -12,8 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from xero_bridge.models.sync import FailureInput, FinishInput
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger
 from xero_bridge.wiring import finish_sync, record_sync_failure
 
 
@@ -21,11 +20,8 @@ class _Action(BaseModel):
     action: Literal["finish", "record_failure"]
 
 
-@logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
-@metrics.log_metrics
+@invocation(flow="initial_sync", correlation_id_path="run_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="initial_sync")  # clear_state: no key of an earlier invocation stays
     if _Action.model_validate(event).action == "finish":
         request = FinishInput.model_validate(event)
         logger.append_keys(org_id=request.org_id, run_id=request.run_id)

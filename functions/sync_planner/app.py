@@ -15,16 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.lambda_time import time_left
 from xero_bridge.models.sync import PlanInput
-from xero_bridge.observability import logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import invocation, logger, metrics
 from xero_bridge.wiring import plan_sync
 
 
-@logger.inject_lambda_context(correlation_id_path="execution_name", clear_state=True)
-@metrics.log_metrics
+@invocation(flow="initial_sync", correlation_id_path="execution_name")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="initial_sync")  # clear_state: no key of an earlier invocation stays
     request = PlanInput.model_validate(event)
     logger.append_keys(org_id=request.sync.org_id, tenant_id=request.sync.tenant_id)
     plan = plan_sync().plan(request, time_left=time_left(context))

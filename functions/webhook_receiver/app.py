@@ -15,8 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_bridge.http import api_responses, header, no_body, raw_body, register_error_handlers
-from xero_bridge.observability import count, logger, metrics
-from xero_bridge.settings import get_settings
+from xero_bridge.observability import count, invocation, metrics
 from xero_bridge.wiring import receive_webhook
 
 app = APIGatewayRestResolver()
@@ -60,9 +59,6 @@ def webhook() -> Response[str]:
     return Response(status_code=ack.status_code, content_type=content_types.TEXT_PLAIN, body="")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
+@invocation(flow="webhook", correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the first invocation here, with its name
-    logger.append_keys(flow="webhook")  # clear_state: no key of an earlier invocation stays
     return app.resolve(event, context)

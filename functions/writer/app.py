@@ -13,9 +13,8 @@ from pydantic import ConfigDict, Json
 
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.sqs import SqsRecord
-from xero_bridge.observability import count, logger, metrics
+from xero_bridge.observability import count, invocation, logger, metrics
 from xero_bridge.services.writer.write_records import write_batch
-from xero_bridge.settings import get_settings
 from xero_bridge.wiring import records_writer
 
 
@@ -42,11 +41,8 @@ def record_handler(record: RecordsQueueRecord) -> None:
 
 
 # No correlation_id_path: a batch holds many messages; each log line carries its own message_id instead.
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@invocation(flow="write")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()  # a missing variable fails the invocation here, with its name
-    logger.append_keys(flow="write")  # clear_state: no key of an earlier invocation stays
     # One processor per invocation: it holds the batch's successes and failures, and two invocations
     # sharing one (the local stack runs a function's concurrent invocations in one container) reported
     # each other's messages. raise_on_entire_batch_failure=False: an all-bad batch is reported record by

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xero_bridge.adapters.aws.connections_table import (
     ConnectionsTable,
@@ -12,8 +12,11 @@ from xero_bridge.adapters.aws.connections_table import (
     RefreshLeaseTable,
     TokensTable,
 )
+from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
@@ -34,3 +37,22 @@ class ConnectTables:
             tokens=TokensTable(table_name, client),
             lease=RefreshLeaseTable(table_name, client),
         )
+
+    def connected(self, org_id: str, tenant_id: str, *, now: datetime, **fields: Any) -> XeroConnection:
+        """``org_id`` connected to ``tenant_id`` since ``now``; ``fields`` set the rest (a status, a reason).
+
+        Saved with a placeholder ciphertext: for a test that reads the connection, not its tokens.
+        """
+        connection = XeroConnection.model_validate(
+            {
+                "org_id": org_id,
+                "tenant_id": tenant_id,
+                "status": ConnectionStatus.CONNECTED,
+                "first_connected_at": now,
+                "connected_at": now,
+                "updated_at": now,
+                **fields,
+            }
+        )
+        self.connections.save_connection(connection, ciphertext=b"x", access_expires_at=now, now=now)
+        return connection

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.logs import captured_logs
 from xero_bridge.errors import SettingsError
 from xero_bridge.observability import REDACTED, logger, redact
 from xero_bridge.settings import get_settings, reset_settings
@@ -102,11 +101,7 @@ def test_redact_keeps_ordinary_text_and_valid_json() -> None:
 
 
 def test_every_log_line_goes_through_the_guard() -> None:
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
+    with captured_logs() as buffer:
         # A careless line: a token in the message, a secret in extra, an exception with a code in it
         logger.info(
             f"calling Xero with Bearer {JWT}", extra={"client_secret": "cs-1", "refresh_token": "rt-9"}
@@ -115,8 +110,6 @@ def test_every_log_line_goes_through_the_guard() -> None:
             raise ValueError("exchange failed for code=abc123xyz")
         except ValueError:
             logger.exception("exchange failed")
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
 
     output = buffer.getvalue()
     for secret in (JWT, "cs-1", "rt-9", "abc123xyz"):

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import logging
-import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,27 +186,28 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"-H 'content-type: application/json' {app.api_url}/orgs/demo-org/connect -d '{{}}'"
             "   then open its connect_url"
         )
+        stop_signals: list[int] = []
+        signal.signal(signal.SIGINT, lambda signum, _: stop_signals.append(signum))
+        signal.signal(signal.SIGTERM, lambda signum, _: stop_signals.append(signum))
         print("Ctrl-C to stop.", flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
+        # The handlers take no lock. One that set a threading.Event could deadlock: Python runs a handler in
+        # the main thread between two bytecodes, and `make` sends its own SIGTERM right after the one sent to
+        # the group, so the second could land while the main thread holds that Event's lock. The sleep loop
+        # also runs a handler whose signal the kernel gave to another thread.
+        while not stop_signals:
+            time.sleep(0.2)
         # Leaving the block closes the stack (API, pollers, sandboxes, moto). On a loaded machine that close
         # was seen to take over a minute; whoever pressed Ctrl-C or sent SIGTERM wants the ports back now,
-        # and nothing here outlives the process (moto's data is in memory), so the close is bounded.
-        watchdog = threading.Timer(CLOSE_SECONDS, _exit_unclosed)
-        watchdog.daemon = True
-        watchdog.start()
+        # and nothing here outlives the process (moto's data is in memory), so the close is bounded. The
+        # watchdog is faulthandler's own C thread: it needs neither the GIL nor the main thread to fire.
+        print(f"stopping: the stack closes within {CLOSE_SECONDS:.0f} s", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback_later(CLOSE_SECONDS, exit=True, file=sys.stderr)
     return 0
 
 
-#: How long ``make start`` may take to close its stack after Ctrl-C or SIGTERM before it exits regardless.
+#: How long ``make start`` may take to close its stack after Ctrl-C or SIGTERM before it exits regardless
+#: (status 1, with every thread's stack on stderr: what the close was waiting on).
 CLOSE_SECONDS = 15.0
-
-
-def _exit_unclosed() -> None:
-    print(f"the local stack did not close within {CLOSE_SECONDS:.0f} s; exiting", file=sys.stderr, flush=True)
-    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

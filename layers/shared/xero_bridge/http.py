@@ -33,6 +33,7 @@ from xero_bridge import errors
 from xero_bridge.observability import logger, metrics
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "error_response",
     "header",
     "is_https",
+    "log_org_id",
     "no_body",
     "raw_body",
     "redirect",
@@ -159,6 +161,19 @@ def request_cookie(event: BaseProxyEvent, name: str) -> str | None:
                 return None
     morsel = jar.get(name)
     return morsel.value if morsel is not None else None
+
+
+def log_org_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A resolver middleware (``app.use(middlewares=[log_org_id])``): every line of a routed request names its
+    org, the route's ``org_id`` path parameter (none on a route without one).
+
+    Powertools runs it after the request is validated, so the value is one the route's pattern accepted; a
+    request that validation refuses names no org.
+    """
+    org_id = (app.current_event.path_parameters or {}).get("org_id")
+    if org_id is not None:
+        logger.append_keys(org_id=org_id)
+    return next_middleware(app)
 
 
 def is_https(event: BaseProxyEvent) -> bool:

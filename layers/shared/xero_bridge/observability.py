@@ -15,16 +15,21 @@ token-named JSON field, whatever path it took to get there (an exception message
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_bridge.settings import get_settings
 
 __all__ = [
     "DIMENSIONS",
@@ -32,6 +37,7 @@ __all__ = [
     "RedactingFilter",
     "RedactingFormatter",
     "count",
+    "invocation",
     "logger",
     "metrics",
     "redact",
@@ -191,6 +197,39 @@ def count(name: str, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, *
     with single_metric(name=name, unit=unit, value=value) as metric:
         for key, dimension in sorted(dimensions.items()):
             metric.add_dimension(name=key, value=str(dimension))
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]  # the context: Lambda's, or a test's stand-in
+
+
+def invocation(flow: str, *, correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """What every function's ``lambda_handler`` does around its own work, in one place.
+
+    Powertools' ``inject_lambda_context`` with ``clear_state`` (no key of an earlier invocation stays) and
+    the correlation id found at ``correlation_id_path`` (none for a batch: each line names its own item),
+    ``metrics.log_metrics`` (the invocation's metrics flushed), the settings read first (a missing variable
+    fails the invocation there, with its name), and ``flow`` on every line.
+
+    Parameters
+    ----------
+    flow : str
+        The flow every log line of the invocation names (``api``, ``write``, ``webhook``...).
+    correlation_id_path : str, optional
+        Where the event holds the correlation id (``correlation_paths.API_GATEWAY_REST``, ``run_id``...).
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
+        @metrics.log_metrics
+        @functools.wraps(handler)
+        def invoked(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            get_settings()
+            logger.append_keys(flow=flow)
+            return handler(event, context)
+
+        return invoked
+
+    return decorate
 
 
 # Most invocations of the API functions publish no metric of their own; Powertools then warns on every one,

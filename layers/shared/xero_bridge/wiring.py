@@ -30,10 +30,13 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
     from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
-    from xero_bridge.adapters.xero.oauth import XeroEndpoints
+    from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient
     from xero_bridge.domain.app_budget import AppLimits
     from xero_bridge.models.balances import RecordChange
     from xero_bridge.services.balances.keep import KeepBalances
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from xero_bridge.services.export.record import RecordPayment
     from xero_bridge.services.export.replay import ReplayPayments
     from xero_bridge.services.export.settings import ExportSettingsService
+    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.records.explain import ExplainRecords
     from xero_bridge.services.records.listing import ListRecords
     from xero_bridge.services.records.read import ReadRecords
@@ -125,6 +129,21 @@ def _client_secret(settings: Settings) -> SecretStr:
     return read_secret(settings.xero_client_secret_name, max_age=settings.secret_max_age_seconds)
 
 
+def _secret_key(settings: Settings, name_setting: str) -> SecretsManagerKey:
+    """A key kept in Secrets Manager under the secret the setting ``name_setting`` names (cached)."""
+    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
+
+    return SecretsManagerKey(settings.require(name_setting), max_age=settings.secret_max_age_seconds)
+
+
+def _oauth(settings: Settings, redirect_uri: str, client_secret: SecretStr | str) -> XeroOAuthClient:
+    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
+
+    return XeroOAuthClient(
+        settings.xero_client_id, client_secret, redirect_uri, _endpoints(settings), http=_http()
+    )
+
+
 # --- connect and the connection ------------------------------------------------------------------------
 
 
@@ -139,15 +158,14 @@ def start_connect() -> StartConnect:
 def begin_connect(redirect_uri: str) -> BeginConnect:
     """``/connect`` for this API's ``redirect_uri``; it never reads the client secret (nor is granted it)."""
     from xero_bridge.adapters.aws.connections_table import ConnectSessionsTable, OAuthStatesTable
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient, new_pkce_pair
+    from xero_bridge.adapters.xero.oauth import new_pkce_pair
     from xero_bridge.services.connection.connect import BeginConnect
 
     settings = get_settings()
-    oauth = XeroOAuthClient(settings.xero_client_id, "", redirect_uri, _endpoints(settings), http=_http())
     return BeginConnect(
         sessions=ConnectSessionsTable(settings.table_name),
         states=OAuthStatesTable(settings.table_name),
-        oauth=oauth,
+        oauth=_oauth(settings, redirect_uri, ""),
         pkce=new_pkce_pair,
         state_ttl_seconds=settings.oauth_state_ttl_seconds,
     )
@@ -156,55 +174,40 @@ def begin_connect(redirect_uri: str) -> BeginConnect:
 def complete_connect(redirect_uri: str) -> CompleteConnect:
     """``/callback`` for this API's ``redirect_uri``: the code exchange, the checks, the sync's start."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, OAuthStatesTable
-    from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.adapters.xero.users import XeroUsersLookup
     from xero_bridge.services.connection.connect import CompleteConnect
 
     settings = get_settings()
-    oauth = XeroOAuthClient(
-        settings.xero_client_id, _client_secret(settings), redirect_uri, _endpoints(settings), http=_http()
-    )
     return CompleteConnect(
         states=OAuthStatesTable(settings.table_name),
         connections=ConnectionsTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
-        oauth=oauth,
+        oauth=_oauth(settings, redirect_uri, _client_secret(settings)),
         users=XeroUsersLookup(_endpoints(settings), http=_http()),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
         runs=SyncRunsTable(settings.table_name),
-        catch_ups=SqsCatchUpQueue(settings.require("catch_up_queue_url")),
+        catch_ups=_catch_up_queue(settings),
     )
 
 
 def disconnect_org() -> DisconnectOrg:
     """``DELETE /orgs/{org_id}/connection``: Xero's connection deleted and grant revoked, ours erased."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, TokensTable
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.services.connection.disconnect import DisconnectOrg
 
     settings = get_settings()
-    oauth = XeroOAuthClient(
-        settings.xero_client_id,
-        _client_secret(settings),
-        settings.xero_redirect_uri,
-        _endpoints(settings),
-        http=_http(),
-    )
     return DisconnectOrg(
         connections=ConnectionsTable(settings.table_name),
         tokens=TokensTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
         vault=token_vault(),
-        oauth=oauth,
+        oauth=_oauth(settings, settings.xero_redirect_uri, _client_secret(settings)),
         runs=SyncRunsTable(settings.table_name),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
     )
 
 
@@ -213,24 +216,16 @@ def token_vault() -> TokenVault:
     """The container's token vault (its cache lives as long as the container)."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable, RefreshLeaseTable, TokensTable
     from xero_bridge.adapters.aws.token_cipher import KmsTokenCipher
-    from xero_bridge.adapters.xero.oauth import XeroOAuthClient
     from xero_bridge.services.token_vault import TokenVault
 
     settings = get_settings()
-    # Refresh never sends a redirect URI; the configured one is passed for completeness.
-    oauth = XeroOAuthClient(
-        settings.xero_client_id,
-        _client_secret(settings),
-        settings.xero_redirect_uri,
-        _endpoints(settings),
-        http=_http(),
-    )
     return TokenVault(
         connections=ConnectionsTable(settings.table_name),
         tokens=TokensTable(settings.table_name),
         lease=RefreshLeaseTable(settings.table_name),
         cipher=KmsTokenCipher(settings.token_key_id),
-        oauth=oauth,
+        # Refresh never sends a redirect URI; the configured one is passed for completeness.
+        oauth=_oauth(settings, settings.xero_redirect_uri, _client_secret(settings)),
     )
 
 
@@ -303,6 +298,13 @@ def _writes_queue(settings: Settings) -> SqsWritesQueue:
     return SqsWritesQueue(settings.require("writes_queue_url"))
 
 
+def _publisher(settings: Settings) -> RecordPublisher:
+    """Mapped records on their way to the writer (``WRITES_QUEUE_URL``)."""
+    from xero_bridge.services.publish_records import RecordPublisher
+
+    return RecordPublisher(queue=_writes_queue(settings))
+
+
 def _limiter_clock() -> Callable[[], datetime]:
     """Xero's time as the rate limiter keeps it (real time in AWS; scaled with the emulator's in tests)."""
     limiter = rate_limiter()
@@ -322,16 +324,21 @@ def _wall_clock(settings: Settings) -> Callable[[datetime], datetime]:
     return to_wall_clock
 
 
+def _sync_machine(settings: Settings) -> StepFunctionsSyncMachine:
+    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
+
+    return StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn"))
+
+
 def start_sync() -> StartSync:
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
-    from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.services.sync.start import StartSync
 
     settings = get_settings()
     return StartSync(
         runs=SyncRunsTable(settings.table_name),
-        machine=StepFunctionsSyncMachine(settings.require("initial_sync_state_machine_arn")),
+        machine=_sync_machine(settings),
         connections=ConnectionsTable(settings.table_name),
     )
 
@@ -346,27 +353,25 @@ def sync_progress() -> SyncProgressQuery:
 
 def plan_sync() -> PlanSync:
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.sync.plan import PlanSync
 
     settings = get_settings()
     return PlanSync(
         runs=SyncRunsTable(settings.table_name),
         xero=_xero_readers(settings, Priority.SYNC),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
 
 
 def fetch_page() -> FetchPage:
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.sync.fetch_page import FetchPage
 
     settings = get_settings()
     return FetchPage(
         runs=SyncRunsTable(settings.table_name),
         xero=_xero_readers(settings, Priority.SYNC),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
         to_wall_clock=_wall_clock(settings),
     )
 
@@ -400,14 +405,11 @@ def record_sync_failure() -> RecordSyncFailure:
 def receive_webhook() -> ReceiveWebhook:
     """The webhook receiver: the signing key (cached per container) and the deliveries' queue, only."""
     from xero_bridge.adapters.aws.queues import SqsWebhookQueue
-    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.services.webhooks.receive import ReceiveWebhook
 
     settings = get_settings()
     return ReceiveWebhook(
-        key=SecretsManagerKey(
-            settings.require("xero_webhook_key_name"), max_age=settings.secret_max_age_seconds
-        ),
+        key=_secret_key(settings, "xero_webhook_key_name"),
         queue=SqsWebhookQueue(settings.require("webhooks_queue_url")),
     )
 
@@ -424,7 +426,6 @@ def consume_delivery() -> ConsumeDelivery:
     from xero_bridge.adapters.aws.queues import SqsWebhookQueue
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.webhooks_table import WebhookSequenceTable
-    from xero_bridge.services.publish_records import RecordPublisher
     from xero_bridge.services.webhooks.consume import ConsumeDelivery
     from xero_bridge.services.webhooks.fetch_changes import FetchChanges
 
@@ -436,7 +437,7 @@ def consume_delivery() -> ConsumeDelivery:
         catch_ups=_catch_up_queue(settings),
         xero=_xero_readers(settings, Priority.URGENT),
         records=RecordsTable(settings.records_table_name),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
     return ConsumeDelivery(
         fetch=fetch,
@@ -469,7 +470,6 @@ def catch_up_tenant() -> CatchUpTenant:
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.services.catch_up.tenant import CatchUpTenant
-    from xero_bridge.services.publish_records import RecordPublisher
 
     settings = get_settings()
     return CatchUpTenant(
@@ -479,7 +479,7 @@ def catch_up_tenant() -> CatchUpTenant:
         limiter=rate_limiter(),
         xero=_xero_readers(settings, Priority.CATCH_UP),
         records=RecordsTable(settings.records_table_name),
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
         day_reserve=settings.catch_up_day_reserve,
         lease_seconds=settings.catch_up_lease_seconds,
         xero_clock=_limiter_clock(),
@@ -529,7 +529,6 @@ def refetch_customer() -> RefetchCustomer:
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.services.balances.refetch import RefetchCustomer
-    from xero_bridge.services.publish_records import RecordPublisher
 
     settings = get_settings()
     return RefetchCustomer(
@@ -537,7 +536,7 @@ def refetch_customer() -> RefetchCustomer:
         records=RecordsTable(settings.records_table_name),
         balances=_reconciliation(settings),
         xero=_xero_readers(settings, Priority.URGENT),  # a person asked for it: 5 calls
-        publisher=RecordPublisher(queue=_writes_queue(settings)),
+        publisher=_publisher(settings),
     )
 
 
@@ -564,16 +563,13 @@ def list_records() -> ListRecords:
     """The integration API's paged listings: their cursors signed with a key only this API reads."""
     from xero_bridge.adapters.aws.connections_table import ConnectionsTable
     from xero_bridge.adapters.aws.records_table import RecordsTable
-    from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.services.records.listing import ListRecords
 
     settings = get_settings()
     return ListRecords(
         connections=ConnectionsTable(settings.table_name),
         records=RecordsTable(settings.records_table_name),
-        cursor_key=SecretsManagerKey(
-            settings.require("cursor_key_name"), max_age=settings.secret_max_age_seconds
-        ),
+        cursor_key=_secret_key(settings, "cursor_key_name"),
         balances=_reconciliation(settings),
     )
 
@@ -606,6 +602,13 @@ def _export_queue(settings: Settings) -> SqsExportQueue:
     from xero_bridge.adapters.aws.export_queue import SqsExportQueue
 
     return SqsExportQueue(settings.require("export_queue_url"))
+
+
+def _export_dead_letters(settings: Settings, queue_url_setting: str) -> SqsDeadLetters:
+    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
+    from xero_bridge.errors import ExportQueueError
+
+    return SqsDeadLetters(settings.require(queue_url_setting), error=ExportQueueError)
 
 
 def record_payment() -> RecordPayment:
@@ -650,10 +653,8 @@ def replay_payments() -> ReplayPayments:
 def export_from_queue() -> ExportFromQueue:
     """The exporter behind the export queue: ledger, settings, synced invoices, Xero through the limiter."""
     from xero_bridge.adapters.aws.payments_table import ExportSettingsTable
-    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
     from xero_bridge.adapters.aws.synced_records import SyncedRecordsReader
     from xero_bridge.adapters.xero.payments import MeteredPaymentsFactory
-    from xero_bridge.errors import ExportQueueError
     from xero_bridge.services.export.consumer import ExportFromQueue
     from xero_bridge.services.export.exporter import ExportPayments
 
@@ -669,7 +670,7 @@ def export_from_queue() -> ExportFromQueue:
     return ExportFromQueue(
         exporter=exporter,
         queue=_export_queue(settings),
-        dead_letters=SqsDeadLetters(settings.require("export_dead_letter_queue_url"), error=ExportQueueError),
+        dead_letters=_export_dead_letters(settings, "export_dead_letter_queue_url"),
         retry_base_seconds=settings.export_retry_base_seconds,
         max_receives=settings.export_max_receives,
         lease_seconds=settings.export_lease_seconds,
@@ -677,16 +678,12 @@ def export_from_queue() -> ExportFromQueue:
 
 
 def replay_from_queue() -> ReplayFromQueue:
-    from xero_bridge.adapters.aws.sqs import SqsDeadLetters
-    from xero_bridge.errors import ExportQueueError
     from xero_bridge.services.export.consumer import ReplayFromQueue
 
     settings = get_settings()
     return ReplayFromQueue(
         replay=replay_payments(),
-        dead_letters=SqsDeadLetters(
-            settings.require("export_replay_dead_letter_queue_url"), error=ExportQueueError
-        ),
+        dead_letters=_export_dead_letters(settings, "export_replay_dead_letter_queue_url"),
     )
 
 

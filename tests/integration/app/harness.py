@@ -8,6 +8,7 @@ messages carry status codes and our own redirects, never Xero's ``code``.
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,6 +235,19 @@ def connection_status(app: App, org_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def executions_for(app: App, org_id: str) -> list[dict[str, Any]]:
+    """The inputs of the initial-sync executions started for ``org_id`` (each input names its org)."""
+    sfn = app.stack.client("stepfunctions")
+    machine = app.stack.resources["InitialSyncStateMachine"].arn
+    found = []
+    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        payload = json.loads(described["input"])
+        if payload.get("org_id") == org_id:
+            found.append(payload)
+    return found
 
 
 def new_org() -> str:

@@ -7,7 +7,6 @@ asserts what the user sees: where the browser goes back to in the AR app (``stat
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -24,6 +23,7 @@ from tests.integration.app.harness import (
     connection_status,
     consent,
     consent_redirect,
+    executions_for,
     follow,
     new_browser,
     new_org,
@@ -41,19 +41,6 @@ def scan(app: App, table: str = "ConnectionsTable") -> list[dict[str, Any]]:
     client = app.stack.client("dynamodb")
     pages = client.get_paginator("scan").paginate(TableName=app.stack.physical_id(table))
     return [item for page in pages for item in page["Items"]]
-
-
-def executions_for(app: App, org_id: str) -> list[dict[str, Any]]:
-    """The initial-sync executions started for ``org_id`` (their input names the org)."""
-    sfn = app.stack.client("stepfunctions")
-    machine = app.stack.resources["InitialSyncStateMachine"].arn
-    found = []
-    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
-        described = sfn.describe_execution(executionArn=execution["executionArn"])
-        payload = json.loads(described["input"])
-        if payload.get("org_id") == org_id:
-            found.append(payload)
-    return found
 
 
 def xero_connections(app: App, tenant_id: str) -> list[dict[str, Any]]:

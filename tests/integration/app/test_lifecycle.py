@@ -3,9 +3,7 @@ with the catch-up only, as the AR app and Xero see them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +13,7 @@ from tests.integration.app.harness import (
     connect,
     connection_status,
     consent,
+    executions_for,
     new_org,
     returned,
     synced,
@@ -22,18 +21,6 @@ from tests.integration.app.harness import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def executions_for(app: App, org_id: str) -> list[dict[str, Any]]:
-    sfn = app.stack.client("stepfunctions")
-    machine = app.stack.resources["InitialSyncStateMachine"].arn
-    found = []
-    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
-        described = sfn.describe_execution(executionArn=execution["executionArn"])
-        payload = json.loads(described["input"])
-        if payload.get("org_id") == org_id:
-            found.append({**payload, "status": described["status"]})
-    return found
 
 
 def xero_calls(app: App, tenant_id: str) -> int:

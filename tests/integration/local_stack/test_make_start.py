@@ -77,7 +77,13 @@ def make_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
         yield Started(api_port, banner)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            stderr_tail = (logs / "stderr").read_text()[-6000:]
+            pytest.fail(f"make start outlived SIGTERM by 60 s; its stderr ends:\n{stderr_tail}")
 
 
 def test_make_start_prints_the_access_key_it_accepts(make_start: Started) -> None:

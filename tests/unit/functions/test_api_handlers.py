@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,10 +22,10 @@ from functions.integration_api import app as integration_api
 from functions.oauth_callback import app as oauth_callback
 from functions.oauth_connect import app as oauth_connect
 from tests.support.connect_tables import ConnectTables
+from tests.support.logs import captured_logs
 from xero_bridge import wiring
 from xero_bridge.errors import SettingsError
-from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState, XeroConnection
-from xero_bridge.observability import logger
+from xero_bridge.models.connection import ConnectionStatus, ConnectSession, OAuthState
 from xero_bridge.settings import reset_settings
 
 EVENT_STATE = load_event("oauth_callback/success")["queryStringParameters"]["state"]
@@ -108,12 +107,8 @@ def table(stack: dict[str, str]) -> ConnectTables:
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     """Everything the functions log, formatted (and redacted) exactly as in Lambda."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    yield buffer
-    logging.getLogger(logger.name).removeHandler(handler)
+    with captured_logs() as buffer:
+        yield buffer
 
 
 def pending_state(table: ConnectTables, *, expired: bool = False) -> None:
@@ -312,21 +307,14 @@ def test_callback_with_an_expired_state_is_refused(xero: FakeXero, table: Connec
 
 def test_connection_status_of_a_connected_org(table: ConnectTables) -> None:
     now = datetime(2026, 11, 21, 10, tzinfo=UTC)
-    table.connections.save_connection(
-        XeroConnection(
-            org_id="org_acme",
-            tenant_id="tenant-acme",
-            tenant_name="Acme Ltd",
-            status=ConnectionStatus.NEEDS_RECONNECT,
-            reason="token revoked or expired: reconnect Xero",
-            reason_code="token_revoked",
-            first_connected_at=now,
-            connected_at=now,
-            updated_at=now,
-        ),
-        ciphertext=b"x",
-        access_expires_at=now,
+    table.connected(
+        "org_acme",
+        "tenant-acme",
         now=now,
+        tenant_name="Acme Ltd",
+        status=ConnectionStatus.NEEDS_RECONNECT,
+        reason="token revoked or expired: reconnect Xero",
+        reason_code="token_revoked",
     )
 
     response = integration_api.lambda_handler(
@@ -376,6 +364,24 @@ def test_an_invalid_org_id_is_a_400(table: ConnectTables) -> None:
 
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"] == "invalid_request"
+
+
+def test_a_routes_lines_name_its_org_once_its_path_is_valid(
+    table: ConnectTables, log_lines: io.StringIO
+) -> None:
+    # When a valid request is refused by its use case (nothing connected), and an invalid org id is refused
+    integration_api.lambda_handler(load_event("integration_api/invoice"), FakeLambdaContext())
+    event = load_event("integration_api/connection_status")
+    event["path"] = "/orgs/%20bad%20/connection"
+    event["pathParameters"] = {"org_id": " bad "}
+    integration_api.lambda_handler(event, FakeLambdaContext())
+
+    # Then the first refusal names its org, and the value its route refused is on no line
+    refused = [json.loads(line) for line in log_lines.getvalue().splitlines() if "request refused" in line]
+    assert [(line["error"], line.get("org_id")) for line in refused] == [
+        ("not_connected", "org_acme"),
+        ("invalid_request", None),
+    ]
 
 
 def test_an_unknown_route_is_a_404(table: ConnectTables) -> None:

@@ -16,7 +16,6 @@ from functions.integration_api import app as integration_api
 from tests.support.connect_tables import ConnectTables
 from tests.support.tables import ROOT
 from xero_bridge.adapters.aws.records_table import RecordsTable
-from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.records import Customer, Invoice, RecordPayload, RecordSource, SyncedRecord
 
 ORG = "org_acme"  # the events' org
@@ -30,19 +29,7 @@ CUSTOMER_ID = "4f2a9c1e-7d3b-4e8a-9b6c-1a2b3c4d5e6f"  # the invoices_of_customer
 def synced(stack: dict[str, str]) -> RecordsTable:
     """org_acme connected to tenant-acme, which holds 7 customers and 12 invoices (5 of one customer)."""
     now = NOW
-    ConnectTables.over(stack["TABLE_NAME"]).connections.save_connection(
-        XeroConnection(
-            org_id=ORG,
-            tenant_id=TENANT,
-            status=ConnectionStatus.CONNECTED,
-            first_connected_at=now,
-            connected_at=now,
-            updated_at=now,
-        ),
-        ciphertext=b"x",
-        access_expires_at=now,
-        now=now,
-    )
+    ConnectTables.over(stack["TABLE_NAME"]).connected(ORG, TENANT, now=now)
     records = RecordsTable(stack["RECORDS_TABLE_NAME"], workers=1)
     customers = [
         Customer(

@@ -15,7 +15,6 @@ from conftest import FakeLambdaContext, load_event
 from functions.payments_api import app as payments_api
 from tests.support.connect_tables import ConnectTables
 from tests.unit.conftest import REGION, create_table
-from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.settings import reset_settings
 from xero_bridge.wiring import reset_wiring
 
@@ -29,19 +28,7 @@ def api(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
     reset_settings()
     reset_wiring()
     now = datetime(2026, 11, 21, 10, tzinfo=UTC)
-    ConnectTables.over(stack["TABLE_NAME"]).connections.save_connection(
-        XeroConnection(
-            org_id="org_acme",
-            tenant_id="tenant-acme",
-            status=ConnectionStatus.CONNECTED,
-            first_connected_at=now,
-            connected_at=now,
-            updated_at=now,
-        ),
-        ciphertext=b"x",
-        access_expires_at=now,
-        now=now,
-    )
+    ConnectTables.over(stack["TABLE_NAME"]).connected("org_acme", "tenant-acme", now=now)
     yield sqs
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from datetime import datetime, timedelta
 
 import pytest
 
+from tests.support.logs import captured_logs
 from tests.unit.services.sync.fakes import (
     NOW,
     FakeConnections,
@@ -38,7 +37,6 @@ from xero_bridge.models.sync import (
     SyncStarted,
     SyncStatus,
 )
-from xero_bridge.observability import logger
 from xero_bridge.services.chase_ready import record_chase_ready
 from xero_bridge.services.ports import TimeLeft, XeroReader
 from xero_bridge.services.publish_records import RecordPublisher
@@ -517,15 +515,9 @@ def test_a_synced_page_logs_json_lines_with_its_org_and_run(monkeypatch: pytest.
     xero, runs, queue = FakeXero(data), FakeRuns(), FakeQueue()
     sync = service(xero, runs, queue)
     sync.plan(plan_input())
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
+    with captured_logs() as buffer:
         # When its page 2 is fetched
         sync.fetch_page(task("Invoices", 2))
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
 
     # Then every line is Powertools JSON naming the org and the run, the bad record by index, not content
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]

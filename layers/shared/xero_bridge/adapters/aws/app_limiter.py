@@ -35,18 +35,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
-from xero_bridge.adapters.aws import clients
-from xero_bridge.adapters.aws.dynamodb import is_conditional_check_failure
+from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, is_conditional_check_failure
 from xero_bridge.domain.app_budget import AppLimits, AppSignal, Priority
 from xero_bridge.errors import RateLimiterUnavailable, RateLimitWaitExceeded
 from xero_bridge.observability import logger
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["AppGrant", "AppLimiter", "AppWait", "BudgetStore", "DynamoDBBudgetStore", "InMemoryBudgetStore"]
 
@@ -78,6 +74,17 @@ class AppWait:
     reason: str
 
 
+class _Moment(NamedTuple):
+    """Where a grant or a peek starts (see ``AppLimiter._moment``)."""
+
+    now_ms: int
+    level: int
+    pressed: Priority | None
+    bucket: int
+    next_bucket_ms: int
+    squeeze_until: int
+
+
 class BudgetStore(Protocol):
     """Where the buckets and the signal live (DynamoDB; a dict in the simulation)."""
 
@@ -96,22 +103,13 @@ class BudgetStore(Protocol):
         ...
 
 
-class DynamoDBBudgetStore:
-    """:class:`BudgetStore` over ``ConnectionsTable``."""
-
-    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
-        self.table_name = table_name
-        self._client_instance = client
-
-    def _client(self) -> DynamoDBClient:
-        if self._client_instance is None:
-            self._client_instance = clients.dynamodb()
-        return self._client_instance
+class DynamoDBBudgetStore(DynamoDBTableAdapter):
+    """:class:`BudgetStore` over ``ConnectionsTable`` (its table and client as every table adapter's)."""
 
     def take(self, shard: int, bucket: int, cap: int, expires_at: int) -> bool:
         try:
-            self._client().update_item(
-                TableName=self.table_name,
+            self.client.update_item(
+                TableName=self._table,
                 Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
                 UpdateExpression="ADD #n :one SET expires_at = if_not_exists(expires_at, :ttl)",
                 ConditionExpression="attribute_not_exists(#n) OR #n < :cap",
@@ -130,23 +128,19 @@ class DynamoDBBudgetStore:
 
     def count(self, shard: int, bucket: int) -> int:
         try:
-            item = (
-                self._client()
-                .get_item(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
-                    ProjectionExpression="#n",
-                    ExpressionAttributeNames={"#n": "n"},
-                )
-                .get("Item", {})
-            )
+            item = self.client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RATE#APP#{shard:02d}"}, "sk": {"S": f"B#{bucket}"}},
+                ProjectionExpression="#n",
+                ExpressionAttributeNames={"#n": "n"},
+            ).get("Item", {})
         except ClientError as exc:
             raise RateLimiterUnavailable("could not read the app's Xero budget") from exc
         return int(item["n"]["N"]) if "n" in item else 0
 
     def read_signal(self) -> AppSignal:
         try:
-            item = self._client().get_item(TableName=self.table_name, Key=_SIGNAL_KEY).get("Item", {})
+            item = self.client.get_item(TableName=self._table, Key=_SIGNAL_KEY).get("Item", {})
         except ClientError as exc:
             raise RateLimiterUnavailable("could not read the app's Xero signal") from exc
         numbers = {name: int(value["N"]) for name, value in item.items() if "N" in value}
@@ -172,8 +166,8 @@ class DynamoDBBudgetStore:
         if signal.app_remaining is not None:
             values["app_remaining"] = signal.app_remaining
         try:
-            self._client().update_item(
-                TableName=self.table_name,
+            self.client.update_item(
+                TableName=self._table,
                 Key=_SIGNAL_KEY,
                 UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
                 ConditionExpression="attribute_not_exists(#observed_at) OR #observed_at <= :observed_at",
@@ -290,17 +284,13 @@ class AppLimiter:
         ``refusals``: how many times in a row this caller was refused; its next try is spread wider
         (see :meth:`_spread`).
         """
-        now_ms = self._now_ms() if now_ms is None else now_ms
-        signal = self.signal(now_ms)
-        if signal.blocked_until > now_ms:
-            return self._wait(signal.blocked_until, "appminute")
-        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
+        moment = self._moment(now_ms)
+        if isinstance(moment, AppWait):
+            return moment
+        now_ms, level, pressed, bucket, next_bucket_ms, _ = moment
         limits = self.limits
-        bucket = now_ms // limits.bucket_ms
-        next_bucket_ms = (bucket + 1) * limits.bucket_ms
         if limits.cap(0, priority, level, pressed) <= 0:  # this priority is paused by the squeeze
-            at_ms = self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals)
-            return self._wait(at_ms, "squeezed")
+            return self._squeezed(moment, priority, refusals)
         with self._lock:
             if bucket != self._full_bucket:
                 self._full.clear()
@@ -332,20 +322,15 @@ class AppLimiter:
         spent bucket. A caller peeks before it takes its tenant's slot, so that waiting on a spent budget
         costs a read, not a slot granted and cancelled.
         """
-        now_ms = self._now_ms() if now_ms is None else now_ms
-        signal = self.signal(now_ms)
-        if signal.blocked_until > now_ms:
-            return self._wait(signal.blocked_until, "appminute")
-        level, pressed = signal.level(now_ms), signal.pressure(now_ms)
+        moment = self._moment(now_ms)
+        if isinstance(moment, AppWait):
+            return moment
+        now_ms, level, pressed, bucket, next_bucket_ms, _ = moment
         limits = self.limits
-        bucket = now_ms // limits.bucket_ms
-        next_bucket_ms = (bucket + 1) * limits.bucket_ms
         shard = self._random.randrange(limits.shards)
         cap = limits.cap(shard, priority, level, pressed)
         if cap <= 0:
-            return self._wait(
-                self._spread(max(signal.squeeze_until, next_bucket_ms), priority, refusals), "squeezed"
-            )
+            return self._squeezed(moment, priority, refusals)
         if (bucket, shard, cap) in self._full or self.store.count(shard, bucket) >= cap:
             self._press(priority, now_ms)
             return self._wait(self._spread(next_bucket_ms, priority, refusals), "budget")
@@ -452,6 +437,29 @@ class AppLimiter:
         return self._clock()
 
     # --- inside -----------------------------------------------------------------------------------------
+
+    def _moment(self, now_ms: int | None) -> _Moment | AppWait:
+        """What a grant and a peek both start from: the squeeze and pressure now and the current bucket, or
+        the wait for the end of an app-minute block."""
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        signal = self.signal(now_ms)
+        if signal.blocked_until > now_ms:
+            return self._wait(signal.blocked_until, "appminute")
+        bucket = now_ms // self.limits.bucket_ms
+        next_bucket_ms = (bucket + 1) * self.limits.bucket_ms
+        return _Moment(
+            now_ms,
+            signal.level(now_ms),
+            signal.pressure(now_ms),
+            bucket,
+            next_bucket_ms,
+            signal.squeeze_until,
+        )
+
+    def _squeezed(self, moment: _Moment, priority: Priority, refusals: int) -> AppWait:
+        """The wait of a priority the squeeze pauses: past the squeeze, and at least to the next bucket."""
+        at_ms = self._spread(max(moment.squeeze_until, moment.next_bucket_ms), priority, refusals)
+        return self._wait(at_ms, "squeezed")
 
     def _publish(self, signal: AppSignal) -> None:
         self.store.write_signal(signal)

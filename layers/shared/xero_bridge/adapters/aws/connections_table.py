@@ -35,8 +35,9 @@ then read from the table with a strongly consistent ``GetItem`` (a GSI is only e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -69,6 +70,7 @@ __all__ = [
     "ConnectSessionsTable",
     "ConnectionsTable",
     "OAuthStatesTable",
+    "OrgLeaseTable",
     "RefreshLeaseTable",
     "TokensTable",
 ]
@@ -115,7 +117,47 @@ def _token_update(
     }
 
 
-class OAuthStatesTable(DynamoDBTableAdapter):
+class _SingleUseItems(DynamoDBTableAdapter):
+    """Items written once and taken once, refused after their ``expires_at`` (epoch seconds, the TTL)."""
+
+    def _put_new(self, item: dict[str, Any]) -> None:
+        """Store a new item; a (vanishingly unlikely) duplicate key is refused, never overwritten."""
+        self.client.put_item(
+            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def _take(
+        self, key: dict[str, Any], *, now: datetime, invalid: Callable[..., Exception]
+    ) -> dict[str, Any]:
+        """Delete the item at ``key`` and return its values, unless it expired (even if DynamoDB has not
+        swept it yet).
+
+        Raises
+        ------
+        Exception
+            ``invalid("unknown")`` when it never existed or was already taken, ``invalid("expired",
+            org_id=...)`` when it outlived ``expires_at`` (it is removed on the way).
+        """
+        try:
+            response = self.client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+            # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
+            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
+            if "Attributes" in old:
+                raise invalid("expired", org_id=from_item(old["Attributes"]).get("org_id")) from exc
+            raise invalid("unknown") from exc
+        return from_item(response["Attributes"])
+
+
+class OAuthStatesTable(_SingleUseItems):
     """Pending OAuth states (``STATE#{state}``): single use, expiring (implements ``StateStore``)."""
 
     def put_state(self, state: OAuthState) -> None:
@@ -131,9 +173,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             "created_at": iso(state.created_at),
             "expires_at": int(state.expires_at.timestamp()),
         }
-        self.client.put_item(
-            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._put_new(item)
 
     def take_state(self, state: str, *, now: datetime) -> OAuthState:
         """Delete the state and return it; single use, refused once expired.
@@ -145,23 +185,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
             ``reason="expired"`` when it outlived its TTL, even if DynamoDB has not swept it yet.
         """
         key = to_item({"pk": f"STATE#{state}", "sk": SK_STATE})
-        try:
-            response = self.client.delete_item(
-                TableName=self._table,
-                Key=key,
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
-            # Tell "expired" from "unknown or already used"; an expired one is removed on the way.
-            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
-            if "Attributes" in old:
-                raise InvalidStateError("expired", org_id=from_item(old["Attributes"]).get("org_id")) from exc
-            raise InvalidStateError("unknown") from exc
-        values = from_item(response["Attributes"])
+        values = self._take(key, now=now, invalid=InvalidStateError)
         return OAuthState(
             state=state,
             org_id=values["org_id"],
@@ -173,7 +197,7 @@ class OAuthStatesTable(DynamoDBTableAdapter):
         )
 
 
-class ConnectSessionsTable(DynamoDBTableAdapter):
+class ConnectSessionsTable(_SingleUseItems):
     """Connect links the AR platform asked for (``SESSION#{sha256 of the token}``): single use, expiring
     (``ConnectSessionStore``). The token itself is never stored."""
 
@@ -187,30 +211,12 @@ class ConnectSessionsTable(DynamoDBTableAdapter):
             "created_at": iso(session.created_at),
             "expires_at": int(session.expires_at.timestamp()),
         }
-        self.client.put_item(
-            TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._put_new(item)
 
     def take_session(self, token_hash: str, *, now: datetime) -> ConnectSession:
         """Delete the session and return it: single use, refused once expired (``InvalidSessionError``)."""
         key = to_item({"pk": f"SESSION#{token_hash}", "sk": SK_SESSION})
-        try:
-            response = self.client.delete_item(
-                TableName=self._table,
-                Key=key,
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise
-            old = self.client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
-            if "Attributes" in old:
-                org_id = from_item(old["Attributes"]).get("org_id")
-                raise InvalidSessionError("expired", org_id=org_id) from exc
-            raise InvalidSessionError("unknown") from exc
-        values = from_item(response["Attributes"])
+        values = self._take(key, now=now, invalid=InvalidSessionError)
         return ConnectSession(
             token_hash=token_hash,
             org_id=values["org_id"],
@@ -236,23 +242,17 @@ class ConnectionsTable(DynamoDBTableAdapter):
     def list_connected(self) -> list[XeroConnection]:
         """Every connection that is ``connected`` (a paginated, strongly consistent ``Scan`` of the
         connection items: one item per org, read by the catch-up's fan-out every few minutes)."""
-        found: list[XeroConnection] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "sk = :sk AND #s = :connected",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :sk AND #s = :connected",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
                 ":sk": {"S": SK_CONNECTION},
                 ":connected": {"S": ConnectionStatus.CONNECTED.value},
             },
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self.client.scan(**kwargs)
-            found.extend(self._connection(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return found
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            ConsistentRead=True,
+        )
+        return [self._connection(item) for page in pages for item in page.get("Items", [])]
 
     def find_by_tenant(self, tenant_id: str) -> list[XeroConnection]:
         """Every AR org whose connection names this tenant (normally one; a disconnected one may linger)."""
@@ -491,11 +491,14 @@ class TokensTable(DynamoDBTableAdapter):
         self.client.delete_item(TableName=self._table, Key=to_item({"pk": org_pk(org_id), "sk": SK_TOKENS}))
 
 
-class RefreshLeaseTable(DynamoDBTableAdapter):
-    """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
+class OrgLeaseTable(DynamoDBTableAdapter):
+    """A lease per org (``ORG#{org_id}`` / :attr:`lease_sk`): one owner at a time, until ``lease_until``
+    (epoch ms); DynamoDB's TTL sweeps it a day later."""
+
+    lease_sk: ClassVar[str]
 
     def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
-        """Take the org's refresh lease if nobody holds it (or the holder's lease ran out).
+        """Take the org's lease if nobody holds it (or the holder's lease ran out).
 
         The conditional put is atomic in DynamoDB, so across every concurrent Lambda exactly one wins.
         """
@@ -503,7 +506,7 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
         until = now + timedelta(seconds=seconds)
         item = {
             "pk": org_pk(org_id),
-            "sk": SK_REFRESH_LEASE,
+            "sk": self.lease_sk,
             "type": "lease",
             "owner": owner,
             "lease_until": int(until.timestamp() * 1000),
@@ -523,13 +526,33 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
             raise
         return True
 
+    def release(self, org_id: str, owner: str) -> None:
+        """Give the lease back, only if it is still ours (it may have expired and been taken over)."""
+        try:
+            self.client.delete_item(
+                TableName=self._table,
+                Key=to_item({"pk": org_pk(org_id), "sk": self.lease_sk}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+
+
+class RefreshLeaseTable(OrgLeaseTable):
+    """The per-connection lease that serialises token refreshes across every Lambda (``RefreshLease``)."""
+
+    lease_sk = SK_REFRESH_LEASE
+
     def extend(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
         """Push our lease to ``now + seconds`` (a refresh still running); False when it is no longer ours."""
         until = now + timedelta(seconds=seconds)
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
+                Key=to_item({"pk": org_pk(org_id), "sk": self.lease_sk}),
                 UpdateExpression="SET lease_until = :until, expires_at = :ttl",
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
@@ -544,17 +567,3 @@ class RefreshLeaseTable(DynamoDBTableAdapter):
                 return False
             raise
         return True
-
-    def release(self, org_id: str, owner: str) -> None:
-        """Give the lease back, only if it is still ours (it may have expired and been taken over)."""
-        try:
-            self.client.delete_item(
-                TableName=self._table,
-                Key=to_item({"pk": org_pk(org_id), "sk": SK_REFRESH_LEASE}),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": owner}},
-            )
-        except ClientError as exc:
-            if not is_conditional_check_failure(exc):
-                raise

@@ -12,19 +12,14 @@ reason as a message attribute, instead of being received again and again for not
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from xero_bridge.adapters.aws.sqs import BatchSender
+from xero_bridge.adapters.aws.sqs import BatchSendingQueue
 from xero_bridge.errors import ExportQueueError
 from xero_bridge.models.payments import ExportMessage
 from xero_bridge.observability import logger
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 __all__ = ["PAYMENTS_PER_MESSAGE", "SqsExportQueue"]
 
@@ -32,28 +27,11 @@ PAYMENTS_PER_MESSAGE = 50
 """Payment ids per export message: one message can fill one Xero batch."""
 
 
-class SqsExportQueue:
-    """The export queue (implements ``ExportQueue``).
+class SqsExportQueue(BatchSendingQueue):
+    """The export queue (``EXPORT_QUEUE_URL``; implements ``ExportQueue``); constructed as any
+    :class:`~xero_bridge.adapters.aws.sqs.BatchSendingQueue`."""
 
-    Parameters
-    ----------
-    queue_url
-        ``EXPORT_QUEUE_URL``.
-    client, attempts, sleep
-        As :class:`~xero_bridge.adapters.aws.sqs.BatchSender`.
-    """
-
-    def __init__(
-        self,
-        queue_url: str,
-        *,
-        client: SQSClient | None = None,
-        attempts: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._sender = BatchSender(
-            queue_url, error=ExportQueueError, client=client, attempts=attempts, sleep=sleep
-        )
+    error = ExportQueueError
 
     def send(self, org_id: str, payment_ids: Sequence[str], *, trigger: str = "recorded") -> int:
         """Queue ``payment_ids`` of ``org_id`` for export, 50 to a message; returns the messages sent.
@@ -85,8 +63,8 @@ class SqsExportQueue:
         later but just as safely.
         """
         try:
-            self._sender.client.change_message_visibility(
-                QueueUrl=self._sender.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+            self.client.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("could not set the message's backoff", extra={"error": type(exc).__name__})

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from xero_bridge.adapters.aws import clients
-from xero_bridge.adapters.aws.sqs import BatchSender, SqsDeadLetters
+from xero_bridge.adapters.aws.sqs import BatchSender, SqsDeadLetters, SqsQueueAdapter
 from xero_bridge.errors import CatchUpQueueError, WebhookQueueError
 from xero_bridge.models.webhooks import CatchUpRequest
 
@@ -24,19 +23,7 @@ MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 """SQS's longest visibility timeout (12 hours)."""
 
 
-class _SqsQueue:
-    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
-        self._url = queue_url
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = clients.sqs()
-        return self._client
-
-
-class SqsWebhookQueue(_SqsQueue):
+class SqsWebhookQueue(SqsQueueAdapter):
     """``WebhooksQueue`` and its dead-letter queue (``WEBHOOKS_QUEUE_URL``, ``WEBHOOKS_DLQ_URL``).
 
     Parameters
@@ -55,14 +42,14 @@ class SqsWebhookQueue(_SqsQueue):
 
     def send_delivery(self, body: str) -> None:
         try:
-            self.client.send_message(QueueUrl=self._url, MessageBody=body)
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
         except (ClientError, BotoCoreError) as exc:
             raise WebhookQueueError("the webhooks queue refused a delivery") from exc
 
     def return_later(self, receipt_handle: str, seconds: int) -> None:
         """Hide the message for ``seconds`` (it is then received again, counting one more receive)."""
         self.client.change_message_visibility(
-            QueueUrl=self._url,
+            QueueUrl=self.queue_url,
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_SECONDS)),
         )
@@ -72,7 +59,7 @@ class SqsWebhookQueue(_SqsQueue):
         self._dead_letters.send(body, reason)
 
 
-class SqsCatchUpQueue(_SqsQueue):
+class SqsCatchUpQueue(SqsQueueAdapter):
     """``CatchUpQueue`` (``CATCH_UP_QUEUE_URL``): one message per catch-up asked for."""
 
     def request(self, request: CatchUpRequest) -> None:
@@ -80,5 +67,5 @@ class SqsCatchUpQueue(_SqsQueue):
 
     def request_many(self, requests: Sequence[CatchUpRequest]) -> None:
         """Send the requests in ``SendMessageBatch`` calls, the refused entries again with backoff."""
-        sender = BatchSender(self._url, error=CatchUpQueueError, client=self._client, attempts=2)
+        sender = BatchSender(self.queue_url, error=CatchUpQueueError, client=self._client, attempts=2)
         sender.send([request.model_dump_json() for request in requests])

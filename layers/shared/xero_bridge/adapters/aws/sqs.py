@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,7 +18,15 @@ from xero_bridge.errors import RetryLater
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["MAX_SQS_BATCH_BYTES", "MAX_SQS_BATCH_ENTRIES", "BatchSender", "SqsDeadLetters", "sqs_batches"]
+__all__ = [
+    "MAX_SQS_BATCH_BYTES",
+    "MAX_SQS_BATCH_ENTRIES",
+    "BatchSender",
+    "BatchSendingQueue",
+    "SqsDeadLetters",
+    "SqsQueueAdapter",
+    "sqs_batches",
+]
 
 MAX_SQS_BATCH_ENTRIES = 10
 """SQS ``SendMessageBatch`` takes at most 10 entries..."""
@@ -41,7 +49,22 @@ def sqs_batches(bodies: Sequence[str]) -> Iterator[list[str]]:
         yield batch
 
 
-class BatchSender:
+class SqsQueueAdapter:
+    """Base of the adapters over one queue: its URL, and an SQS client (tests pass their own; the
+    container's shared one, ``clients.sqs()``, is used on first need when omitted, never at import)."""
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = clients.sqs()
+        return self._client
+
+
+class BatchSender(SqsQueueAdapter):
     """``SendMessageBatch`` to one queue, the entries SQS refuses sent again with backoff.
 
     Parameters
@@ -67,17 +90,10 @@ class BatchSender:
         attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.queue_url = queue_url
+        super().__init__(queue_url, client)
         self._error = error
-        self._client = client
         self._attempts = attempts
         self._sleep = sleep
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = clients.sqs()
-        return self._client
 
     def send(self, bodies: Sequence[str]) -> None:
         """Send every body, in as few batches as SQS allows."""
@@ -116,7 +132,39 @@ class BatchSender:
         raise self._error(f"SQS still refused {len(pending)} entries after {self._attempts} sends")
 
 
-class SqsDeadLetters:
+class BatchSendingQueue:
+    """Base of a queue adapter that sends through a :class:`BatchSender` raising the adapter's ``error``.
+
+    Parameters
+    ----------
+    queue_url
+        The queue.
+    client, attempts, sleep
+        As :class:`BatchSender`.
+    """
+
+    error: ClassVar[type[RetryLater]]
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client: SQSClient | None = None,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sender = BatchSender(queue_url, error=self.error, client=client, attempts=attempts, sleep=sleep)
+
+    @property
+    def client(self) -> SQSClient:
+        return self._sender.client
+
+    @property
+    def queue_url(self) -> str:
+        return self._sender.queue_url
+
+
+class SqsDeadLetters(SqsQueueAdapter):
     """A dead-letter queue a consumer moves a message to itself, with why (implements ``DeadLetters``).
 
     SQS's own redrive would carry no reason; this keeps the body as it came and says why beside it.
@@ -133,23 +181,16 @@ class SqsDeadLetters:
     """
 
     def __init__(self, queue_url: str, *, error: type[RetryLater], client: SQSClient | None = None) -> None:
-        self._url = queue_url
+        super().__init__(queue_url, client)
         self._error = error
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = clients.sqs()
-        return self._client
 
     def send(self, body: str, reason: str) -> None:
         """Keep ``body`` as it came, with ``reason`` (and when) as message attributes."""
-        if not self._url:
+        if not self.queue_url:
             raise self._error("no dead-letter queue is configured: a poison message cannot be set aside")
         try:
             self.client.send_message(
-                QueueUrl=self._url,
+                QueueUrl=self.queue_url,
                 MessageBody=body,
                 MessageAttributes={
                     "reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},

@@ -8,51 +8,26 @@ bodies under SQS's 256 KiB, and the bodies grouped into ``SendMessageBatch`` cal
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from xero_bridge.adapters.aws.sqs import MAX_SQS_BATCH_BYTES, MAX_SQS_BATCH_ENTRIES, BatchSender, sqs_batches
+from xero_bridge.adapters.aws.sqs import (
+    MAX_SQS_BATCH_BYTES,
+    MAX_SQS_BATCH_ENTRIES,
+    BatchSendingQueue,
+    sqs_batches,
+)
 from xero_bridge.errors import WritesQueueError
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.records import RecordSource, SkippedRecord, SyncedRecord
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
 __all__ = ["MAX_SQS_BATCH_BYTES", "MAX_SQS_BATCH_ENTRIES", "SqsWritesQueue", "sqs_batches"]
 
 
-class SqsWritesQueue:
-    """``SendMessageBatch`` with the entries SQS refuses retried, and an emptiness check for the finisher.
+class SqsWritesQueue(BatchSendingQueue):
+    """``SendMessageBatch`` with the entries SQS refuses retried, and an emptiness check for the finisher
+    (``WRITES_QUEUE_URL``; constructed as any :class:`~xero_bridge.adapters.aws.sqs.BatchSendingQueue`)."""
 
-    Parameters
-    ----------
-    queue_url
-        ``WRITES_QUEUE_URL``.
-    client
-        An SQS client; the container's shared one is created on first use when omitted.
-    attempts
-        Sends of the refused entries of one batch before giving up.
-    sleep
-        Backoff between those sends (tests pass a recorder).
-    """
-
-    def __init__(
-        self,
-        queue_url: str,
-        *,
-        client: SQSClient | None = None,
-        attempts: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._sender = BatchSender(
-            queue_url, error=WritesQueueError, client=client, attempts=attempts, sleep=sleep
-        )
-
-    @property
-    def client(self) -> SQSClient:
-        return self._sender.client
+    error = WritesQueueError
 
     def send_records(
         self,
@@ -86,7 +61,7 @@ class SqsWritesQueue:
     def is_empty(self) -> bool:
         """True when SQS reports no message visible, in flight or delayed (approximate counts)."""
         attributes = self.client.get_queue_attributes(
-            QueueUrl=self._sender.queue_url,
+            QueueUrl=self.queue_url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",
                 "ApproximateNumberOfMessagesNotVisible",
