@@ -40,6 +40,7 @@ from xero_bridge.models.records import (
     RecordSource,
     RecordType,
     SkippedRecord,
+    StoredRecord,
 )
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "contribution",
     "describe_source",
     "explain_locally",
+    "held_documents",
+    "is_balance_document",
 ]
 
 BalanceDocument = Invoice | CreditNote | Overpayment | Prepayment
@@ -71,6 +74,15 @@ class HeldDocument:
 
     payload: BalanceDocument
     source: RecordSource | None = None
+
+
+def held_documents(stored: Iterable[StoredRecord]) -> list[HeldDocument]:
+    """The balance documents among records we hold (payments and the customer itself left out)."""
+    return [
+        HeldDocument(payload=s.payload, source=s.source)
+        for s in stored
+        if isinstance(s.payload, BalanceDocument)
+    ]
 
 
 def contribution(document: BalanceDocument) -> Decimal:
@@ -149,14 +161,16 @@ def balance_of(
 
 
 def _finding(
-    held: HeldDocument,
+    document: BalanceDocument,
     cause: BalanceCause,
     amount: Decimal,
     text: str,
     *,
+    ours: BalanceDocument | None = None,
+    theirs: BalanceDocument | None = None,
     skipped: SkippedRecord | None = None,
 ) -> BalanceFinding:
-    document = held.payload
+    """A finding about ``document``, with our version (``ours``) and Xero's (``theirs``) when known."""
     return BalanceFinding(
         cause=cause,
         record_type=document.record_type,
@@ -164,7 +178,8 @@ def _finding(
         number=getattr(document, "number", None),
         amount=amount,
         explanation=text,
-        our_version=document.xero_updated_at,
+        our_version=ours.xero_updated_at if ours is not None else None,
+        xero_version=theirs.xero_updated_at if theirs is not None else None,
         skip_reason=skipped.reason.value if skipped is not None else None,
     )
 
@@ -185,7 +200,6 @@ def explain_locally(
     if not balance.off_balance or balance.difference is None:
         return []
     difference = balance.difference  # ours - Xero's
-    currency = balance.currency
     findings: list[BalanceFinding] = []
     seen: set[str] = set()
     invoices = {h.payload.xero_id: h for h in held if isinstance(h.payload, Invoice)}
@@ -211,7 +225,7 @@ def explain_locally(
         if invoice.status == "AUTHORISED" and unseen > 0:
             findings.append(
                 _finding(
-                    h,
+                    invoice,
                     BalanceCause.OLDER_THAN_XERO,
                     unseen,
                     f"{_number(invoice)}: we hold payments or credit of {_money(unseen, invoice.currency)} "
@@ -220,6 +234,7 @@ def explain_locally(
                     "from "
                     f"{describe_source(h.source)}) does not show: Xero has a newer version we have not "
                     "received",
+                    ours=invoice,
                 )
             )
             seen.add(invoice_id)
@@ -243,24 +258,26 @@ def explain_locally(
         if amount != 0 and amount == difference:
             findings.append(
                 _finding(
-                    h,
+                    document,
                     BalanceCause.COUNTED_HERE_NOT_IN_XERO,
                     amount,
                     f"{_number(document)} counts {_money(amount, document.currency)} here as "
                     f"{document.status}; "
                     f"Xero's figure does not count it (paid, credited, voided or deleted in Xero since): "
                     f"{when}{later}",
+                    ours=document,
                 )
             )
         elif document.status in ("DRAFT", "SUBMITTED") and _would_count(document) == -difference:
             findings.append(
                 _finding(
-                    h,
+                    document,
                     BalanceCause.COUNTED_IN_XERO_NOT_HERE,
                     -difference,
                     f"{_number(document)} is {document.status} here and not counted; Xero's figure counts "
                     f"{_money(-difference, document.currency)} for it (approved in Xero since): "
                     f"{when}{later}",
+                    ours=document,
                 )
             )
         else:
@@ -279,7 +296,6 @@ def explain_locally(
                     }
                 )
             )
-    del currency
     return findings
 
 
@@ -336,89 +352,61 @@ def compare_with_xero(
             skip = skipped.get(document.xero_id)
             why = f" (left out: {skip.detail})" if skip is not None else " (no version of it reached us)"
             findings.append(
-                BalanceFinding(
-                    cause=BalanceCause.MISSING_HERE,
-                    record_type=document.record_type,
-                    xero_id=document.xero_id,
-                    number=getattr(document, "number", None),
-                    amount=-theirs,
-                    explanation=f"{_number(document)}: Xero has it ({document.status}, "
+                _finding(
+                    document,
+                    BalanceCause.MISSING_HERE,
+                    -theirs,
+                    f"{_number(document)}: Xero has it ({document.status}, "
                     f"{_money(theirs, document.currency)} in its figure) and we do not hold it{why}",
-                    xero_version=document.xero_updated_at,
-                    skip_reason=skip.reason.value if skip is not None else None,
+                    theirs=document,
+                    skipped=skip,
                 )
             )
             continue
         mine = ours.payload
         effect = contribution(mine) - theirs
         if mine.currency != document.currency:
-            findings.append(
-                BalanceFinding(
-                    cause=BalanceCause.CURRENCY_MISMATCH,
-                    record_type=document.record_type,
-                    xero_id=document.xero_id,
-                    number=getattr(document, "number", None),
-                    amount=effect,
-                    explanation=f"{_number(document)} is in {mine.currency} here and in "
-                    f"{document.currency} in "
-                    f"Xero: our version of {mine.xero_updated_at.isoformat()} (from "
-                    f"{describe_source(ours.source)}) predates the change",
-                    our_version=mine.xero_updated_at,
-                    xero_version=document.xero_updated_at,
-                )
+            cause = BalanceCause.CURRENCY_MISMATCH
+            text = (
+                f"{_number(document)} is in {mine.currency} here and in {document.currency} in "
+                f"Xero: our version of {mine.xero_updated_at.isoformat()} (from "
+                f"{describe_source(ours.source)}) predates the change"
             )
+        elif effect == 0:
             continue
-        if mine.xero_updated_at < document.xero_updated_at and effect != 0:
+        elif mine.xero_updated_at < document.xero_updated_at:
             state = (
                 f"{mine.status} here, {document.status} in Xero"
                 if mine.status != document.status
                 else f"{_money(contribution(mine), mine.currency)} here, "
                 f"{_money(theirs, document.currency)} in Xero"
             )
-            findings.append(
-                BalanceFinding(
-                    cause=BalanceCause.OLDER_THAN_XERO,
-                    record_type=document.record_type,
-                    xero_id=document.xero_id,
-                    number=getattr(document, "number", None),
-                    amount=effect,
-                    explanation=f"{_number(document)}: {state}; our version of "
-                    f"{mine.xero_updated_at.isoformat()} (from {describe_source(ours.source)}) is older than "
-                    f"Xero's of {document.xero_updated_at.isoformat()}: that change never reached us",
-                    our_version=mine.xero_updated_at,
-                    xero_version=document.xero_updated_at,
-                )
+            cause = BalanceCause.OLDER_THAN_XERO
+            text = (
+                f"{_number(document)}: {state}; our version of "
+                f"{mine.xero_updated_at.isoformat()} (from {describe_source(ours.source)}) is older than "
+                f"Xero's of {document.xero_updated_at.isoformat()}: that change never reached us"
             )
-        elif effect != 0:
-            findings.append(
-                BalanceFinding(
-                    cause=BalanceCause.COUNTED_HERE_NOT_IN_XERO
-                    if effect > 0
-                    else BalanceCause.COUNTED_IN_XERO_NOT_HERE,
-                    record_type=document.record_type,
-                    xero_id=document.xero_id,
-                    number=getattr(document, "number", None),
-                    amount=effect,
-                    explanation=f"{_number(document)}: the same version here and in Xero, yet it counts "
-                    f"{_money(contribution(mine), mine.currency)} here and "
-                    f"{_money(theirs, document.currency)} "
-                    f"in Xero's documents",
-                    our_version=mine.xero_updated_at,
-                    xero_version=document.xero_updated_at,
-                )
+        else:
+            cause = (
+                BalanceCause.COUNTED_HERE_NOT_IN_XERO if effect > 0 else BalanceCause.COUNTED_IN_XERO_NOT_HERE
             )
+            text = (
+                f"{_number(document)}: the same version here and in Xero, yet it counts "
+                f"{_money(contribution(mine), mine.currency)} here and "
+                f"{_money(theirs, document.currency)} in Xero's documents"
+            )
+        findings.append(_finding(document, cause, effect, text, ours=mine, theirs=document))
     for xero_id, ours in held.items():
         if xero_id not in xero_ids and contribution(ours.payload) != 0:
             findings.append(
-                BalanceFinding(
-                    cause=BalanceCause.COUNTED_HERE_NOT_IN_XERO,
-                    record_type=ours.payload.record_type,
-                    xero_id=xero_id,
-                    number=getattr(ours.payload, "number", None),
-                    amount=contribution(ours.payload),
-                    explanation=f"{_number(ours.payload)} counts here, but Xero no longer lists it for this "
+                _finding(
+                    ours.payload,
+                    BalanceCause.COUNTED_HERE_NOT_IN_XERO,
+                    contribution(ours.payload),
+                    f"{_number(ours.payload)} counts here, but Xero no longer lists it for this "
                     f"customer (moved to another contact, or removed)",
-                    our_version=ours.payload.xero_updated_at,
+                    ours=ours.payload,
                 )
             )
     return findings
@@ -426,4 +414,4 @@ def compare_with_xero(
 
 def is_balance_document(payload: RecordPayload) -> bool:
     """Whether a record moves a customer's receivable balance."""
-    return isinstance(payload, Invoice | CreditNote | Overpayment | Prepayment)
+    return isinstance(payload, BalanceDocument)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from xero_bridge.domain.balances import HeldDocument, balance_of, explain_locally, is_balance_document
+from xero_bridge.domain.balances import balance_of, explain_locally, held_documents
 from xero_bridge.models.balances import CustomerBalance
 from xero_bridge.models.records import Customer, Payment, RecordType, StoredRecord
 from xero_bridge.services.ports import BalanceStore, RecordHistory
@@ -106,15 +106,11 @@ def check_tenant(
 def _balance(
     org_id: str, contact_id: str, customer: Customer, documents: Sequence[StoredRecord], now: datetime
 ) -> CustomerBalance:
-    held_documents = [
-        HeldDocument(payload=s.payload, source=s.source)  # type: ignore[arg-type]
-        for s in documents
-        if is_balance_document(s.payload)
-    ]
+    held = held_documents(documents)
     payments = [s.payload for s in documents if isinstance(s.payload, Payment)]
-    balance = balance_of(customer, (h.payload for h in held_documents), checked_at=now)
+    balance = balance_of(customer, (h.payload for h in held), checked_at=now)
     if balance.off_balance:
-        findings = explain_locally(customer, held_documents, payments, balance)
+        findings = explain_locally(customer, held, payments, balance)
         balance = balance.model_copy(
             update={
                 "explanation": tuple(findings),

@@ -9,12 +9,11 @@ a port meets its adapter:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 # Only annotations use these: a function importing the ports does not import every flow's models.
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from pydantic import SecretStr
 
     from xero_bridge.errors import NeedsReconnect
@@ -98,6 +97,7 @@ __all__ = [
     "XeroPaymentsClient",
     "XeroReader",
     "XeroReaders",
+    "utc_now",
 ]
 
 
@@ -105,6 +105,11 @@ class Clock(Protocol):
     """Aware-UTC wall clock."""
 
     def __call__(self) -> datetime: ...
+
+
+def utc_now() -> datetime:
+    """The wall clock: the ``clock`` every service is given unless told otherwise."""
+    return datetime.now(UTC)
 
 
 TimeLeft = Callable[[], float]

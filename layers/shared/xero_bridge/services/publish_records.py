@@ -5,35 +5,37 @@ of what changed since a cursor) all end the same way: the import rules map the X
 records (and the ones left out, with why) go to the writes queue, and only once the queue has accepted every
 one of them is the work marked done — a page checkpoint, an event batch acknowledged, a cursor moved. A
 caller that dies between the two re-sends the batch; the writer's conditional upserts make that harmless.
+
+:func:`every_page` is the read before it where a flow reads a whole list (the catch-up's sweep of a
+resource, the payments that follow their invoices, the re-fetch of one customer's documents).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from xero_bridge.domain.import_rules import MappedBatch, map_records
-from xero_bridge.models.pages import BadRecord
-from xero_bridge.models.records import RecordSource, SkipReason
+from xero_bridge.models.pages import BadRecord, Page
+from xero_bridge.models.records import RecordSource, SkipReason, SyncedRecord
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import Clock, WritesQueue
+from xero_bridge.services.ports import Clock, WritesQueue, XeroReader, utc_now
 
-__all__ = ["Published", "RecordPublisher"]
+__all__ = ["Published", "RecordPublisher", "every_page"]
 
 
 @dataclass(frozen=True)
 class Published:
-    """What one batch became: records sent to the writer, records the rules left out, unreadable ones."""
+    """What one batch became: records sent to the writer, records the rules left out, unreadable ones, and
+    the records sent themselves (for a caller that also looks at them, as the re-fetch does)."""
 
     records_sent: int
     skipped: int
     malformed: int
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    records: tuple[SyncedRecord, ...] = ()
 
 
 class RecordPublisher:
@@ -55,7 +57,7 @@ class RecordPublisher:
         *,
         queue: WritesQueue,
         mapper: Callable[..., MappedBatch] = map_records,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._queue = queue
         self._map = mapper
@@ -148,7 +150,22 @@ class RecordPublisher:
             records_sent=len(batch.records),
             skipped=len(batch.skipped) - unreadable,
             malformed=len(bad_records) + unreadable,
+            records=tuple(batch.records),
         )
         if checkpoint is not None:
             checkpoint(published)
         return published
+
+
+def every_page(
+    reader: XeroReader, resource: str, *, page_size: int, max_pages: int | None = None, **query: Any
+) -> Iterator[Page[XeroModel]]:
+    """Pages 1, 2, ... of ``resource`` with ``query`` (``where``, ``if_modified_since``...), each yielded as
+    soon as it is read, until Xero says one is the last (or ``max_pages`` were read)."""
+    page_number = 1
+    while True:
+        page = reader.list_page(resource, page=page_number, page_size=page_size, **query)
+        yield page
+        if page.is_last or page_number == max_pages:
+            return
+        page_number += 1

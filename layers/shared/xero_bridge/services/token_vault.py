@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from xero_bridge.errors import (
     NeedsReconnect,
@@ -34,7 +34,14 @@ from xero_bridge.models.connection import (
     XeroConnection,
 )
 from xero_bridge.observability import count, logger
-from xero_bridge.services.ports import ConnectionStore, RefreshLease, TokenCipher, TokenStore, XeroOAuthPort
+from xero_bridge.services.ports import (
+    ConnectionStore,
+    RefreshLease,
+    TokenCipher,
+    TokenStore,
+    XeroOAuthPort,
+    utc_now,
+)
 
 __all__ = ["REVOKED_REASON", "TokenVault"]
 
@@ -49,10 +56,6 @@ class _Cached:
     version: int
     tokens: StoredTokens
     cached_at: datetime
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TokenVault:
@@ -97,7 +100,7 @@ class TokenVault:
         cache_seconds: float = 300.0,
         lease_seconds: float = 20.0,
         wait_seconds: float = 25.0,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._connections = connections

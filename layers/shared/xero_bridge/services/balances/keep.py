@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.models.balances import RecordChange
 from xero_bridge.models.records import RecordType, StoredRecord
 from xero_bridge.services.balance_check import check_customer
-from xero_bridge.services.ports import BalanceStore, RecordHistory
+from xero_bridge.services.ports import BalanceStore, RecordHistory, utc_now
 
 __all__ = ["KeepBalances", "KeptBalances"]
 
@@ -65,7 +65,7 @@ class KeepBalances:
         *,
         records: RecordHistory,
         balances: BalanceStore,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._records = records
         self._balances = balances

@@ -15,19 +15,25 @@ written, within seconds), ``confirmed`` when they do not (the difference is with
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from xero_bridge.domain.balances import BalanceDocument, HeldDocument, compare_with_xero, contribution
-from xero_bridge.domain.import_rules import MappedBatch, map_records
+from xero_bridge.domain.balances import BalanceDocument, compare_with_xero, contribution, held_documents
 from xero_bridge.errors import NotConnectedError, RecordNotHeld
 from xero_bridge.models.balances import RefetchOutcome
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.records import Customer, RecordSource, RecordType, SkippedRecord
 from xero_bridge.models.xero import XeroModel
 from xero_bridge.services.balance_check import check_customer
-from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordHistory, XeroReader, XeroReaders
-from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.ports import (
+    BalanceStore,
+    ConnectionStore,
+    RecordHistory,
+    XeroReader,
+    XeroReaders,
+    utc_now,
+)
+from xero_bridge.services.publish_records import Published, RecordPublisher, every_page
 
 __all__ = ["RefetchCustomer"]
 
@@ -64,7 +70,7 @@ class RefetchCustomer:
         balances: BalanceStore,
         xero: XeroReaders,
         publisher: RecordPublisher,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._records = records
@@ -103,24 +109,19 @@ class RefetchCustomer:
             )
         reader = self._xero(tenant_id)
         source = RecordSource(kind="by_id", fetched_at=self._clock())
-        contact_page = reader.fetch_by_ids("Contacts", [contact_id])
-        mapped_contact = map_records("Contacts", contact_page.records, source, incremental=True)
-        sent = self._publish(org_id, tenant_id, "Contacts", contact_page.records, source)
-        xero_customer = next(
-            (r.payload for r in mapped_contact.records if isinstance(r.payload, Customer)), None
+        contact = self._publish(
+            org_id, tenant_id, "Contacts", reader.fetch_by_ids("Contacts", [contact_id]).records, source
         )
+        sent = contact.records_sent
+        xero_customer = next((r.payload for r in contact.records if isinstance(r.payload, Customer)), None)
         in_xero: list[BalanceDocument] = []
         for resource, where in _DOCUMENTS.items():
             found = self._documents(reader, resource, f'Contact.ContactID==Guid("{contact_id}") AND {where}')
-            batch: MappedBatch = map_records(resource, found, source, incremental=True)
-            in_xero.extend(r.payload for r in batch.records)  # type: ignore[misc]
-            sent += self._publish(org_id, tenant_id, resource, found, source)
-        held_docs = {
-            s.xero_id: HeldDocument(payload=s.payload, source=s.source)  # type: ignore[arg-type]
-            for s in self._records.customer_documents(tenant_id, contact_id)
-            if s.record_type
-            in (RecordType.INVOICE, RecordType.CREDIT_NOTE, RecordType.OVERPAYMENT, RecordType.PREPAYMENT)
-        }
+            published = self._publish(org_id, tenant_id, resource, found, source)
+            in_xero.extend(r.payload for r in published.records)  # type: ignore[misc]
+            sent += published.records_sent
+        documents = self._records.customer_documents(tenant_id, contact_id)
+        held_docs = {h.payload.xero_id: h for h in held_documents(documents)}
         skipped: dict[str, SkippedRecord] = {}
         for document in in_xero:
             if document.xero_id not in held_docs:
@@ -172,20 +173,15 @@ class RefetchCustomer:
 
     @staticmethod
     def _documents(reader: XeroReader, resource: str, where: str) -> list[XeroModel]:
-        found: list[XeroModel] = []
-        for page in range(1, _MAX_PAGES + 1):
-            answer = reader.list_page(resource, page=page, page_size=_PAGE_SIZE, where=where)
-            found.extend(answer.records)
-            if answer.is_last:
-                break
-        return found
+        pages = every_page(reader, resource, page_size=_PAGE_SIZE, max_pages=_MAX_PAGES, where=where)
+        return [record for page in pages for record in page.records]
 
     def _publish(
         self, org_id: str, tenant_id: str, resource: str, records: Sequence[XeroModel], source: RecordSource
-    ) -> int:
+    ) -> Published:
         if not records:
-            return 0
-        published = self._publisher.publish(
+            return Published(records_sent=0, skipped=0, malformed=0)
+        return self._publisher.publish(
             org_id=org_id,
             tenant_id=tenant_id,
             resource=resource,
@@ -193,4 +189,3 @@ class RefetchCustomer:
             source=source,
             incremental=True,
         )
-        return published.records_sent

@@ -10,13 +10,13 @@ saved for the connection status. A sequence gap or a manual request still asks e
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.domain.app_budget import AppLimits, catch_up_due, catch_up_interval_seconds
 from xero_bridge.models.sync import CURSOR_RESOURCES
 from xero_bridge.models.webhooks import CatchUpPace, CatchUpRequest
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import CatchUpRequests, CatchUpStates, ConnectionStore
+from xero_bridge.services.ports import CatchUpRequests, CatchUpStates, ConnectionStore, utc_now
 
 __all__ = ["RequestCatchUps"]
 
@@ -55,7 +55,7 @@ class RequestCatchUps:
         tick_seconds: int = 300,
         share: float = 0.5,
         calls_per_catch_up: float = float(len(CURSOR_RESOURCES)),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._catch_ups = catch_ups

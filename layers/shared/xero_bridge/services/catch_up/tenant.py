@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from xero_bridge.domain.import_rules import record_key, source_filter, why_not_imported
 from xero_bridge.errors import NeedsReconnect
@@ -45,8 +45,9 @@ from xero_bridge.services.ports import (
     TimeLeft,
     XeroReader,
     XeroReaders,
+    utc_now,
 )
-from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.publish_records import RecordPublisher, every_page
 
 __all__ = ["CURSOR_OVERLAP", "MISSED_AFTER", "CatchUpTenant"]
 
@@ -56,10 +57,6 @@ MISSED_AFTER = timedelta(minutes=2)
 """A change older than this that we do not hold was missed by the webhooks (theirs arrive in seconds)."""
 UNPAGED = frozenset({"Accounts"})
 WEBHOOK_RESOURCES = frozenset(CATEGORY_RESOURCES.values())
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class CatchUpTenant:
@@ -107,8 +104,8 @@ class CatchUpTenant:
         publisher: RecordPublisher,
         day_reserve: int = 500,
         lease_seconds: float = 900.0,
-        clock: Clock = _utc_now,
-        xero_clock: Clock = _utc_now,
+        clock: Clock = utc_now,
+        xero_clock: Clock = utc_now,
         balances: BalanceStore | None = None,
         history: RecordHistory | None = None,
     ) -> None:
@@ -241,16 +238,14 @@ class CatchUpTenant:
     ) -> tuple[datetime | None, int, int]:
         """Every page of ``resource`` changed since ``cursor``, sent; the newest change seen, sent, missed."""
         options = dict(source_filter(resource, incremental=True))
+        pages = (
+            [xero.list_page(resource, if_modified_since=cursor, **options)]
+            if resource in UNPAGED
+            else every_page(xero, resource, page_size=PLAN_PAGE_SIZE, if_modified_since=cursor, **options)
+        )
         newest: datetime | None = None
         sent = missed = 0
-        page_number = 1
-        while True:
-            if resource in UNPAGED:
-                page = xero.list_page(resource, if_modified_since=cursor, **options)
-            else:
-                page = xero.list_page(
-                    resource, page=page_number, page_size=PLAN_PAGE_SIZE, if_modified_since=cursor, **options
-                )
+        for page in pages:
             versions = [v for v in (_updated(r) for r in page.records) if v is not None]
             if versions:
                 newest = max([*versions, *([newest] if newest else [])])
@@ -272,9 +267,7 @@ class CatchUpTenant:
                 incremental=True,
             )
             sent += published.records_sent
-            if page.is_last or resource in UNPAGED:
-                return newest, sent, missed
-            page_number += 1
+        return newest, sent, missed
 
     def _missed(self, tenant_id: str, resource: str, records: Sequence[XeroModel]) -> int:
         """Records newer than ours (or imported, not held) changed longer than :data:`MISSED_AFTER` ago."""

@@ -17,7 +17,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pydantic import SecretStr
 
@@ -55,6 +55,7 @@ from xero_bridge.services.ports import (
     TokenCipher,
     UsersLookup,
     XeroOAuthPort,
+    utc_now,
 )
 
 __all__ = [
@@ -89,10 +90,6 @@ class _Grant:
         return self.tokens.access_token.get_secret_value()
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def initial_sync_execution_name(org_id: str, connect_id: str) -> str:
     """The initial sync of one connect: a callback retried after a timeout cannot start a second one."""
     return execution_name("initial-sync", org_id, connect_id, hashed=True)
@@ -120,7 +117,7 @@ class StartConnect:
         Aware-UTC clock.
     """
 
-    def __init__(self, *, sessions: ConnectSessionStore, now: Clock = _utc_now) -> None:
+    def __init__(self, *, sessions: ConnectSessionStore, now: Clock = utc_now) -> None:
         self._sessions = sessions
         self._now = now
 
@@ -179,7 +176,7 @@ class BeginConnect:
         oauth: XeroOAuthPort,
         pkce: Callable[[], tuple[str, str]],
         state_ttl_seconds: int = 600,
-        now: Clock = _utc_now,
+        now: Clock = utc_now,
     ) -> None:
         self._sessions = sessions
         self._states = states
@@ -264,7 +261,7 @@ class CompleteConnect:
         machine: SyncMachine,
         runs: RunStore,
         catch_ups: CatchUpRequests,
-        now: Clock = _utc_now,
+        now: Clock = utc_now,
     ) -> None:
         self._states = states
         self._connections = connections

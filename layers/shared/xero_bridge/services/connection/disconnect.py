@@ -12,8 +12,6 @@ Idempotent: disconnecting a disconnected org answers the same, and changes nothi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from xero_bridge.errors import NeedsReconnect, NotConnectedError, XeroError, XeroNotFound
 from xero_bridge.models.connection import ConnectionStatus, DisconnectOutcome
 from xero_bridge.observability import logger
@@ -26,15 +24,12 @@ from xero_bridge.services.ports import (
     TokenProvider,
     TokenStore,
     XeroOAuthPort,
+    utc_now,
 )
 
 __all__ = ["DISCONNECTED_REASON", "DisconnectOrg"]
 
 DISCONNECTED_REASON = "disconnected by the AR platform: connect Xero again to resume"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class DisconnectOrg:
@@ -70,7 +65,7 @@ class DisconnectOrg:
         oauth: XeroOAuthPort,
         runs: RunStore,
         machine: SyncMachine,
-        now: Clock = _utc_now,
+        now: Clock = utc_now,
     ) -> None:
         self._connections = connections
         self._tokens = tokens

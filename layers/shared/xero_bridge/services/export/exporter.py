@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.domain.export_rules import (
     Decision,
@@ -70,6 +70,7 @@ from xero_bridge.services.ports import (
     TimeLeft,
     XeroPayments,
     XeroPaymentsClient,
+    utc_now,
 )
 
 __all__ = ["ExportPayments", "ExportReport"]
@@ -111,7 +112,6 @@ class _Attempt:
 
     claimed: PaymentRecord
     in_doubt: bool  # may an earlier attempt be in Xero unseen? (cleared once Xero was searched)
-    searched: bool = False
     posted: bool = False  # this attempt's PUT carried it
     requests: int = 0  # HTTP requests that PUT made (the transport retries a 5xx, a timeout, a 429)
     outcome: PaymentRecord | None = None
@@ -156,7 +156,7 @@ class ExportPayments:
         xero: XeroPayments,
         batch_size: int = 50,
         lease_seconds: float = 150.0,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._ledger = ledger
         self._settings = settings
@@ -310,7 +310,6 @@ class ExportPayments:
     def _search(self, attempt: _Attempt, invoice: InvoiceFacts | None) -> None:
         """An earlier attempt may be in Xero: adopt it if the invoice lists it, else it may be posted."""
         ours = find_ours(invoice, attempt.payment_id) if invoice is not None else None
-        attempt.searched = True
         attempt.in_doubt = False
         if ours is not None:
             attempt.outcome = exported(attempt.claimed, self._now(), ours.payment_id, found=True)
@@ -384,31 +383,27 @@ class ExportPayments:
         code: ExportErrorCode,
         xero_messages: Sequence[str] = (),
         invoice_label: str | None = None,
+        *,
+        message: str | None = None,
     ) -> None:
-        message = message_for(code, attempt.claimed, invoice_label=invoice_label)
+        """Fail the attempt with ``code``: ``message``, else the code's own words for this payment."""
         attempt.outcome = failed(
             attempt.claimed,
             self._now(),
             code,
-            message,
+            message
+            if message is not None
+            else message_for(code, attempt.claimed, invoice_label=invoice_label),
             xero_message="; ".join(xero_messages) or None,
             in_doubt=attempt.in_doubt,
         )
 
     def _apply(self, attempt: _Attempt, decision: Decision, xero_messages: Sequence[str] = ()) -> None:
-        now = self._now()
         if decision.closed is not None:
-            attempt.outcome = closed(attempt.claimed, now, decision.closed, decision.message)
+            attempt.outcome = closed(attempt.claimed, self._now(), decision.closed, decision.message)
             return
         assert decision.code is not None
-        attempt.outcome = failed(
-            attempt.claimed,
-            now,
-            decision.code,
-            decision.message,
-            xero_message="; ".join(xero_messages) or None,
-            in_doubt=attempt.in_doubt,
-        )
+        self._fail(attempt, decision.code, xero_messages, message=decision.message)
 
     def _fail_undecided(
         self, attempts: Sequence[_Attempt], exc: BaseException, last_try: frozenset[str]

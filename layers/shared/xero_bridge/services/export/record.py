@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.errors import NotConnectedError, PaymentConflictError
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.payments import HistoryEntry, LedgerState, PaymentRecord, PaymentRequest, PaymentView
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import ConnectionLookup, ExportQueue, PaymentLedger
+from xero_bridge.services.ports import ConnectionLookup, ExportQueue, PaymentLedger, utc_now
 
 __all__ = ["RecordPayment"]
 
@@ -35,7 +35,7 @@ class RecordPayment:
         ledger: PaymentLedger,
         connections: ConnectionLookup,
         queue: ExportQueue,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._ledger = ledger
         self._connections = connections

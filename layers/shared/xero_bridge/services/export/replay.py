@@ -9,7 +9,7 @@ under the ledger's condition, and searches Xero first for any payment whose earl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, islice
 
 from xero_bridge.domain.payment_ledger import not_claimable_because, reopened
@@ -22,7 +22,7 @@ from xero_bridge.models.payments import (
     ReplayResult,
 )
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import ExportQueue, PaymentLedger
+from xero_bridge.services.ports import ExportQueue, PaymentLedger, utc_now
 
 __all__ = ["ReplayPayments"]
 
@@ -48,7 +48,7 @@ class ReplayPayments:
         *,
         ledger: PaymentLedger,
         queue: ExportQueue,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._ledger = ledger
         self._queue = queue

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from xero_bridge.errors import InvalidBankAccountError, NotConnectedError
 from xero_bridge.models.payments import BankAccountView, ExportSettings, ExportSettingsRequest
 from xero_bridge.models.records import BankAccount
-from xero_bridge.services.ports import ConnectionLookup, ExportSettingsStore, SyncedRecords
+from xero_bridge.services.ports import ConnectionLookup, ExportSettingsStore, SyncedRecords, utc_now
 
 __all__ = ["ExportSettingsService"]
 
@@ -34,7 +34,7 @@ class ExportSettingsService:
         settings: ExportSettingsStore,
         records: SyncedRecords,
         connections: ConnectionLookup,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
         self._records = records

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from xero_bridge.domain.balances import describe_source
@@ -34,7 +34,14 @@ from xero_bridge.models.records import (
     StoredRecord,
     SyncTrail,
 )
-from xero_bridge.services.ports import BalanceStore, ConnectionStore, RecordHistory, RunStore, XeroReaders
+from xero_bridge.services.ports import (
+    BalanceStore,
+    ConnectionStore,
+    RecordHistory,
+    RunStore,
+    XeroReaders,
+    utc_now,
+)
 from xero_bridge.services.records.read import records_connection
 
 __all__ = ["ExplainRecords"]
@@ -85,6 +92,20 @@ _REASONS: dict[str, tuple[str | None, str]] = {
 }
 
 
+def _instant(value: object) -> datetime:
+    """An instant as ``ReconciliationTable`` and ``RecordsTable`` keep it (ISO 8601, ``Z`` for UTC)."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _differences(ours: dict[str, Any], xero: dict[str, Any]) -> list[FieldDifference]:
+    """The fields whose values differ between our version and Xero's (the version stamps aside)."""
+    return [
+        FieldDifference(field=name, ours=ours.get(name), xero=xero.get(name))
+        for name in sorted(set(ours) | set(xero))
+        if name not in ("xero_updated_at", "record_type") and ours.get(name) != xero.get(name)
+    ]
+
+
 def _xero_field(skipped: SkippedRecord) -> str | None:
     field, _ = _REASONS.get(skipped.reason.value, (None, ""))
     if skipped.reason.value == "not_receivable":
@@ -130,7 +151,7 @@ class ExplainRecords:
         history: BalanceStore,
         runs: RunStore,
         xero: XeroReaders,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._records = records
@@ -180,9 +201,7 @@ class ExplainRecords:
 
     def _held(self, connection: XeroConnection, held: StoredRecord) -> ExplainAnswer:
         versions = self._history.versions(connection.tenant_id, held.record_type, held.xero_id)
-        since = (
-            datetime.fromisoformat(versions[0][1].replace("Z", "+00:00")) if versions else held.received_at
-        )
+        since = _instant(versions[0][1]) if versions else held.received_at
         noun = _NOUN.get(held.record_type, "record")
         text = (
             f"This {noun} is in the AR platform since {since.isoformat()}; the version held was changed in "
@@ -274,21 +293,15 @@ class ExplainRecords:
                 theirs = mapped.records[0].payload
                 xero = theirs.model_dump(mode="json", exclude_none=True)
                 xero_version = theirs.xero_updated_at
-                for name in sorted(set(ours) | set(xero)):
-                    if name in ("xero_updated_at", "record_type"):
-                        continue
-                    if ours.get(name) != xero.get(name):
-                        differences.append(
-                            FieldDifference(field=name, ours=ours.get(name), xero=xero.get(name))
-                        )
+                differences = _differences(ours, xero)
                 if theirs.xero_updated_at > held.xero_updated_at:
                     status = "newer_in_xero"
                 else:
                     status = "differs" if differences else "same"
         versions = [
             VersionReceived(
-                xero_updated_at=datetime.fromisoformat(v.replace("Z", "+00:00")),
-                received_at=datetime.fromisoformat(r.replace("Z", "+00:00")),
+                xero_updated_at=_instant(v),
+                received_at=_instant(r),
                 kind=source.kind,
                 **{"from": describe_source(source)},
                 run_id=source.run_id,
@@ -304,10 +317,8 @@ class ExplainRecords:
             source = RecordSource.model_validate(note["source"])
             stale.append(
                 StaleDelivery(
-                    xero_updated_at=datetime.fromisoformat(
-                        str(note["xero_updated_at"]).replace("Z", "+00:00")
-                    ),
-                    received_at=datetime.fromisoformat(str(note["received_at"]).replace("Z", "+00:00")),
+                    xero_updated_at=_instant(note["xero_updated_at"]),
+                    received_at=_instant(note["received_at"]),
                     kind=source.kind,
                     **{"from": describe_source(source)},
                 )

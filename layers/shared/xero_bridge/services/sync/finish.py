@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from xero_bridge.errors import SyncNotDrainedError, SyncRunNotFoundError
 from xero_bridge.models.sync import (
     CURSOR_RESOURCES,
@@ -16,13 +14,9 @@ from xero_bridge.models.sync import (
 )
 from xero_bridge.observability import logger
 from xero_bridge.services.balance_check import check_tenant
-from xero_bridge.services.ports import BalanceStore, Clock, RecordHistory, RunStore, WritesQueue
+from xero_bridge.services.ports import BalanceStore, Clock, RecordHistory, RunStore, WritesQueue, utc_now
 
 __all__ = ["FinishSync", "RecordSyncFailure"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FinishSync:
@@ -48,7 +42,7 @@ class FinishSync:
         *,
         runs: RunStore,
         queue: WritesQueue,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         max_finish_checks: int = 60,
         records: RecordHistory | None = None,
         balances: BalanceStore | None = None,
@@ -161,7 +155,7 @@ class RecordSyncFailure:
         Aware-UTC clock.
     """
 
-    def __init__(self, *, runs: RunStore, clock: Clock = _utc_now) -> None:
+    def __init__(self, *, runs: RunStore, clock: Clock = utc_now) -> None:
         self._runs = runs
         self._now = clock
 

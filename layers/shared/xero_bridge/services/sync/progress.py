@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from xero_bridge.models.sync import (
     PAGED_RESOURCES,
@@ -17,13 +16,9 @@ from xero_bridge.models.sync import (
     SyncStatus,
     partition_key,
 )
-from xero_bridge.services.ports import Clock, RateLimiter, RunStore
+from xero_bridge.services.ports import Clock, RateLimiter, RunStore, utc_now
 
 __all__ = ["SyncProgressQuery"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SyncProgressQuery:
@@ -39,7 +34,7 @@ class SyncProgressQuery:
         Aware-UTC clock.
     """
 
-    def __init__(self, *, runs: RunStore, limiter: RateLimiter, clock: Clock = _utc_now) -> None:
+    def __init__(self, *, runs: RunStore, limiter: RateLimiter, clock: Clock = utc_now) -> None:
         self._runs = runs
         self._limiter = limiter
         self._now = clock

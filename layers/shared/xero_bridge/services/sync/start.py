@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from xero_bridge.domain.executions import execution_name, new_run_id
 from xero_bridge.errors import NotConnectedError
 from xero_bridge.models.connection import ConnectionStatus
 from xero_bridge.models.sync import SyncRequest, SyncRun, SyncStarted, SyncStatus, SyncTrigger
-from xero_bridge.services.ports import Clock, ConnectionStore, RunStore, SyncMachine
+from xero_bridge.services.ports import Clock, ConnectionStore, RunStore, SyncMachine, utc_now
 
 __all__ = ["StartSync", "run_execution_name"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def run_execution_name(run_id: str, attempt: int) -> str:
@@ -38,7 +32,7 @@ class StartSync:
     """
 
     def __init__(
-        self, *, runs: RunStore, machine: SyncMachine, connections: ConnectionStore, clock: Clock = _utc_now
+        self, *, runs: RunStore, machine: SyncMachine, connections: ConnectionStore, clock: Clock = utc_now
     ) -> None:
         self._runs = runs
         self._machine = machine

@@ -9,24 +9,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import ValidationError
 
 from xero_bridge.errors import DailyLimitReached, RateLimitWaitExceeded, RetryLater, XeroRateLimited
 from xero_bridge.models.webhooks import QueuedDelivery, WebhookPayload
 from xero_bridge.observability import logger
-from xero_bridge.services.ports import Clock, TimeLeft, WebhookQueue
+from xero_bridge.services.ports import Clock, TimeLeft, WebhookQueue, utc_now
 from xero_bridge.services.webhooks.fetch_changes import ChangesFetched, FetchChanges
 
 __all__ = ["MAX_RATE_LIMIT_DELAY", "ConsumeDelivery"]
 
 MAX_RATE_LIMIT_DELAY = 15 * 60
 """Seconds a rate-limited message is hidden at most (a spent daily limit: the catch-up covers the rest)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ConsumeDelivery:
@@ -50,7 +44,7 @@ class ConsumeDelivery:
         *,
         fetch: FetchChanges,
         queue: WebhookQueue,
-        limiter_clock: Clock = _utc_now,
+        limiter_clock: Clock = utc_now,
         time_scale: float = 1.0,
     ) -> None:
         self._fetch = fetch

@@ -38,7 +38,7 @@ from xero_bridge.services.ports import (
     XeroReader,
     XeroReaders,
 )
-from xero_bridge.services.publish_records import RecordPublisher
+from xero_bridge.services.publish_records import RecordPublisher, every_page
 
 __all__ = ["ChangesFetched", "FetchChanges"]
 
@@ -248,10 +248,8 @@ class FetchChanges:
         for start in range(0, len(changed), INVOICE_IDS_PER_PAYMENTS_QUERY):
             chunk = changed[start : start + INVOICE_IDS_PER_PAYMENTS_QUERY]
             where = " OR ".join(f'Invoice.InvoiceID==Guid("{invoice_id}")' for invoice_id in chunk)
-            page_number = 1
-            while True:
-                page = xero.list_page("Payments", page=page_number, page_size=1000, where=where)
-                events = tuple(e for invoice_id in chunk for e in sources[invoice_id].event_ids)
+            events = tuple(e for invoice_id in chunk for e in sources[invoice_id].event_ids)
+            for page in every_page(xero, "Payments", page_size=1000, where=where):
                 source = RecordSource(
                     kind="webhook",
                     resource="Payments",
@@ -269,9 +267,6 @@ class FetchChanges:
                     incremental=True,
                 )
                 followed += published.records_sent
-                if page.is_last:
-                    break
-                page_number += 1
         if changed:
             logger.info(
                 "payments followed their invoices",

@@ -13,19 +13,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.records import RESOURCE_OF, SyncedRecord, WriteOutcome
 from xero_bridge.models.sync import Part, partition_key
 from xero_bridge.services.chase_ready import record_chase_ready
-from xero_bridge.services.ports import Clock, RecordsStore, RunStore, StaleLog
+from xero_bridge.services.ports import Clock, RecordsStore, RunStore, StaleLog, utc_now
 
 __all__ = ["WriteSummary", "write_batch"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _counted_as(record: SyncedRecord) -> str:
@@ -50,7 +45,7 @@ def write_batch(
     progress: RunStore,
     stale: StaleLog | None = None,
     *,
-    clock: Clock = _utc_now,
+    clock: Clock = utc_now,
 ) -> WriteSummary:
     """Write the message's records (newer versions only) and add what was written to the run's progress.
 
