@@ -14,8 +14,7 @@ from pydantic import ConfigDict, Json
 from xero_bridge.models.messages import RecordsMessage
 from xero_bridge.models.sqs import SqsRecord
 from xero_bridge.observability import count, invocation, logger, metrics
-from xero_bridge.services.writer.write_records import write_batch
-from xero_bridge.wiring import records_writer
+from xero_bridge.wiring import write_records
 
 
 class RecordsQueueRecord(SqsRecord):
@@ -32,7 +31,7 @@ class RecordsQueueRecord(SqsRecord):
 def record_handler(record: RecordsQueueRecord) -> None:
     message = record.body
     logger.append_keys(org_id=message.org_id, tenant_id=message.tenant_id, message_id=record.messageId)
-    summary = write_batch(message, *records_writer())
+    summary = write_records()(message)
     metrics.add_metric(name="RecordsWritten", unit=MetricUnit.Count, value=summary.written)
     metrics.add_metric(name="RecordsStale", unit=MetricUnit.Count, value=summary.stale)
     for record_type, synced in Counter(record.record_type.value for record in message.records).items():

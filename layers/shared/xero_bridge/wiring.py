@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 from xero_bridge.domain.app_budget import Priority
@@ -29,16 +29,15 @@ if TYPE_CHECKING:
     from xero_bridge.adapters.aws.queues import SqsCatchUpQueue
     from xero_bridge.adapters.aws.rate_limiter import DynamoDBRateLimiter
     from xero_bridge.adapters.aws.reconciliation_table import ReconciliationTable
-    from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.secrets import SecretsManagerKey
     from xero_bridge.adapters.aws.sqs import SqsDeadLetters
     from xero_bridge.adapters.aws.sync_machine import StepFunctionsSyncMachine
-    from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
     from xero_bridge.adapters.aws.writes_queue import SqsWritesQueue
     from xero_bridge.adapters.xero.metered import MeteredXeroFactory
     from xero_bridge.adapters.xero.oauth import XeroEndpoints, XeroOAuthClient
     from xero_bridge.domain.app_budget import AppLimits
     from xero_bridge.models.balances import RecordChange
+    from xero_bridge.models.messages import RecordsMessage
     from xero_bridge.services.balances.keep import KeepBalances
     from xero_bridge.services.balances.refetch import RefetchCustomer
     from xero_bridge.services.catch_up.fan_out import RequestCatchUps
@@ -63,6 +62,7 @@ if TYPE_CHECKING:
     from xero_bridge.services.token_vault import TokenVault
     from xero_bridge.services.webhooks.consume import ConsumeDelivery
     from xero_bridge.services.webhooks.receive import ReceiveWebhook
+    from xero_bridge.services.writer.write_records import WriteSummary
 
 __all__ = [
     "app_limiter",
@@ -87,7 +87,6 @@ __all__ = [
     "receive_webhook",
     "record_payment",
     "record_sync_failure",
-    "records_writer",
     "refetch_customer",
     "replay_from_queue",
     "replay_payments",
@@ -97,6 +96,7 @@ __all__ = [
     "start_sync",
     "sync_progress",
     "token_vault",
+    "write_records",
 ]
 
 
@@ -578,15 +578,16 @@ def list_records() -> ListRecords:
 
 
 @lru_cache(maxsize=1)
-def records_writer() -> tuple[RecordsTable, SyncRunsTable, RecordsTable]:
-    """The writer's ports: the records table (its only writer), the sync runs' counters, and the records
-    table again as the note of stale deliveries."""
+def write_records() -> Callable[[RecordsMessage], WriteSummary]:
+    """The writer's use case on its ports: the records table (its only writer), the sync runs' counters,
+    and the records table again as the note of stale deliveries."""
     from xero_bridge.adapters.aws.records_table import RecordsTable
     from xero_bridge.adapters.aws.sync_runs import SyncRunsTable
+    from xero_bridge.services.writer.write_records import write_batch
 
     settings = get_settings()
     records = RecordsTable(settings.records_table_name)
-    return records, SyncRunsTable(settings.table_name), records
+    return partial(write_batch, repo=records, progress=SyncRunsTable(settings.table_name), stale=records)
 
 
 # --- the payment export --------------------------------------------------------------------------------
@@ -692,7 +693,7 @@ def reset_wiring(*, http: httpx.Client | None = None) -> None:
     token_vault.cache_clear()
     rate_limiter.cache_clear()
     app_limiter.cache_clear()
-    records_writer.cache_clear()
+    write_records.cache_clear()
     _shared_http.clear()
     if http is not None:
         _shared_http.append(http)
