@@ -20,8 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, from_item, to_item
+from xero_bridge.adapters.aws.dynamodb import (
+    _UNPROCESSED_ROUNDS,
+    DynamoDBTableAdapter,
+    from_item,
+    to_item,
+)
 from xero_bridge.adapters.aws.records_table import format_instant, record_sk, tenant_pk
+from xero_bridge.errors import TableUnavailable
 from xero_bridge.models.balances import CustomerBalance
 from xero_bridge.models.listings import Position
 from xero_bridge.models.records import RecordSource, RecordType, StoredRecord
@@ -29,6 +35,7 @@ from xero_bridge.models.records import RecordSource, RecordType, StoredRecord
 __all__ = ["OFF_BALANCE_INDEX", "ReconciliationTable"]
 
 OFF_BALANCE_INDEX = "OffBalance"
+_BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
 
 
 def _plain(value: Any) -> Any:
@@ -136,13 +143,23 @@ class ReconciliationTable(DynamoDBTableAdapter):
         self._batch_write(requests)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
-            for _ in range(8):
+        """``BatchWriteItem``, 25 a request, the items DynamoDB leaves unprocessed sent again.
+
+        Raises
+        ------
+        TableUnavailable
+            DynamoDB still left items unprocessed after several rounds (throttling): the caller's batch is
+            retried, never written in part without a word.
+        """
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            pending: dict[str, Any] = {self._table: requests[start : start + _BATCH_WRITE_LIMIT]}
+            for _ in range(_UNPROCESSED_ROUNDS):
                 response = self.client.batch_write_item(RequestItems=pending)
                 pending = dict(response.get("UnprocessedItems") or {})
                 if not pending:
                     break
+            else:
+                raise TableUnavailable(f"DynamoDB kept items of {self._table} unprocessed")
 
     def versions(
         self, tenant_id: str, record_type: RecordType, xero_id: str
