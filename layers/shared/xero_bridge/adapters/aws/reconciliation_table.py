@@ -38,14 +38,6 @@ OFF_BALANCE_INDEX = "OffBalance"
 _BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 class ReconciliationTable(DynamoDBTableAdapter):
     """Customers' balances and the records' version history (implements ``BalanceStore``, ``VersionLog``)."""
 
@@ -70,7 +62,7 @@ class ReconciliationTable(DynamoDBTableAdapter):
             "pk": tenant_pk(tenant_id),
             "sk": f"BALANCE#{balance.contact_id}",
             "org_id": org_id,
-            "data": _plain(balance.model_dump(mode="json")),
+            "data": balance.model_dump(mode="json", exclude_none=True),
         }
         if balance.off_balance:
             item["gsi1pk"] = f"{tenant_pk(tenant_id)}#OFF_BALANCE"
@@ -137,7 +129,7 @@ class ReconciliationTable(DynamoDBTableAdapter):
                 "org_id": stored.org_id,
                 "xero_updated_at": format_instant(stored.xero_updated_at),
                 "received_at": format_instant(stored.received_at),
-                "source": _plain(stored.source.model_dump(mode="json")),
+                "source": stored.source.model_dump(mode="json", exclude_none=True),
             }
             requests.append({"PutRequest": {"Item": to_item(item)}})
         self._batch_write(requests)
