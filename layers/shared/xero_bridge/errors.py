@@ -256,7 +256,7 @@ class RateLimiterUnavailable(RetryLater):
 
 
 class TableUnavailable(RetryLater):
-    """DynamoDB kept a read unprocessed (throttling): the same work succeeds later."""
+    """DynamoDB kept a read or a write unprocessed (throttling): the same work succeeds later."""
 
 
 # --- connections and tokens ------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ Money is :class:`~decimal.Decimal` (strings in JSON), instants aware UTC.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -196,15 +195,11 @@ class RecordTrail(BaseModel):
     sync: SyncTrail
 
 
-def decimal_or_none(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
 class RecordChange(BaseModel):
     """One write of a synced record, as ``RecordsTable``'s stream tells it: the version stored (None when the
     item went), and the customer the previous version belonged to."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     tenant_id: str
     org_id: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
+from typing import cast
 
 import pytest
 from pydantic import SecretStr
@@ -13,7 +15,9 @@ from tests.unit.services.sync.fakes import NOW, FakeConnections, connected
 from tests.unit.services.webhooks.fakes import TENANT, FakeRecords, xero_contact, xero_invoice
 from xero_bridge.domain.import_rules import map_records
 from xero_bridge.errors import InvalidCursorError, NotConnectedError
+from xero_bridge.models.balances import CustomerBalance
 from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.listings import Position
 from xero_bridge.models.records import (
     InvoiceStatus,
     Overpayment,
@@ -22,9 +26,11 @@ from xero_bridge.models.records import (
     Prepayment,
     PrepaymentView,
     RecordSource,
+    RecordType,
     SyncedRecord,
     XeroPaymentView,
 )
+from xero_bridge.services.ports import BalanceStore
 from xero_bridge.services.records.listing import ListRecords
 
 ORG = "org-1"
@@ -147,3 +153,49 @@ def test_xero_payments_are_typed_by_kind_with_their_allocations() -> None:
 def test_a_limit_outside_1_to_200_is_refused(limit: int) -> None:
     with pytest.raises(ValueError, match="limit"):
         lister(held()).customers(ORG, limit=limit)
+
+
+@dataclass
+class FakeFlagged:
+    """``ReconciliationTable``'s sparse index of off-balance customers, by contact id."""
+
+    flagged: list[CustomerBalance]
+
+    def off_balance_page(
+        self, tenant_id: str, *, resume_at: Position | None, limit: int
+    ) -> tuple[list[CustomerBalance], Position | None]:
+        ids = [b.contact_id for b in self.flagged]
+        start = ids.index(resume_at["gsi1sk"]) + 1 if resume_at is not None else 0
+        page = self.flagged[start : start + limit]
+        more = start + limit < len(self.flagged)
+        return page, ({"gsi1sk": page[-1].contact_id} if more else None)
+
+
+def test_off_balance_customers_page_with_their_balances_under_a_cursor_of_their_own() -> None:
+    records = held(contacts=5)
+    contacts = sorted(xero_id for (kind, xero_id) in records.held if kind is RecordType.CONTACT)
+    flagged = [
+        CustomerBalance(
+            contact_id=c, computed=Decimal(n), difference=Decimal(n), off_balance=True, checked_at=NOW
+        )
+        for n, c in enumerate(contacts[1:4], start=1)
+    ]
+    listing = ListRecords(
+        connections=FakeConnections(connected(TENANT)),
+        records=records,
+        cursor_key=FakeKey("k1"),
+        balances=cast(BalanceStore, FakeFlagged(flagged)),
+    )
+
+    first = listing.customers(ORG, off_balance=True, limit=2)
+    second = listing.customers(ORG, off_balance=True, limit=2, cursor=first.next_cursor)
+
+    pages = [[(c.xero_id, c.balance) for c in page.customers] for page in (first, second)]
+    assert pages == [[(b.contact_id, b) for b in flagged[:2]], [(flagged[2].contact_id, flagged[2])]]
+    assert second.next_cursor is None and first.customers[0].sync.kind == "page"
+    with pytest.raises(InvalidCursorError):
+        listing.customers(ORG, limit=2, cursor=first.next_cursor)
+    with pytest.raises(InvalidCursorError):
+        listing.customers("org-2", off_balance=True, limit=2, cursor=first.next_cursor)
+    with pytest.raises(ValueError, match="limit"):
+        listing.customers(ORG, off_balance=True, limit=0)

@@ -20,8 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from xero_bridge.adapters.aws.dynamodb import DynamoDBTableAdapter, from_item, to_item
+from xero_bridge.adapters.aws.dynamodb import (
+    _UNPROCESSED_ROUNDS,
+    DynamoDBTableAdapter,
+    from_item,
+    to_item,
+)
 from xero_bridge.adapters.aws.records_table import format_instant, record_sk, tenant_pk
+from xero_bridge.errors import TableUnavailable
 from xero_bridge.models.balances import CustomerBalance
 from xero_bridge.models.listings import Position
 from xero_bridge.models.records import RecordSource, RecordType, StoredRecord
@@ -29,14 +35,7 @@ from xero_bridge.models.records import RecordSource, RecordType, StoredRecord
 __all__ = ["OFF_BALANCE_INDEX", "ReconciliationTable"]
 
 OFF_BALANCE_INDEX = "OffBalance"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+_BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
 
 
 class ReconciliationTable(DynamoDBTableAdapter):
@@ -63,7 +62,7 @@ class ReconciliationTable(DynamoDBTableAdapter):
             "pk": tenant_pk(tenant_id),
             "sk": f"BALANCE#{balance.contact_id}",
             "org_id": org_id,
-            "data": _plain(balance.model_dump(mode="json")),
+            "data": balance.model_dump(mode="json", exclude_none=True),
         }
         if balance.off_balance:
             item["gsi1pk"] = f"{tenant_pk(tenant_id)}#OFF_BALANCE"
@@ -130,19 +129,29 @@ class ReconciliationTable(DynamoDBTableAdapter):
                 "org_id": stored.org_id,
                 "xero_updated_at": format_instant(stored.xero_updated_at),
                 "received_at": format_instant(stored.received_at),
-                "source": _plain(stored.source.model_dump(mode="json")),
+                "source": stored.source.model_dump(mode="json", exclude_none=True),
             }
             requests.append({"PutRequest": {"Item": to_item(item)}})
         self._batch_write(requests)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
-            for _ in range(8):
+        """``BatchWriteItem``, 25 a request, the items DynamoDB leaves unprocessed sent again.
+
+        Raises
+        ------
+        TableUnavailable
+            DynamoDB still left items unprocessed after several rounds (throttling): the caller's batch is
+            retried, never written in part without a word.
+        """
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            pending: dict[str, Any] = {self._table: requests[start : start + _BATCH_WRITE_LIMIT]}
+            for _ in range(_UNPROCESSED_ROUNDS):
                 response = self.client.batch_write_item(RequestItems=pending)
                 pending = dict(response.get("UnprocessedItems") or {})
                 if not pending:
                     break
+            else:
+                raise TableUnavailable(f"DynamoDB kept items of {self._table} unprocessed")
 
     def versions(
         self, tenant_id: str, record_type: RecordType, xero_id: str

@@ -76,8 +76,9 @@ class KeepBalances:
 
         Raises
         ------
-        botocore.exceptions.ClientError
-            DynamoDB failed: the batch is retried whole (what was done is idempotent).
+        botocore.exceptions.ClientError, TableUnavailable
+            DynamoDB failed, or kept writes unprocessed: the batch is retried whole (what was done is
+            idempotent).
         """
         stored: list[StoredRecord] = [c.new for c in changes if c.new is not None]
         self._balances.record_versions(stored)

@@ -10,19 +10,22 @@ stay listed, marked as from a disconnected source.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from xero_bridge.domain.cursors import open_cursor, seal_cursor
 from xero_bridge.errors import InvalidFilterError
-from xero_bridge.models.balances import CustomerWithBalance
-from xero_bridge.models.connection import ConnectionStatus
+from xero_bridge.models.balances import CustomerBalance, CustomerWithBalance
+from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.listings import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     CreditNotePage,
     CustomerPage,
     InvoicePage,
+    Position,
     RecordQuery,
     XeroPaymentItem,
     XeroPaymentPage,
@@ -45,6 +48,10 @@ from xero_bridge.services.records.read import records_connection
 __all__ = ["ListRecords"]
 
 _XERO_PAYMENTS = (RecordType.PAYMENT, RecordType.OVERPAYMENT, RecordType.PREPAYMENT)
+
+_T = TypeVar("_T")
+_Read = Callable[[str, Position | None], tuple[_T, Position | None]]
+"""Reads one page for a tenant from a position: what it found, and where the next page starts."""
 
 
 @dataclass(frozen=True)
@@ -161,36 +168,39 @@ class ListRecords:
             next_cursor=listed.next_cursor,
         )
 
-    def _list(self, org_id: str, listing: str, query: RecordQuery, limit: int, cursor: str | None) -> _Listed:
+    def _page(
+        self, org_id: str, binding: Mapping[str, object], limit: int, cursor: str | None, read: _Read[_T]
+    ) -> tuple[_T, str | None, XeroConnection]:
+        """One page of a listing: the limit checked, ``cursor`` opened and the next one sealed under the org,
+        its tenant and ``binding``; ``read`` reads the page from the position opened."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIMIT}")
         connection = records_connection(self._connections, org_id)
-        binding = {
-            "org": org_id,
-            "tenant": connection.tenant_id,
-            "listing": listing,
-            "query": query.binding(),
-        }
-        resume_at = None
-        if cursor is not None:
-            resume_at = open_cursor(cursor, binding=binding, key=self._key())
-        page = self._records.list_page(connection.tenant_id, query, resume_at=resume_at, limit=limit)
-        next_cursor = None
-        if page.resume_at is not None:
-            next_cursor = seal_cursor(page.resume_at, binding=binding, key=self._key())
-        return _Listed(page.records, next_cursor, connection.status)
+        bound = {"org": org_id, "tenant": connection.tenant_id, **binding}
+        resume_at = open_cursor(cursor, binding=bound, key=self._key()) if cursor is not None else None
+        found, more = read(connection.tenant_id, resume_at)
+        next_cursor = seal_cursor(more, binding=bound, key=self._key()) if more is not None else None
+        return found, next_cursor, connection
+
+    def _list(self, org_id: str, listing: str, query: RecordQuery, limit: int, cursor: str | None) -> _Listed:
+        def read(tenant_id: str, resume_at: Position | None) -> tuple[list[StoredRecord], Position | None]:
+            page = self._records.list_page(tenant_id, query, resume_at=resume_at, limit=limit)
+            return page.records, page.resume_at
+
+        binding = {"listing": listing, "query": query.binding()}
+        records, next_cursor, connection = self._page(org_id, binding, limit, cursor, read)
+        return _Listed(records, next_cursor, connection.status)
 
     def _off_balance(self, org_id: str, limit: int, cursor: str | None) -> CustomerPage:
         """Off-balance customers, from the sparse index of flagged ones, with their balance blocks."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be 1..{MAX_LIMIT}")
-        assert self._balances is not None, "the off-balance listing needs the balances"
-        connection = records_connection(self._connections, org_id)
-        binding = {"org": org_id, "tenant": connection.tenant_id, "listing": "customers", "off_balance": True}
-        resume_at = open_cursor(cursor, binding=binding, key=self._key()) if cursor is not None else None
-        flagged, more = self._balances.off_balance_page(
-            connection.tenant_id, resume_at=resume_at, limit=limit
-        )
+        balances = self._balances
+        assert balances is not None, "the off-balance listing needs the balances"
+
+        def read(tenant_id: str, resume_at: Position | None) -> tuple[list[CustomerBalance], Position | None]:
+            return balances.off_balance_page(tenant_id, resume_at=resume_at, limit=limit)
+
+        binding = {"listing": "customers", "off_balance": True}
+        flagged, next_cursor, connection = self._page(org_id, binding, limit, cursor, read)
         held = self._records.get_many(
             connection.tenant_id, [(RecordType.CONTACT, balance.contact_id) for balance in flagged]
         )
@@ -200,7 +210,6 @@ class ListRecords:
             if stored is not None:
                 view = record_view(CustomerView, stored, connection.status)
                 customers.append(CustomerWithBalance(**view.model_dump(), balance=balance))
-        next_cursor = seal_cursor(more, binding=binding, key=self._key()) if more is not None else None
         return CustomerPage(customers=customers, next_cursor=next_cursor)
 
     def _key(self) -> bytes:
