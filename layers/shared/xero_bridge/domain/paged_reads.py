@@ -55,7 +55,6 @@ class Reads:
 
     pages: tuple[PageRead, ...]
     pages_total: int
-    risky_boundaries: tuple[int, ...] = ()
 
 
 def pages_to_read(plan: PartitionPlan, done: Iterable[PageCheckpoint]) -> Reads:
@@ -108,7 +107,7 @@ def pages_to_read(plan: PartitionPlan, done: Iterable[PageCheckpoint]) -> Reads:
         next_read = _next_repair(plan, pages, boundary, repairs.get(boundary, []))
         if next_read is not None:
             reads.append(PageRead(next_read, repair_of=boundary))
-    return Reads(tuple(reads), last_page, risky)
+    return Reads(tuple(reads), last_page)
 
 
 def _next_repair(

@@ -135,11 +135,6 @@ class Partition:
     def key(self) -> str:
         return partition_key(self.resource, self.part)
 
-    @property
-    def grows(self) -> bool:
-        """True when members can only arrive while it is read; False when they can only leave."""
-        return self.share.grows
-
 
 def full_run_partitions() -> tuple[Partition, ...]:
     """A full run's partitions: the chase part's (``OPEN``), then the history part's (``REST``)."""

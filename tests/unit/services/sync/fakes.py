@@ -373,6 +373,7 @@ class FakeRuns:
         values = self.runs[(org_id, run_id)]
         values["status"] = SyncStatus.FETCHING
         values["base_currency"] = base_currency or values.get("base_currency")
+        values["timezone"] = timezone or values.get("timezone")
 
     def add_part_pass(self, org_id: str, run_id: str, part: Part) -> int:
         passes = self.runs[(org_id, run_id)]["parts"][part].passes + 1

@@ -183,7 +183,8 @@ def test_planning_the_chase_part_reuses_page_one_and_costs_no_extra_call() -> No
     assert run is not None and run.plan["Invoices:chase"].pages_total == 3
     assert run.snapshot_at == NOW - timedelta(seconds=30)
     assert run.part(Part.CHASE).planned_at == NOW and run.part(Part.HISTORY).planned_at is None
-    assert run.status == SyncStatus.FETCHING and run.base_currency == "AUD"
+    assert run.status == SyncStatus.FETCHING
+    assert (run.base_currency, run.timezone) == ("AUD", "AUSEASTERNSTANDARDTIME")
     # And nothing of the history part was asked yet
     assert not any("history" in r.partition for r in runs.checkpoints(RUN))
 

@@ -277,37 +277,28 @@ class PlanSync:
         modified_since = run.modified_since.get(partition.resource)
         query = partition_query(partition, snapshot_at=run.snapshot_at, modified_since=modified_since)
         page = xero.list_page(partition.resource, page=1, page_size=PLAN_PAGE_SIZE, **query)
+        # Trust what the server did, not what was asked: it may serve 100 a page whatever pageSize says. No
+        # envelope: the page count is unknown; the tail is read page after page.
         pagination = page.pagination
-        if pagination is not None:
-            # Trust what the server did, not what was asked: it may serve 100 a page whatever pageSize says.
-            plan = PartitionPlan(
-                resource=partition.resource,
-                part=partition.part,
-                share=partition.share,
-                pages_total=max(int(pagination.page_count), 1),
-                page_size=max(int(pagination.page_size), 1),
-                item_count=int(pagination.item_count),
-                modified_since=modified_since,
-            )
-            if int(pagination.page_size) != PLAN_PAGE_SIZE:
-                logger.warning(
-                    "Xero served another page size than asked",
-                    extra={
-                        "org_id": run.org_id,
-                        "run_id": run.run_id,
-                        "partition": partition.key,
-                        "asked": PLAN_PAGE_SIZE,
-                        "served": int(pagination.page_size),
-                    },
-                )
-        else:
-            # No envelope: the page count is unknown; the tail is read page after page.
-            plan = PartitionPlan(
-                resource=partition.resource,
-                part=partition.part,
-                share=partition.share,
-                pages_total=None,
-                modified_since=modified_since,
+        plan = PartitionPlan(
+            resource=partition.resource,
+            part=partition.part,
+            share=partition.share,
+            pages_total=max(pagination.page_count, 1) if pagination else None,
+            page_size=max(pagination.page_size, 1) if pagination else PLAN_PAGE_SIZE,
+            item_count=pagination.item_count if pagination else None,
+            modified_since=modified_since,
+        )
+        if pagination is not None and pagination.page_size != PLAN_PAGE_SIZE:
+            logger.warning(
+                "Xero served another page size than asked",
+                extra={
+                    "org_id": run.org_id,
+                    "run_id": run.run_id,
+                    "partition": partition.key,
+                    "asked": PLAN_PAGE_SIZE,
+                    "served": pagination.page_size,
+                },
             )
         self._keep_page_one(run, plan, page.records, page.bad_records, is_last=bool(page.is_last))
 
