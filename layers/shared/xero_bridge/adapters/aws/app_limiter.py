@@ -73,6 +73,12 @@ class AppWait:
     at_ms: int
     reason: str
 
+    def exceeded(self, tenant_id: str) -> RateLimitWaitExceeded:
+        """The error of a caller that cannot wait until ``at_ms`` (``reason`` ``app_budget``, ``app_squeezed``
+        or ``appminute``)."""
+        reason = self.reason if self.reason == "appminute" else f"app_{self.reason}"
+        return RateLimitWaitExceeded(tenant_id, _to_datetime(self.at_ms), reason)
+
 
 class _Moment(NamedTuple):
     """Where a grant or a peek starts (see ``AppLimiter._moment``)."""
@@ -358,8 +364,7 @@ class AppLimiter:
             refused += 1
             wake_ms = answer.at_ms + self._random.randrange(0, max(1, self.limits.bucket_ms // 4))
             if deadline_ms is not None and wake_ms > deadline_ms:
-                reason = answer.reason if answer.reason == "appminute" else f"app_{answer.reason}"
-                raise RateLimitWaitExceeded(tenant_id or "(app)", _to_datetime(answer.at_ms), reason)
+                raise answer.exceeded(tenant_id or "(app)")
             self._sleep(max(0, wake_ms - now_ms) / 1000)
 
     # --- what Xero says -------------------------------------------------------------------------------
