@@ -301,20 +301,9 @@ class Chaos:
                 elif kind == "drop":
                     admin.add_fault("drop", **common)
                 elif kind.startswith("lost answer (500"):
-                    admin.add_fault(
-                        "error",
-                        status=500,
-                        phase="after",
-                        method="PUT",
-                        **{**common, "path_prefix": "/api.xro/2.0/Payments"},
-                    )
+                    admin.add_fault("error", status=500, phase="after", **{**common, **LOST_ANSWER})
                 else:
-                    admin.add_fault(
-                        "drop",
-                        phase="after",
-                        method="PUT",
-                        **{**common, "path_prefix": "/api.xro/2.0/Payments"},
-                    )
+                    admin.add_fault("drop", phase="after", **{**common, **LOST_ANSWER})
             except httpx.HTTPError:
                 continue
             self.report.faults[kind] += 1
@@ -507,9 +496,7 @@ class Chaos:
         for dlq in DEAD_LETTERS:
             left = self._receive_all(dlq)
             for message in left:
-                reason = (
-                    message.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "no reason")
-                )
+                reason = _reason(message) or "no reason"
                 report.dead_letters[f"{dlq} (left): {reason[:80]}"] += 1
                 report.problems.append(f"{dlq} still holds a message: {reason[:200]}")
 
@@ -577,7 +564,7 @@ class Chaos:
                 QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
             ).get("Messages", []):
                 for message in batch:
-                    reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
+                    reason = _reason(message)
                     self.report.dead_letters[
                         f"{dlq}: {(reason or 'redriven by SQS after maxReceiveCount')[:70]}"
                     ] += 1

@@ -44,16 +44,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.unit.services.sync.fakes import FakeConnections
+from tests.unit.services.webhooks.fakes import FakeCatchUps, FakeCatchUpStates
+from tools.local_stack.template import load_yaml
 from xero_bridge.adapters.aws.app_limiter import AppGrant, AppLimiter, InMemoryBudgetStore
 from xero_bridge.adapters.xero.metered import APP_HOLD_SECONDS
 from xero_bridge.domain.app_budget import AppLimits, Priority
 from xero_bridge.domain.rate_window import RateLimits, Reason, WindowState, admit, decide, prune
 from xero_bridge.models.connection import ConnectionStatus, XeroConnection
 from xero_bridge.models.sync import CURSOR_RESOURCES
-from xero_bridge.models.webhooks import CatchUpOutcome, CatchUpPace, CatchUpRequest
 from xero_bridge.services.catch_up.fan_out import RequestCatchUps
 from xero_emulator.ratelimit import LimitSettings
 from xero_emulator.ratelimit import RateLimiter as XeroLimits
@@ -145,19 +144,12 @@ class ScaleResult:
 
 def template_concurrency(function: str) -> int:
     """The ``ScalingConfig.MaximumConcurrency`` of ``function``'s SQS event source in template.yaml."""
-    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=_IgnoreTags)["Resources"]
+    resources = load_yaml(ROOT / "template.yaml")["Resources"]
     events = resources[function]["Properties"]["Events"]
     for event in events.values():
         if event["Type"] == "SQS":
             return int(event["Properties"]["ScalingConfig"]["MaximumConcurrency"])
     raise KeyError(f"{function} has no SQS event source")
-
-
-class _IgnoreTags(yaml.SafeLoader):
-    """template.yaml with CloudFormation's short-form tags read as nothing."""
-
-
-_IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def pct(values: Sequence[float], p: float) -> float:
@@ -214,40 +206,6 @@ class _Connections(FakeConnections):
         return self._all
 
 
-class _Requests:
-    def __init__(self) -> None:
-        self.pending: list[CatchUpRequest] = []
-
-    def request(self, request: CatchUpRequest) -> None:
-        self.pending.append(request)
-
-    def request_many(self, requests: Sequence[CatchUpRequest]) -> None:
-        self.pending.extend(requests)
-
-
-class _States:
-    def __init__(self) -> None:
-        self.current: CatchUpPace | None = None
-
-    def acquire(self, org_id: str, owner: str, *, now: datetime, seconds: float) -> bool:
-        return True
-
-    def release(self, org_id: str, owner: str) -> None:
-        return None
-
-    def save_outcome(self, outcome: CatchUpOutcome) -> None:
-        return None
-
-    def last_outcome(self, org_id: str) -> CatchUpOutcome | None:
-        return None
-
-    def save_pace(self, pace: CatchUpPace) -> None:
-        self.current = pace
-
-    def pace(self) -> CatchUpPace | None:
-        return self.current
-
-
 # --- the simulation ----------------------------------------------------------------------------------
 
 
@@ -289,8 +247,8 @@ class Simulation:
         self.exporters_busy = 0
         self.fan_out = RequestCatchUps(
             connections=_Connections(self.tenants),
-            catch_ups=(requests := _Requests()),
-            states=(states := _States()),
+            catch_ups=(requests := FakeCatchUps()),
+            states=(states := FakeCatchUpStates()),
             limits=config.limits,
             tick_seconds=config.catch_up_tick_minutes * 60,
             share=config.catch_up_share,
@@ -516,9 +474,9 @@ class Simulation:
         pace = self._states.pace()
         if pace is not None:
             self.result.catch_up_interval_s = pace.interval_seconds
-        for request in self._requests.pending:
+        for request in self._requests.requests:
             self.catch_up_queue.append((request.tenant_id or "", self.now_ms))
-        self._requests.pending.clear()
+        self._requests.requests.clear()
         self._start_catch_ups()
 
     def _start_catch_ups(self) -> None:

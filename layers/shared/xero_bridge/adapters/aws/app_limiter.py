@@ -73,6 +73,12 @@ class AppWait:
     at_ms: int
     reason: str
 
+    def exceeded(self, tenant_id: str) -> RateLimitWaitExceeded:
+        """The error of a caller that cannot wait until ``at_ms`` (``reason`` ``app_budget``, ``app_squeezed``
+        or ``appminute``)."""
+        reason = self.reason if self.reason == "appminute" else f"app_{self.reason}"
+        return RateLimitWaitExceeded(tenant_id, _to_datetime(self.at_ms), reason)
+
 
 class _Moment(NamedTuple):
     """Where a grant or a peek starts (see ``AppLimiter._moment``)."""
@@ -189,7 +195,6 @@ class InMemoryBudgetStore:
         self.buckets: dict[tuple[int, int], int] = {}
         self.signal = AppSignal()
         self.requests = 0
-        self.refused = 0
         self._lock = threading.Lock()
 
     def take(self, shard: int, bucket: int, cap: int, expires_at: int) -> bool:
@@ -197,7 +202,6 @@ class InMemoryBudgetStore:
             self.requests += 1
             count = self.buckets.get((shard, bucket), 0)
             if count >= cap:
-                self.refused += 1
                 return False
             self.buckets[(shard, bucket)] = count + 1
             return True
@@ -217,16 +221,6 @@ class InMemoryBudgetStore:
             self.requests += 1
             if signal.observed_at >= self.signal.observed_at:
                 self.signal = signal
-
-    def granted(self, bucket: int) -> int:
-        """Calls granted in ``bucket`` over every shard."""
-        return sum(n for (_, b), n in self.buckets.items() if b == bucket)
-
-    def forget_before(self, bucket: int) -> None:
-        """Drop buckets older than ``bucket`` (DynamoDB's TTL does it in AWS)."""
-        with self._lock:
-            for key in [key for key in self.buckets if key[1] < bucket]:
-                del self.buckets[key]
 
 
 class AppLimiter:
@@ -272,7 +266,6 @@ class AppLimiter:
         self._full_bucket = -1
         self._lock = threading.Lock()
         self.granted = 0
-        self.waits = 0
 
     # --- taking the budget ----------------------------------------------------------------------------
 
@@ -313,7 +306,7 @@ class AppLimiter:
                 break
         self._press(priority, now_ms)
         at_ms = self._spread(next_bucket_ms, priority, refusals)
-        return self._wait(at_ms, "budget" if level == 0 else "squeezed")
+        return AppWait(at_ms, "budget" if level == 0 else "squeezed")
 
     def peek(self, priority: Priority, now_ms: int | None = None, *, refusals: int = 0) -> AppWait | None:
         """Is there likely room for ``priority`` now? None if so, else when to look again (one read).
@@ -333,7 +326,7 @@ class AppLimiter:
             return self._squeezed(moment, priority, refusals)
         if (bucket, shard, cap) in self._full or self.store.count(shard, bucket) >= cap:
             self._press(priority, now_ms)
-            return self._wait(self._spread(next_bucket_ms, priority, refusals), "budget")
+            return AppWait(self._spread(next_bucket_ms, priority, refusals), "budget")
         return None
 
     def acquire(
@@ -358,8 +351,7 @@ class AppLimiter:
             refused += 1
             wake_ms = answer.at_ms + self._random.randrange(0, max(1, self.limits.bucket_ms // 4))
             if deadline_ms is not None and wake_ms > deadline_ms:
-                reason = answer.reason if answer.reason == "appminute" else f"app_{answer.reason}"
-                raise RateLimitWaitExceeded(tenant_id or "(app)", _to_datetime(answer.at_ms), reason)
+                raise answer.exceeded(tenant_id or "(app)")
             self._sleep(max(0, wake_ms - now_ms) / 1000)
 
     # --- what Xero says -------------------------------------------------------------------------------
@@ -433,9 +425,6 @@ class AppLimiter:
             self._signal_read_ms = now_ms
         return self._signal
 
-    def now(self) -> float:
-        return self._clock()
-
     # --- inside -----------------------------------------------------------------------------------------
 
     def _moment(self, now_ms: int | None) -> _Moment | AppWait:
@@ -444,7 +433,7 @@ class AppLimiter:
         now_ms = self._now_ms() if now_ms is None else now_ms
         signal = self.signal(now_ms)
         if signal.blocked_until > now_ms:
-            return self._wait(signal.blocked_until, "appminute")
+            return AppWait(signal.blocked_until, "appminute")
         bucket = now_ms // self.limits.bucket_ms
         next_bucket_ms = (bucket + 1) * self.limits.bucket_ms
         return _Moment(
@@ -459,7 +448,7 @@ class AppLimiter:
     def _squeezed(self, moment: _Moment, priority: Priority, refusals: int) -> AppWait:
         """The wait of a priority the squeeze pauses: past the squeeze, and at least to the next bucket."""
         at_ms = self._spread(max(moment.squeeze_until, moment.next_bucket_ms), priority, refusals)
-        return self._wait(at_ms, "squeezed")
+        return AppWait(at_ms, "squeezed")
 
     def _publish(self, signal: AppSignal) -> None:
         self.store.write_signal(signal)
@@ -479,10 +468,6 @@ class AppLimiter:
             return at_ms
         spread = base * min(2 ** max(0, refusals), RETRY_SPREAD_MAX)
         return at_ms + self._random.randrange(spread)
-
-    def _wait(self, at_ms: int, reason: str) -> AppWait:
-        self.waits += 1
-        return AppWait(at_ms, reason)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

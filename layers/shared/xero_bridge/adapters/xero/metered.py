@@ -93,31 +93,27 @@ class LimiterAttempts:
         refusals = 0
         while True:
             left = None if deadline is None else max(0.0, deadline - self._limiter.now())
-            if app is not None and (full := app.peek(self._priority, refusals=refusals)) is not None:
-                refusals += 1  # the app's budget is spent for now: wait without taking the tenant's slot
-                retry_at = full.at_ms / 1000
-                if deadline is not None and retry_at > deadline:
-                    raise RateLimitWaitExceeded(
-                        tenant_id, datetime.fromtimestamp(retry_at, UTC), f"app_{full.reason}"
-                    )
-                self._limiter.sleep(max(0.0, retry_at - self._limiter.now()))
-                continue
-            lease = self._limiter.acquire(tenant_id, max_wait=left)
             if app is None:
-                return lease
-            hold = APP_HOLD_SECONDS if left is None else min(APP_HOLD_SECONDS, left)
-            try:
-                app.acquire(self._priority, tenant_id=tenant_id, max_wait=hold, refusals=refusals)
-            except RateLimitWaitExceeded as exc:
-                lease.cancel()
-                refusals += 1
-                retry_at = exc.retry_at.timestamp()
-                if deadline is not None and retry_at > deadline:
-                    raise
-                self._limiter.sleep(max(0.0, retry_at - self._limiter.now()))
-                continue
-            lease.restamp()
-            return lease
+                return self._limiter.acquire(tenant_id, max_wait=left)
+            full = app.peek(self._priority, refusals=refusals)
+            if full is not None:  # the app's budget is spent for now: wait without taking the tenant's slot
+                refused = full.exceeded(tenant_id)
+            else:
+                lease = self._limiter.acquire(tenant_id, max_wait=left)
+                hold = APP_HOLD_SECONDS if left is None else min(APP_HOLD_SECONDS, left)
+                try:
+                    app.acquire(self._priority, tenant_id=tenant_id, max_wait=hold, refusals=refusals)
+                except RateLimitWaitExceeded as exc:
+                    lease.cancel()
+                    refused = exc
+                else:
+                    lease.restamp()
+                    return lease
+            refusals += 1
+            retry_at = refused.retry_at.timestamp()
+            if deadline is not None and retry_at > deadline:
+                raise refused
+            self._limiter.sleep(max(0.0, retry_at - self._limiter.now()))
 
     @contextmanager
     def attempt(self) -> Iterator[Callable[[httpx.Response], None]]:
