@@ -200,10 +200,15 @@ def test_every_line_names_its_flow_and_a_correlation_id(flows: Flows) -> None:
 
 def test_no_line_carries_the_keys_of_an_earlier_invocation(flows: Flows) -> None:
     # Two orgs were synced by the same warm functions: a sync's lines name its own run, never the other's
-    mixed = [
-        (line["message"], line["correlation_id"], line["run_id"])
+    sync_lines = [
+        line
         for line in flows.json_lines()
         if str(line.get("correlation_id", "")).startswith("initial-sync-") and "run_id" in line
+    ]
+    assert len({line["correlation_id"] for line in sync_lines}) >= 2  # both runs logged: there is a check
+    mixed = [
+        (line["message"], line["correlation_id"], line["run_id"])
+        for line in sync_lines
         if line["run_id"] != line["correlation_id"]
     ]
     assert mixed == []
