@@ -239,7 +239,7 @@ def test_an_answer_lost_after_xero_saved_it_is_found_and_adopted_never_posted_tw
     "retry_meets",
     [
         XeroRateLimited("429", problem="appminute", retry_after_seconds=20),
-        RateLimitWaitExceeded(TENANT, NOW, "app_appminute"),
+        RateLimitWaitExceeded(TENANT, NOW, "appminute"),
     ],
     ids=["a 429", "a rate-limiter wait too long"],
 )
