@@ -60,6 +60,7 @@ CLOCK_SCALE = 60.0
 #: the template's, longer than the export's claim and the catch-up's lease below: a message comes back only
 #: once the work of the invocation that died holding it may be taken again.
 VISIBILITY_SECONDS = 30
+RESUMED_SYNC_SECONDS = 120.0  # a resumed sync of a chaos organisation finishes in seconds
 SOURCE_QUEUES = ("WebhooksQueue", "CatchUpQueue", "ExportQueue", "ExportReplayQueue", "WritesQueue")
 DEAD_LETTERS = {
     "WebhooksDeadLetterQueue": "WebhooksQueue",
@@ -443,7 +444,11 @@ class Chaos:
                 view = self.api("GET", org, "/sync").json()
                 if view.get("status") == "failed":
                     self.api("POST", org, "/sync", params={"resume": "true"})
-                self._wait_sync(org, deadline)
+                    # A resumed sync runs again from its checkpoints: it gets its own time, since the drain
+                    # before may have waited out the settling time on a message it cannot see.
+                    self._wait_sync(org, max(deadline, time.monotonic() + RESUMED_SYNC_SECONDS))
+                else:
+                    self._wait_sync(org, deadline)
             for org in self.orgs:
                 self.api("POST", org, "/payments/replay", json={"status": "error"})
             self.fire_catch_up()

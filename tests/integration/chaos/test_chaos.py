@@ -21,11 +21,9 @@ SEED = 11
 
 
 def test_every_flow_under_faults_and_kills_ends_with_dynamodb_equal_to_xero() -> None:
-    # Given two small organisations, one fault a quarter second and a kill chance on every AWS write. The
-    # settling time covers the state machine's retry of a killed task (2 s doubling, 6 tries: 126 s) on a
-    # machine loaded by the rest of the suite.
+    # Given two small organisations, one fault a quarter second and a kill chance on every AWS write
     config = ChaosConfig(
-        seed=SEED, orgs=2, contacts=8, invoices=16, payments=5, fault_every=0.25, settle_seconds=300.0
+        seed=SEED, orgs=2, contacts=8, invoices=16, payments=5, fault_every=0.25, settle_seconds=150.0
     )
 
     # When they connect, sync, change in Xero, export, replay, disconnect and reconnect under chaos
